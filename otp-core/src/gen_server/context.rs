@@ -1,0 +1,197 @@
+//! [`Context`]: what a callback can ask of its own process.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::server_loop::{Envelope, ServerProcess};
+use super::{GenServer, ServerRef};
+use crate::monitor::{Down, MonitorRef};
+use crate::process::spawn;
+use crate::timer::{TimerError, TimerRef, Timers};
+use crate::{ExitReason, Pid};
+
+/// The server's own process, as seen from inside its callbacks.
+///
+/// Every callback gets `&mut Context<Self>`. Through it a callback can
+/// [stop](Self::stop) the server, ask for [`handle_continue`](GenServer::handle_continue),
+/// set [timers](crate::timer), [monitor](Self::monitor) other processes, and get its own
+/// [`ServerRef`].
+pub struct Context<S: GenServer> {
+    process: Arc<ServerProcess<S>>,
+    pub(super) stop: Option<ExitReason>,
+    pub(super) next_continue: Option<S::Continue>,
+    /// Timers and monitors, allocated on first use so that an idle server without them stays small.
+    pub(super) extras: Option<Box<Extras<S>>>,
+}
+
+pub(super) struct Extras<S: GenServer> {
+    pub(super) timers: Timers<S::Info>,
+    monitors: HashSet<MonitorRef>,
+}
+
+impl<S: GenServer> Context<S> {
+    pub(super) fn new(process: Arc<ServerProcess<S>>) -> Context<S> {
+        Context {
+            process,
+            stop: None,
+            next_continue: None,
+            extras: None,
+        }
+    }
+
+    fn extras(&mut self) -> &mut Extras<S> {
+        self.extras.get_or_insert_with(|| {
+            Box::new(Extras {
+                timers: Timers::new(),
+                monitors: HashSet::new(),
+            })
+        })
+    }
+
+    /// This server's pid (Erlang `self()`).
+    pub fn pid(&self) -> Pid {
+        self.process.header.pid()
+    }
+
+    /// A handle to this server, to give to other processes.
+    ///
+    /// Calling it from inside the server's own callbacks fails with
+    /// [`CallError::CallingSelf`](super::CallError::CallingSelf); casts and info messages are
+    /// fine and are handled after the current callback.
+    pub fn server_ref(&self) -> ServerRef<S> {
+        ServerRef::from_process(self.process.clone())
+    }
+
+    /// Stops the server once the current callback returns (Erlang's `{stop, Reason, …}`).
+    ///
+    /// In `handle_call`, a reply returned together with a stop is delivered first, then
+    /// `terminate(reason)` runs, then the process exits with `reason`. Calling `stop` again
+    /// replaces the reason.
+    pub fn stop(&mut self, reason: ExitReason) {
+        self.stop = Some(reason);
+    }
+
+    /// Runs [`handle_continue`](GenServer::handle_continue) with `value` straight after the current
+    /// callback returns, before any message still in the mailbox (Erlang's `{continue, Term}`).
+    pub fn continue_with(&mut self, value: S::Continue) {
+        self.next_continue = Some(value);
+    }
+
+    /// Delivers `message` to this server's `handle_info` after `delay` (Erlang
+    /// `erlang:send_after/3`). A zero delay delivers it before the next mailbox message.
+    ///
+    /// # Errors
+    ///
+    /// If `delay` cannot be represented as a deadline, returns [`TimerError::DelayTooLong`].
+    pub fn send_after(
+        &mut self,
+        delay: Duration,
+        message: S::Info,
+    ) -> Result<TimerRef, TimerError> {
+        self.extras().timers.send_after(delay, message)
+    }
+
+    /// Delivers a clone of `message` to `handle_info` every `period`, until cancelled or until
+    /// the server exits (`timer:send_interval/2`).
+    ///
+    /// # Errors
+    ///
+    /// If `period` is zero, returns [`TimerError::ZeroInterval`]; if it cannot be represented as
+    /// a deadline, [`TimerError::DelayTooLong`].
+    pub fn send_interval(
+        &mut self,
+        period: Duration,
+        message: S::Info,
+    ) -> Result<TimerRef, TimerError>
+    where
+        S::Info: Clone,
+    {
+        self.extras().timers.send_interval(period, message)
+    }
+
+    /// Cancels a timer. Returns `true` if it was still pending: it will never fire. Returns
+    /// `false` if it had already fired (its message was delivered) or was cancelled before.
+    pub fn cancel_timer(&mut self, timer: TimerRef) -> bool {
+        self.extras
+            .as_mut()
+            .is_some_and(|extras| extras.timers.cancel(timer))
+    }
+
+    /// Monitors `pid`; when it exits, `to_info(down)` is delivered to `handle_info`, once.
+    ///
+    /// If `pid` is not alive, the [`Down`] carries [`ExitReason::NoProc`] and arrives at once.
+    pub fn monitor<F>(&mut self, pid: Pid, to_info: F) -> MonitorRef
+    where
+        F: FnOnce(Down) -> S::Info + Send + 'static,
+    {
+        let process = self.process.clone();
+        let deliver: Box<dyn FnOnce(Down) + Send> = Box::new(move |down: Down| {
+            let monitor = down.monitor;
+            let _ = process.mailbox.send(Envelope::Down(monitor, to_info(down)));
+        });
+        let monitor = match spawn::lookup(pid) {
+            Some(target) => target.header().add_monitor(deliver),
+            None => {
+                let monitor = MonitorRef::new(pid);
+                deliver(Down::new(monitor, ExitReason::NoProc));
+                monitor
+            }
+        };
+        self.extras().monitors.insert(monitor);
+        monitor
+    }
+
+    /// Removes a monitor. No message for it is handled afterwards, even one already queued
+    /// (Erlang `demonitor(Ref, [flush])`). Returns whether it was active.
+    pub fn demonitor(&mut self, monitor: MonitorRef) -> bool {
+        let was_active = self
+            .extras
+            .as_mut()
+            .is_some_and(|extras| extras.monitors.remove(&monitor));
+        if was_active {
+            if let Some(target) = spawn::lookup(monitor.pid()) {
+                target.header().remove_monitor(monitor);
+            }
+        }
+        was_active
+    }
+
+    /// Whether a `Down` for `monitor` should still be handled; consumes the monitor if so.
+    pub(super) fn take_down(&mut self, monitor: MonitorRef) -> bool {
+        self.extras
+            .as_mut()
+            .is_some_and(|extras| extras.monitors.remove(&monitor))
+    }
+
+    pub(super) fn timers(&mut self) -> Option<&mut Timers<S::Info>> {
+        self.extras
+            .as_mut()
+            .map(|extras| &mut extras.timers)
+            .filter(|timers| !timers.is_empty())
+    }
+}
+
+impl<S: GenServer> Drop for Context<S> {
+    fn drop(&mut self) {
+        // Monitors held by an exited server can never be delivered; remove them from their
+        // targets so long-lived targets do not keep dead servers' mailboxes alive.
+        if let Some(extras) = &self.extras {
+            for monitor in &extras.monitors {
+                if let Some(target) = spawn::lookup(monitor.pid()) {
+                    target.header().remove_monitor(*monitor);
+                }
+            }
+        }
+    }
+}
+
+impl<S: GenServer> fmt::Debug for Context<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("pid", &self.pid())
+            .field("stop", &self.stop)
+            .finish_non_exhaustive()
+    }
+}

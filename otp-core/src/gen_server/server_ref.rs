@@ -1,0 +1,225 @@
+//! [`ServerRef`]: the typed handle through which other code talks to a server.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::reply_to::ReplyTo;
+use super::server_loop::{Envelope, ServerProcess};
+use super::{CallError, DEFAULT_CALL_TIMEOUT, GenServer, SendError, StopError, Timeout};
+use crate::monitor::{Monitor, monitor, wait_exit};
+use crate::process::spawn::{AnyProcess, current_pid};
+use crate::{ExitReason, Pid};
+
+/// A handle to a running (or exited) server: cheap to clone, `Send + Sync`.
+///
+/// A `ServerRef` names one incarnation of a server. After that server exits, every operation
+/// fails at once with "no process"; to reach whatever process holds a *name* now (for example
+/// after a supervisor restarted it), address it through a
+/// [`Via`](crate::registry::Via) name.
+///
+/// Holding a `ServerRef` does not keep the server running: as in Erlang, a server runs until it
+/// stops or is stopped.
+pub struct ServerRef<S: GenServer> {
+    process: Arc<ServerProcess<S>>,
+}
+
+impl<S: GenServer> ServerRef<S> {
+    pub(crate) fn from_process(process: Arc<ServerProcess<S>>) -> ServerRef<S> {
+        ServerRef { process }
+    }
+
+    pub(crate) fn header(&self) -> &crate::process::spawn::ProcessHeader {
+        &self.process.header
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> Pid {
+        self.process.header.pid()
+    }
+
+    /// Whether the server is still running. A `true` answer can be stale by the time it is read.
+    pub fn is_alive(&self) -> bool {
+        !self.process.mailbox.is_closed()
+    }
+
+    /// Sends `request` and waits up to [`DEFAULT_CALL_TIMEOUT`] (5 s) for the reply
+    /// (Erlang `gen_server:call/2`).
+    ///
+    /// # Errors
+    ///
+    /// See [`call_timeout`](Self::call_timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not un-send the request: the server still handles it, and its
+    /// reply is dropped.
+    pub async fn call(&self, request: S::Call) -> Result<S::Reply, CallError> {
+        self.call_timeout(request, DEFAULT_CALL_TIMEOUT).await
+    }
+
+    /// Sends `request` and waits up to `timeout` for the reply (Erlang `gen_server:call/3`).
+    ///
+    /// Requests from one sender are handled in the order sent, after that sender's earlier
+    /// casts and info messages.
+    ///
+    /// # Errors
+    ///
+    /// - If no reply arrives in time, returns [`CallError::Timeout`]. The server keeps running;
+    ///   its late reply is dropped and never reaches a later call.
+    /// - If the server is not running, returns [`CallError::NoProc`] at once.
+    /// - If the server exits before replying (it crashed, stopped, or was shut down), returns
+    ///   [`CallError::Exited`] with its exit reason.
+    /// - If a server calls itself, returns [`CallError::CallingSelf`] at once.
+    /// - If `timeout` is zero or too long to be a deadline, returns [`CallError::InvalidTimeout`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_timeout(
+        &self,
+        request: S::Call,
+        timeout: impl Into<Timeout>,
+    ) -> Result<S::Reply, CallError> {
+        let deadline = timeout
+            .into()
+            .deadline()
+            .map_err(|_| CallError::InvalidTimeout)?;
+        let caller = current_pid();
+        if caller == Some(self.pid()) {
+            return Err(CallError::CallingSelf);
+        }
+        let (tx, rx) = oneshot::channel();
+        if self
+            .process
+            .mailbox
+            .send(Envelope::Call(request, ReplyTo::new(tx, caller)))
+            .is_err()
+        {
+            return Err(CallError::NoProc);
+        }
+        let received = match deadline {
+            None => rx.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, rx).await {
+                Ok(received) => received,
+                Err(_) => return Err(CallError::Timeout),
+            },
+        };
+        match received {
+            Ok(reply) => Ok(reply),
+            // The reply handle was dropped unanswered. If the server is exiting, report why; if
+            // it lives on (a handler dropped a deferred reply), the caller waits out its
+            // timeout, as in Erlang.
+            Err(_) => {
+                let exit = wait_exit(&self.process.header);
+                match deadline {
+                    None => Err(CallError::Exited(exit.await)),
+                    Some(deadline) => match tokio::time::timeout_at(deadline, exit).await {
+                        Ok(reason) => Err(CallError::Exited(reason)),
+                        Err(_) => Err(CallError::Timeout),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Queues `message` for [`handle_cast`](GenServer::handle_cast) and returns at once
+    /// (Erlang `gen_server:cast/2`).
+    ///
+    /// # Errors
+    ///
+    /// If the server is not running, returns [`SendError::NoProc`] with the message.
+    pub fn cast(&self, message: S::Cast) -> Result<(), SendError<S::Cast>> {
+        self.process
+            .mailbox
+            .send_as(message, Envelope::Cast)
+            .map_err(SendError::NoProc)
+    }
+
+    /// Queues `message` for [`handle_info`](GenServer::handle_info) (Erlang `Pid ! Message`).
+    ///
+    /// # Errors
+    ///
+    /// If the server is not running, returns [`SendError::NoProc`] with the message.
+    pub fn send(&self, message: S::Info) -> Result<(), SendError<S::Info>> {
+        self.process
+            .mailbox
+            .send_as(message, Envelope::Info)
+            .map_err(SendError::NoProc)
+    }
+
+    /// Stops the server with `reason` and waits until it has exited (Erlang `gen_server:stop/3`).
+    ///
+    /// The stop request is queued behind the messages already in the mailbox; they are handled
+    /// first, then `terminate(reason)` runs, then the process exits.
+    ///
+    /// # Errors
+    ///
+    /// - If the server is not running, returns [`StopError::NoProc`].
+    /// - If it has not exited within `timeout`, returns [`StopError::Timeout`]; it keeps running
+    ///   until it reaches the request.
+    /// - If a server tries to stop itself this way, returns [`StopError::CallingSelf`]; use
+    ///   [`Context::stop`](super::Context::stop) instead.
+    /// - If it exited with another reason (for example `terminate` panicked), returns
+    ///   [`StopError::Exited`] with that reason.
+    /// - If `timeout` is zero or too long to be a deadline, returns [`StopError::InvalidTimeout`].
+    pub async fn stop(
+        &self,
+        reason: ExitReason,
+        timeout: impl Into<Timeout>,
+    ) -> Result<(), StopError> {
+        let deadline = timeout
+            .into()
+            .deadline()
+            .map_err(|_| StopError::InvalidTimeout)?;
+        if current_pid() == Some(self.pid()) {
+            return Err(StopError::CallingSelf);
+        }
+        if !self.process.request_stop(reason.clone()) {
+            return Err(StopError::NoProc);
+        }
+        let exit = wait_exit(&self.process.header);
+        let exited = match deadline {
+            None => exit.await,
+            Some(deadline) => tokio::time::timeout_at(deadline, exit)
+                .await
+                .map_err(|_| StopError::Timeout)?,
+        };
+        if exited == reason {
+            Ok(())
+        } else {
+            Err(StopError::Exited(exited))
+        }
+    }
+
+    /// Monitors this server (see [`monitor`](crate::monitor::monitor)).
+    pub fn monitor(&self) -> Monitor {
+        monitor(self.pid())
+    }
+}
+
+impl<S: GenServer> Clone for ServerRef<S> {
+    fn clone(&self) -> ServerRef<S> {
+        ServerRef {
+            process: self.process.clone(),
+        }
+    }
+}
+
+impl<S: GenServer> PartialEq for ServerRef<S> {
+    fn eq(&self, other: &ServerRef<S>) -> bool {
+        Arc::ptr_eq(&self.process, &other.process)
+    }
+}
+
+impl<S: GenServer> Eq for ServerRef<S> {}
+
+impl<S: GenServer> fmt::Debug for ServerRef<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerRef")
+            .field("pid", &self.pid())
+            .field("server", &self.process.header.name())
+            .finish()
+    }
+}

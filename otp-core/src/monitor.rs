@@ -1,0 +1,204 @@
+//! Monitors: learn, exactly once, that a process has exited and why.
+//!
+//! Mirrors `erlang:monitor(process, Pid)` / `erlang:demonitor/1` and Elixir's `Process.monitor/1`.
+//!
+//! | Erlang / Elixir | otp-core |
+//! |---|---|
+//! | `Ref = monitor(process, Pid)` in plain code | [`monitor(pid)`](monitor) → a [`Monitor`] future |
+//! | `receive {'DOWN', Ref, process, Pid, Reason}` | `monitor.await` → [`Down`] |
+//! | `demonitor(Ref, [flush])` | [`Monitor::demonitor`] |
+//! | `monitor/2` inside a `gen_server` | [`Context::monitor`](crate::gen_server::Context::monitor), delivered to `handle_info` |
+//! | `demonitor(Ref, [flush])` inside a `gen_server` | [`Context::demonitor`](crate::gen_server::Context::demonitor) |
+//!
+//! Guarantees:
+//!
+//! - A monitor yields exactly one [`Down`], carrying the pid and its [`ExitReason`].
+//! - Monitoring a pid that is not alive yields `Down` with [`ExitReason::NoProc`] at once.
+//! - After `demonitor` returns, no `Down` for that monitor arrives (it is flushed, as with
+//!   Erlang's `[flush]` option).
+//! - When a `Down` is delivered, every registry has already dropped the process's keys.
+//!
+//! # Differences from OTP
+//!
+//! - In plain async code a monitor is a value you await, not a message in a mailbox; inside a
+//!   `GenServer` it is a message, mapped into the server's own `Info` type by a closure you give.
+//! - There are no links: use a monitor, or put the processes under a supervisor.
+//!
+//! ```
+//! use otp_core::monitor::monitor;
+//! use otp_core::{ExitReason, Pid};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let never_lived = Pid::new_unique();
+//! let down = monitor(never_lived).await;
+//! assert_eq!(down.reason, ExitReason::NoProc);
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::sync::oneshot;
+
+use crate::process::spawn;
+use crate::{ExitReason, Pid};
+
+/// Identifies one monitor (Erlang's monitor reference).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MonitorRef {
+    pid: Pid,
+    id: u64,
+}
+
+static NEXT_MONITOR: AtomicU64 = AtomicU64::new(1);
+
+impl MonitorRef {
+    pub(crate) fn new(pid: Pid) -> MonitorRef {
+        MonitorRef {
+            pid,
+            id: NEXT_MONITOR.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn from_parts(pid: Pid, id: u64) -> MonitorRef {
+        MonitorRef { pid, id }
+    }
+
+    pub(crate) fn id(self) -> u64 {
+        self.id
+    }
+
+    /// The monitored process.
+    pub fn pid(self) -> Pid {
+        self.pid
+    }
+}
+
+impl fmt::Debug for MonitorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#Ref<{}.{}>", self.pid.as_u64(), self.id)
+    }
+}
+
+/// A monitored process has exited (Erlang `{'DOWN', Ref, process, Pid, Reason}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Down {
+    /// The monitor that fired.
+    pub monitor: MonitorRef,
+    /// The process that exited.
+    pub pid: Pid,
+    /// Why it exited; [`ExitReason::NoProc`] if it was not alive when the monitor was set up.
+    pub reason: ExitReason,
+}
+
+impl Down {
+    pub(crate) fn new(monitor: MonitorRef, reason: ExitReason) -> Down {
+        Down {
+            pid: monitor.pid,
+            monitor,
+            reason,
+        }
+    }
+}
+
+/// Starts monitoring `pid` from plain async code; await the result to get its [`Down`].
+///
+/// Works from anywhere: inside a process, in a test, in `main`. If `pid` is not alive the
+/// `Down` carries [`ExitReason::NoProc`] and is ready at once.
+///
+/// # Cancel safety
+///
+/// Dropping the [`Monitor`] before it completes removes the monitor.
+pub fn monitor(pid: Pid) -> Monitor {
+    let (tx, rx) = oneshot::channel();
+    let mref = match spawn::lookup(pid) {
+        Some(process) => process.header().add_monitor(Box::new(move |down| {
+            let _ = tx.send(down);
+        })),
+        None => {
+            let mref = MonitorRef::new(pid);
+            let _ = tx.send(Down::new(mref, ExitReason::NoProc));
+            mref
+        }
+    };
+    Monitor { mref, rx }
+}
+
+/// A pending [`Down`]; created by [`monitor`]. Await it to learn of the exit.
+#[must_use = "a monitor does nothing unless awaited"]
+pub struct Monitor {
+    mref: MonitorRef,
+    rx: oneshot::Receiver<Down>,
+}
+
+impl Monitor {
+    /// This monitor's reference.
+    pub fn monitor_ref(&self) -> MonitorRef {
+        self.mref
+    }
+
+    /// The monitored process.
+    pub fn pid(&self) -> Pid {
+        self.mref.pid
+    }
+
+    /// Removes the monitor. No `Down` arrives for it afterwards; returns whether the process was
+    /// still alive as far as this monitor knew (Erlang `demonitor(Ref, [flush, info])`).
+    pub fn demonitor(self) -> bool {
+        match spawn::lookup(self.mref.pid) {
+            Some(process) => process.header().remove_monitor(self.mref),
+            None => false,
+        }
+    }
+
+    /// Returns the `Down` if it has already arrived, without waiting.
+    pub fn try_down(&mut self) -> Option<Down> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Future for Monitor {
+    type Output = Down;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Down> {
+        let mref = self.mref;
+        Pin::new(&mut self.rx).poll(cx).map(|down| {
+            // The delivery closure is dropped unsent only if the process was never run
+            // (spawn failed), which is the same as never having lived.
+            down.unwrap_or_else(|_| Down::new(mref, ExitReason::NoProc))
+        })
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        // Keep the monitored process's list short: a dropped monitor can never be delivered.
+        if matches!(self.rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+            if let Some(process) = spawn::lookup(self.mref.pid) {
+                process.header().remove_monitor(self.mref);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor")
+            .field("monitor", &self.mref)
+            .finish()
+    }
+}
+
+/// Monitors a process through a handle that keeps its header alive, so the real exit reason is
+/// known even after the process left the table. Used to learn why a call or task ended.
+pub(crate) fn wait_exit(header: &spawn::ProcessHeader) -> impl Future<Output = ExitReason> + use<> {
+    let (tx, rx) = oneshot::channel();
+    header.add_monitor(Box::new(move |down: Down| {
+        let _ = tx.send(down.reason);
+    }));
+    async move { rx.await.unwrap_or(ExitReason::NoProc) }
+}

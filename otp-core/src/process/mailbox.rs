@@ -1,0 +1,107 @@
+//! The mailbox: an unbounded FIFO queue with one receiver, and why it is built this way.
+//!
+//! # Why not `tokio::sync::mpsc`
+//!
+//! A tokio channel allocates its first block of 32 slots when it is created, whether or not a
+//! message is ever sent: with a 64-byte envelope that is 2 KiB per idle process, more than the
+//! whole per-process budget (≤ 800 bytes per idle server). This mailbox is a `VecDeque` behind a
+//! `parking_lot::Mutex` plus the receiver's waker, so an idle mailbox costs about 64 bytes and
+//! allocates nothing until the first message.
+//!
+//! # Why unbounded
+//!
+//! Erlang mailboxes are unbounded and a `cast` never blocks; back-pressure in OTP comes from
+//! `call`, which waits for the reply. otp-core keeps that model: a process that can be flooded
+//! should be driven by calls, or shed load itself.
+//!
+//! # Invariants
+//!
+//! - Messages from one sender are received in the order sent: each `send` pushes under the lock.
+//! - The receiver takes the whole queue in one lock acquisition ([`Mailbox::poll_take`]) and works
+//!   through that batch without touching the lock, so a busy receiver and a busy sender contend
+//!   once per batch, not once per message.
+//! - A waker is stored only while the receiver is waiting, and a sender takes it out under the
+//!   lock, so each wait ends with exactly one wake-up.
+//! - Once [`Mailbox::close`] has run, every `send` fails and gives the message back; whatever was
+//!   queued is handed to the closer to drop *after* the exit reason has been published, so callers
+//!   whose request was dropped can read why.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+
+use parking_lot::Mutex;
+
+pub(crate) struct Mailbox<M> {
+    inner: Mutex<Inner<M>>,
+}
+
+struct Inner<M> {
+    queue: VecDeque<M>,
+    waker: Option<Waker>,
+    closed: bool,
+}
+
+impl<M> Mailbox<M> {
+    pub(crate) fn new() -> Mailbox<M> {
+        Mailbox {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                waker: None,
+                closed: false,
+            }),
+        }
+    }
+
+    /// Appends a message, or gives it back if the mailbox is closed.
+    pub(crate) fn send(&self, message: M) -> Result<(), M> {
+        self.send_as(message, |message| message)
+    }
+
+    /// Appends `wrap(message)`, or gives `message` back unwrapped if the mailbox is closed.
+    pub(crate) fn send_as<T>(&self, message: T, wrap: impl FnOnce(T) -> M) -> Result<(), T> {
+        let waker = {
+            let mut inner = self.inner.lock();
+            if inner.closed {
+                return Err(message);
+            }
+            inner.queue.push_back(wrap(message));
+            inner.waker.take()
+        };
+        // Wake outside the lock so the receiver does not wake up only to block on it.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Moves every queued message into `batch` (which must be empty), or registers the waker.
+    ///
+    /// Swapping the two deques keeps both allocations alive, so a steady stream of messages
+    /// does not allocate at all.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, batch: &mut VecDeque<M>) -> Poll<()> {
+        debug_assert!(batch.is_empty());
+        let mut inner = self.inner.lock();
+        if inner.queue.is_empty() {
+            match &inner.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => inner.waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        std::mem::swap(&mut inner.queue, batch);
+        Poll::Ready(())
+    }
+
+    /// Closes the mailbox and returns what was still queued, for the caller to drop when it is
+    /// safe to do so (see the module invariants).
+    pub(crate) fn close(&self) -> VecDeque<M> {
+        let mut inner = self.inner.lock();
+        inner.closed = true;
+        inner.waker = None;
+        std::mem::take(&mut inner.queue)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.lock().closed
+    }
+}

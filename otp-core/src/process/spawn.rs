@@ -1,0 +1,311 @@
+//! Running a process: the process table, the boundary that turns panics into exit reasons, and
+//! the exit fan-out to registries and monitors.
+//!
+//! # Invariants
+//!
+//! - Every process is in the process table from before its first poll until its exit fan-out.
+//! - A process's exit reason is set exactly once, by [`exit_process`], whatever ended it: its body
+//!   returning, a panic, or its future being dropped (kill, runtime shutdown). The last case runs
+//!   from [`ExitGuard`]'s `Drop`, so even an aborted task reports an exit.
+//! - Exit fan-out order, which the rest of the crate relies on:
+//!   1. close the mailbox, so that every later send fails at once ("no process");
+//!   2. run the exit hooks (registry clean-up), so that no lookup returns the process once its
+//!      exit can be observed (stronger than Elixir's registry; see the semantics page, D8);
+//!   3. publish the exit reason and take the monitors, under one lock, so a monitor added
+//!      concurrently either is taken here or sees the reason at once;
+//!   4. remove the process from the table;
+//!   5. deliver one `Down` to every monitor;
+//!   6. drop the messages that were still queued. Pending callers learn that their request was
+//!      dropped only now, when the reason they will report is already published.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, LazyLock, OnceLock};
+
+use futures::FutureExt;
+use parking_lot::Mutex;
+use tokio::task::AbortHandle;
+use tracing::Instrument;
+
+use super::{ExitReason, Pid, panic_message};
+use crate::monitor::{Down, MonitorRef};
+
+tokio::task_local! {
+    static CURRENT: Pid;
+}
+
+pub(crate) fn current_pid() -> Option<Pid> {
+    CURRENT.try_with(|pid| *pid).ok()
+}
+
+/// What the runtime needs from any kind of process, whatever its message type.
+pub(crate) trait AnyProcess: Send + Sync + 'static {
+    fn header(&self) -> &ProcessHeader;
+
+    /// Closes the mailbox, if the process has one, and returns what was queued (see step 6).
+    fn close_mailbox(&self) -> Option<Box<dyn Send>>;
+
+    /// Asks the process to stop with `reason` the way its kind stops gracefully: a server gets an
+    /// in-band stop request behind the messages already queued; a task is ended at once.
+    /// Returns whether the request was delivered.
+    fn request_stop(&self, reason: ExitReason) -> bool;
+}
+
+type ExitHook = Box<dyn FnOnce(Pid) + Send>;
+type DownDelivery = Box<dyn FnOnce(Down) + Send>;
+
+/// The part of every process that other processes touch: identity, exit state, monitors.
+pub(crate) struct ProcessHeader {
+    pid: Pid,
+    name: &'static str,
+    state: Mutex<ExitState>,
+    abort: OnceLock<AbortHandle>,
+}
+
+#[derive(Default)]
+struct ExitState {
+    /// Set once, by the fan-out.
+    exit: Option<ExitReason>,
+    /// The reason given to `exit(pid, reason)` before the task was aborted.
+    forced: Option<ExitReason>,
+    hooks: Vec<ExitHook>,
+    monitors: Vec<(u64, DownDelivery)>,
+}
+
+impl ProcessHeader {
+    pub(crate) fn new(name: &'static str) -> ProcessHeader {
+        ProcessHeader {
+            pid: Pid::new_unique(),
+            name,
+            state: Mutex::new(ExitState::default()),
+            abort: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The exit reason, once the process has exited.
+    pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
+        self.state.lock().exit.clone()
+    }
+
+    /// Registers `hook` to run in step 2 of the fan-out. Returns `false` (and drops the hook)
+    /// if the process has already exited.
+    pub(crate) fn add_exit_hook(&self, hook: ExitHook) -> bool {
+        let mut state = self.state.lock();
+        if state.exit.is_some() {
+            return false;
+        }
+        state.hooks.push(hook);
+        true
+    }
+
+    /// Adds a monitor. If the process has already exited, `deliver` runs at once with its reason.
+    pub(crate) fn add_monitor(&self, deliver: DownDelivery) -> MonitorRef {
+        let mref = MonitorRef::new(self.pid);
+        let mut state = self.state.lock();
+        match &state.exit {
+            Some(reason) => {
+                let down = Down::new(mref, reason.clone());
+                drop(state);
+                deliver(down);
+            }
+            None => state.monitors.push((mref.id(), deliver)),
+        }
+        mref
+    }
+
+    /// Removes a monitor; returns whether it was still active (no `Down` delivered or in flight).
+    pub(crate) fn remove_monitor(&self, mref: MonitorRef) -> bool {
+        let mut state = self.state.lock();
+        let before = state.monitors.len();
+        state.monitors.retain(|(id, _)| *id != mref.id());
+        state.monitors.len() != before
+    }
+
+    /// Ends the process with `reason` at its next `.await`. Returns whether it was still alive.
+    pub(crate) fn force_exit(&self, reason: ExitReason) -> bool {
+        {
+            let mut state = self.state.lock();
+            if state.exit.is_some() {
+                return false;
+            }
+            state.forced.get_or_insert(reason);
+        }
+        // If the abort handle is not set yet, `spawn` sees `forced` right after setting it.
+        if let Some(abort) = self.abort.get() {
+            abort.abort();
+        }
+        true
+    }
+
+    fn set_abort(&self, abort: AbortHandle) {
+        let _ = self.abort.set(abort);
+        if self.state.lock().forced.is_some() {
+            if let Some(abort) = self.abort.get() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The process table: pid → process, sharded so that spawns and exits on different cores rarely
+// meet on one lock.
+
+const SHARDS: usize = 64;
+
+/// Pids are sequential, so a multiplicative hash spreads them well and costs one instruction.
+#[derive(Default)]
+struct PidHasher(u64);
+
+impl Hasher for PidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Shard = Mutex<HashMap<Pid, Arc<dyn AnyProcess>, BuildHasherDefault<PidHasher>>>;
+
+static TABLE: LazyLock<Vec<Shard>> = LazyLock::new(|| {
+    (0..SHARDS)
+        .map(|_| Mutex::new(HashMap::default()))
+        .collect()
+});
+
+fn shard(pid: Pid) -> &'static Shard {
+    &TABLE[(pid.as_u64() % SHARDS as u64) as usize]
+}
+
+pub(crate) fn lookup(pid: Pid) -> Option<Arc<dyn AnyProcess>> {
+    shard(pid).lock().get(&pid).cloned()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Why a process could not be spawned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no tokio runtime is running on this thread")]
+pub(crate) struct NoRuntime;
+
+/// Spawns `body` as the process `process`.
+///
+/// `finish` turns the body's outcome (its output, or the reason it ended early: a panic, a kill
+/// or the runtime shutting down) into the process's exit reason; it is where a task delivers its
+/// result. It runs exactly once, inside the process's span, before the exit fan-out.
+pub(crate) fn spawn<P, F, Fin>(process: Arc<P>, body: F, finish: Fin) -> Result<(), NoRuntime>
+where
+    P: AnyProcess,
+    F: Future + Send + 'static,
+    Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
+{
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?;
+    let header = process.header();
+    let pid = header.pid();
+    let span = tracing::info_span!("process", pid = %pid, name = header.name());
+    shard(pid)
+        .lock()
+        .insert(pid, process.clone() as Arc<dyn AnyProcess>);
+
+    let for_abort = process.clone();
+    let guarded = async move {
+        let mut guard = ExitGuard {
+            process,
+            finish: Some(finish),
+            output: PhantomData,
+        };
+        let outcome = AssertUnwindSafe(body)
+            .catch_unwind()
+            .await
+            .map_err(|payload| ExitReason::Panic(panic_message(&*payload)));
+        guard.complete(outcome);
+    };
+    let task = runtime.spawn(CURRENT.scope(pid, guarded).instrument(span));
+    for_abort.header().set_abort(task.abort_handle());
+    Ok(())
+}
+
+/// Reports the exit however the body ends, including by being dropped.
+struct ExitGuard<P, T, Fin>
+where
+    P: AnyProcess,
+    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+{
+    process: Arc<P>,
+    finish: Option<Fin>,
+    output: PhantomData<fn(T)>,
+}
+
+impl<P, T, Fin> ExitGuard<P, T, Fin>
+where
+    P: AnyProcess,
+    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+{
+    fn complete(&mut self, outcome: Result<T, ExitReason>) {
+        if let Some(finish) = self.finish.take() {
+            let reason = finish(outcome);
+            exit_process(&*self.process, reason);
+        }
+    }
+}
+
+impl<P, T, Fin> Drop for ExitGuard<P, T, Fin>
+where
+    P: AnyProcess,
+    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+{
+    fn drop(&mut self) {
+        // Still armed: the future was dropped before the body finished, because the process was
+        // killed (`forced` holds the reason) or the runtime is shutting down.
+        if self.finish.is_some() {
+            let forced = self.process.header().state.lock().forced.take();
+            self.complete(Err(forced.unwrap_or(ExitReason::Killed)));
+        }
+    }
+}
+
+/// The exit fan-out; see the module invariants for the order of its steps.
+fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
+    let queued = process.close_mailbox();
+    let header = process.header();
+    let pid = header.pid();
+
+    let hooks = std::mem::take(&mut header.state.lock().hooks);
+    for hook in hooks {
+        hook(pid);
+    }
+
+    let monitors = {
+        let mut state = header.state.lock();
+        state.exit = Some(reason.clone());
+        std::mem::take(&mut state.monitors)
+    };
+    shard(pid).lock().remove(&pid);
+
+    if reason.is_clean() {
+        tracing::debug!(%pid, %reason, "process exited");
+    } else {
+        tracing::warn!(%pid, %reason, "process exited");
+    }
+    for (id, deliver) in monitors {
+        deliver(Down::new(MonitorRef::from_parts(pid, id), reason.clone()));
+    }
+    drop(queued);
+}

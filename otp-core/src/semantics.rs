@@ -1,0 +1,74 @@
+//! The guarantees otp-core makes, and every deliberate difference from Erlang/OTP and Elixir.
+//!
+//! This module contains only documentation. Each guarantee names the test that pins it
+//! (`otp-core/tests/…`). Case ids (GS-06, REG-05, …) refer to the project's specification,
+//! `otp-semantics.md`.
+//!
+//! # Ordering
+//!
+//! - **Per-sender FIFO.** Messages (calls, casts, info messages, stop requests) sent from one
+//!   sender to one server are handled in the order sent. Nothing is promised between different
+//!   senders. (`gen_server_call.rs`: `casts_then_call_from_one_sender_are_handled_in_order`.)
+//! - **One message at a time.** A callback runs to completion, across all its `.await`s, before
+//!   the next message is taken. Callbacks get `&mut self`; state is never shared.
+//! - **Continue first.** `handle_continue` runs straight after the callback that asked for it,
+//!   before any queued message or due timer. (`gen_server_lifecycle.rs`:
+//!   `continue_runs_before_queued_messages`.)
+//! - **Graceful stop is in-band.** A stop request (from [`ServerRef::stop`](crate::ServerRef::stop)
+//!   or a supervisor) waits behind the messages already queued; they are handled, then
+//!   `terminate` runs (GS-11). (`gen_server_lifecycle.rs`:
+//!   `messages_queued_before_stop_are_handled_before_terminate`.)
+//!
+//! # Calls, timeouts and late replies
+//!
+//! - A call to a process that is not running fails with `NoProc` at once, not after the
+//!   timeout (GS-05).
+//! - A call that times out leaves the server running; the server's late reply goes to a one-shot
+//!   channel whose receiver is gone, so it is dropped and can never reach a later call (GS-06,
+//!   D6). (`gen_server_call.rs`: `late_reply_after_timeout_never_reaches_the_next_call`.)
+//! - A server that exits while a call to it is pending fails that call with its exit reason
+//!   (GS-09) — provided the reply handle was still held by the server. A handle deferred to
+//!   *another* process keeps the call waiting for that process or the timeout.
+//! - A process calling itself, by handle or by via-name, fails with `CallingSelf` at once
+//!   (GS-07, D7).
+//!
+//! # Cancel safety
+//!
+//! - Dropping a `call` future does not un-send the request; the reply is dropped.
+//! - Dropping a [`Monitor`](crate::monitor::Monitor) removes the monitor.
+//! - Dropping a [`TaskHandle`](crate::task_supervisor::TaskHandle) does not stop the task.
+//!
+//! # Exits
+//!
+//! - Every process ends with exactly one [`ExitReason`](crate::ExitReason), delivered once to
+//!   every monitor (`monitor_timer.rs`).
+//! - A panic in any callback or task is caught at the process boundary. It never reaches a
+//!   caller or another process; it becomes [`ExitReason::Panic`](crate::ExitReason::Panic). An
+//!   `Err` returned by a callback becomes [`ExitReason::Error`](crate::ExitReason::Error).
+//! - Before any monitor receives a `Down`, every registry has dropped the process's names
+//!   (REG-05, stronger than Elixir; D8). (`registry.rs`:
+//!   `keys_are_gone_before_the_down_is_delivered`.)
+//!
+//! # What cannot be guaranteed on tokio
+//!
+//! - **Kill needs an `.await`** (D2). `Shutdown::BrutalKill`, a shutdown timeout and
+//!   [`process::exit`](crate::process::exit) cancel the process's task at its next `.await`. A
+//!   callback that loops without yielding, or blocks its thread, cannot be stopped; the kill takes
+//!   effect when it yields, or never.
+//! - **`panic = "abort"`** removes the process boundary: a panic anywhere aborts the program,
+//!   with no exit reason, no `terminate`, no restart. Build with unwinding (the default) to get
+//!   OTP's isolation.
+//! - **Runtime shutdown** drops every process's task: each reports `Killed` to its monitors, and
+//!   no `terminate` runs.
+//!
+//! # Deliberate differences
+//!
+//! | case | Erlang / Elixir | otp-core | why |
+//! |---|---|---|---|
+//! | D1, GS-10 (e) | a server that does not trap exits dies at once on shutdown | every server handles the shutdown request in order and runs `terminate` | there are no exit signals; running cleanup is the useful default |
+//! | D3 | exit reasons are any term | a typed [`ExitReason`](crate::ExitReason) | matching on variants is what the restart rules need |
+//! | D4 | tagged tuples | typed errors, one per operation | |
+//! | D13 | `cast` to a dead process returns `ok` | `Err(SendError::NoProc(message))` | the message is given back, not lost silently |
+//! | GS-02/03 | `{error, R}` exits `normal`, `{stop, R}` exits `R` | [`Init::Stop`](crate::gen_server::Init::Stop) exits with its reason; an `Err` from `init` with `Error` | one shape for "init failed"; the reason tells the cause |
+//! | REG | `Registry.lookup` returns a list; duplicate keys exist | unique keys only, `lookup` returns an `Option` | scope |
+//! | timers | anyone can `send_after` to any pid | a server sets timers for itself | timers are driven by the owner's loop: no task per timer, exact cancel |

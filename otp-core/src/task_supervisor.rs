@@ -1,0 +1,603 @@
+//! Supervised one-off tasks: start async work under a supervisor and await its result, or have
+//! the result delivered to a server as a message.
+//!
+//! Mirrors Elixir's [`Task.Supervisor`](https://hexdocs.pm/elixir/Task.Supervisor.html).
+//!
+//! | Elixir | otp-core |
+//! |---|---|
+//! | `Task.Supervisor.start_link(max_restarts: 3, max_seconds: 5)` | [`TaskSupervisor::start`], [`TaskSupervisor::start_with`] |
+//! | `Task.Supervisor.start_child(sup, fun)` | [`TaskSupervisor::start_child`] |
+//! | `Task.Supervisor.start_child(sup, fun, restart: r, shutdown: s)` | [`TaskSupervisor::start_child_with`] |
+//! | `Task.Supervisor.async_nolink(sup, fun)` + `Task.await/2` | [`TaskSupervisor::async_nolink`] → [`TaskHandle`] |
+//! | `async_nolink` from a `GenServer`, result in `handle_info` | [`TaskSupervisor::async_nolink_to`] |
+//! | `Task.Supervisor.terminate_child(sup, pid)` | [`TaskSupervisor::terminate_child`] |
+//! | `Task.Supervisor.children(sup)` | [`TaskSupervisor::children`] |
+//!
+//! Every task is its own process: a panic in it becomes its exit reason and never reaches the
+//! process that started it. Tasks are `temporary` by default (never restarted, forgotten when
+//! they exit) and have a 5 s shutdown, as in Elixir. When the task supervisor stops, it stops
+//! its running tasks concurrently, each by its shutdown policy; if it is killed, its tasks are
+//! killed with it.
+//!
+//! ```
+//! use otp_core::task_supervisor::TaskSupervisor;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tasks = TaskSupervisor::start().await?;
+//! let answer = tasks.async_nolink(async { 6 * 7 }).await?;
+//! assert_eq!(answer.await?, 42);
+//!
+//! let crash = tasks.async_nolink(async { panic!("boom") }).await?;
+//! assert!(crash.await.is_err()); // the panic stayed inside the task
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Differences from Elixir
+//!
+//! - Tasks are never linked to the caller: every task behaves like `async_nolink`. Await a
+//!   [`TaskHandle`] to get the result or the exit reason.
+//! - A task has no mailbox, so a graceful shutdown ends it at its next `.await` with reason
+//!   `Shutdown`; the shutdown timeout matters only for a task that does not yield (D2), which
+//!   cannot be stopped at all until it does.
+//! - The task body of [`start_child`](TaskSupervisor::start_child) returns `Result<(), BoxError>`
+//!   so `?` works; an `Err` is an abnormal exit.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::gen_server::{
+    BoxError, CallResult, Caller, Context, GenServer, Init, SendError, ServerRef, StartError,
+    StartOptions, StopError, Timeout,
+};
+use crate::monitor::{Down, wait_exit};
+use crate::process::spawn::{self, AnyProcess, NoRuntime, ProcessHeader};
+use crate::supervisor::restart_intensity::RestartIntensity;
+use crate::supervisor::{Restart, Shutdown};
+use crate::{ExitReason, Pid};
+
+/// Why a task could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskStartError {
+    /// The task supervisor is not running.
+    #[error("task supervisor is not running")]
+    NoProc,
+    /// The shutdown policy is `Timeout(0)`.
+    #[error("shutdown timeout must be greater than zero")]
+    InvalidShutdown,
+    /// No tokio runtime is running.
+    #[error("no tokio runtime is running on this thread")]
+    NoRuntime,
+}
+
+/// Why a task gave no result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task exited without producing its result: it panicked, or it was stopped or killed.
+    #[error("task exited: {0}")]
+    Exited(ExitReason),
+}
+
+/// `terminate_child` was given a pid that is not a running child (Elixir `{:error, :not_found}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no such child")]
+pub struct ChildNotFound;
+
+/// The options of one task: restart type and shutdown policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskOptions {
+    /// Default [`Restart::Temporary`], as Elixir's.
+    pub restart: Restart,
+    /// Default [`Shutdown::WORKER_DEFAULT`] (5 s), as Elixir's.
+    pub shutdown: Shutdown,
+}
+
+impl Default for TaskOptions {
+    fn default() -> TaskOptions {
+        TaskOptions {
+            restart: Restart::Temporary,
+            shutdown: Shutdown::WORKER_DEFAULT,
+        }
+    }
+}
+
+/// The task supervisor's own restart limits (Elixir's defaults: 3 restarts in 5 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskSupervisorOptions {
+    /// At most this many restarts of permanent or transient tasks ...
+    pub max_restarts: u32,
+    /// ... within this period; one more and the task supervisor gives up and exits `Shutdown`.
+    pub max_seconds: Duration,
+}
+
+impl Default for TaskSupervisorOptions {
+    fn default() -> TaskSupervisorOptions {
+        TaskSupervisorOptions {
+            max_restarts: 3,
+            max_seconds: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A task process: just the header; it has no mailbox.
+struct TaskProcess {
+    header: ProcessHeader,
+}
+
+impl AnyProcess for TaskProcess {
+    fn header(&self) -> &ProcessHeader {
+        &self.header
+    }
+
+    fn close_mailbox(&self) -> Option<Box<dyn Send>> {
+        None
+    }
+
+    fn request_stop(&self, reason: ExitReason) -> bool {
+        self.header.force_exit(reason)
+    }
+}
+
+/// Starts one incarnation of a task; called once per (re)start.
+type Launch = Box<dyn FnMut() -> Result<Arc<TaskProcess>, NoRuntime> + Send>;
+
+fn spawn_task<F, Fin>(body: F, finish: Fin) -> Result<Arc<TaskProcess>, NoRuntime>
+where
+    F: Future + Send + 'static,
+    Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
+{
+    let process = Arc::new(TaskProcess {
+        header: ProcessHeader::new("task"),
+    });
+    spawn::spawn(process.clone(), body, finish)?;
+    Ok(process)
+}
+
+struct TaskChild {
+    process: Arc<TaskProcess>,
+    launch: Launch,
+    options: TaskOptions,
+}
+
+/// The task supervisor's process.
+struct TaskSupervisorServer {
+    children: HashMap<Pid, TaskChild>,
+    intensity: RestartIntensity,
+}
+
+enum Request {
+    Start(Launch, TaskOptions),
+    Terminate(Pid),
+    Children,
+}
+
+enum Response {
+    Started(Arc<TaskProcess>),
+    StartFailed(TaskStartError),
+    Terminated(Result<(), ChildNotFound>),
+    Children(Vec<Pid>),
+}
+
+impl TaskSupervisorServer {
+    fn start_task(
+        &mut self,
+        mut launch: Launch,
+        options: TaskOptions,
+        ctx: &mut Context<Self>,
+    ) -> Result<Arc<TaskProcess>, TaskStartError> {
+        let process = launch().map_err(|_| TaskStartError::NoRuntime)?;
+        let pid = process.header.pid();
+        ctx.monitor(pid, |down| down);
+        tracing::debug!(supervisor = %ctx.pid(), child = %pid, "task started");
+        self.children.insert(
+            pid,
+            TaskChild {
+                process: process.clone(),
+                launch,
+                options,
+            },
+        );
+        Ok(process)
+    }
+}
+
+/// Stops one task by its shutdown policy and waits for it to exit.
+async fn stop_task(process: Arc<TaskProcess>, shutdown: Shutdown) {
+    let exited = wait_exit(&process.header);
+    match shutdown {
+        Shutdown::BrutalKill => {
+            process.header.force_exit(ExitReason::Killed);
+            exited.await;
+        }
+        Shutdown::Timeout(limit) => {
+            process.header.force_exit(ExitReason::Shutdown);
+            let mut exited = std::pin::pin!(exited);
+            if tokio::time::timeout(limit, &mut exited).await.is_err() {
+                process.header.force_exit(ExitReason::Killed);
+                exited.await;
+            }
+        }
+        Shutdown::Infinity => {
+            process.header.force_exit(ExitReason::Shutdown);
+            exited.await;
+        }
+    }
+}
+
+impl GenServer for TaskSupervisorServer {
+    type Args = TaskSupervisorOptions;
+    type Call = Request;
+    type Reply = Response;
+    type Cast = std::convert::Infallible;
+    type Info = Down;
+    type Continue = std::convert::Infallible;
+
+    async fn init(
+        options: TaskSupervisorOptions,
+        _: &mut Context<Self>,
+    ) -> Result<Init<Self>, BoxError> {
+        Ok(Init::Ready(TaskSupervisorServer {
+            children: HashMap::new(),
+            intensity: RestartIntensity::new(options.max_restarts, options.max_seconds),
+        }))
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: Request,
+        _: Caller<'_, Response>,
+        ctx: &mut Context<Self>,
+    ) -> Result<CallResult<Response>, BoxError> {
+        let response = match request {
+            Request::Start(launch, options) => match self.start_task(launch, options, ctx) {
+                Ok(process) => Response::Started(process),
+                Err(error) => Response::StartFailed(error),
+            },
+            Request::Terminate(pid) => match self.children.remove(&pid) {
+                // Removed before it is stopped, so its Down triggers no restart (an
+                // administrative stop never does).
+                Some(child) => {
+                    stop_task(child.process, child.options.shutdown).await;
+                    Response::Terminated(Ok(()))
+                }
+                None => Response::Terminated(Err(ChildNotFound)),
+            },
+            Request::Children => Response::Children(self.children.keys().copied().collect()),
+        };
+        Ok(CallResult::Reply(response))
+    }
+
+    async fn handle_info(&mut self, down: Down, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        let Some(child) = self.children.remove(&down.pid) else {
+            return Ok(());
+        };
+        let supervisor = ctx.pid();
+        tracing::debug!(%supervisor, child = %down.pid, reason = %down.reason, "task exited");
+        if !child.options.restart.restarts_after(&down.reason) {
+            return Ok(());
+        }
+        if !self.intensity.add_restart(tokio::time::Instant::now()) {
+            tracing::error!(%supervisor, child = %down.pid, reason = %down.reason, "task supervisor gave up: restart intensity exceeded");
+            ctx.stop(ExitReason::Shutdown);
+            return Ok(());
+        }
+        let restarted = self.start_task(child.launch, child.options, ctx)?;
+        tracing::info!(%supervisor, child = %down.pid, new = %restarted.header.pid(), reason = %down.reason, "task restarted");
+        Ok(())
+    }
+
+    async fn terminate(&mut self, _: &ExitReason, _: &mut Context<Self>) {
+        // Concurrently, as a DynamicSupervisor does (Elixir's Task.Supervisor is one).
+        let stopping = self
+            .children
+            .drain()
+            .map(|(_, child)| stop_task(child.process, child.options.shutdown));
+        futures::future::join_all(stopping).await;
+    }
+}
+
+impl Drop for TaskSupervisorServer {
+    fn drop(&mut self) {
+        // Reached with children left only if the supervisor was killed: its tasks die with it,
+        // as linked tasks do in Erlang.
+        for child in self.children.values() {
+            child.process.header.force_exit(ExitReason::Killed);
+        }
+    }
+}
+
+/// A handle to a task supervisor: cheap to clone, `Send + Sync`. See the [module docs](self).
+#[derive(Clone)]
+pub struct TaskSupervisor {
+    server: ServerRef<TaskSupervisorServer>,
+}
+
+impl TaskSupervisor {
+    /// Starts a task supervisor with Elixir's defaults (3 restarts in 5 s).
+    ///
+    /// # Errors
+    ///
+    /// If no tokio runtime is running, returns [`StartError::NoRuntime`].
+    pub async fn start() -> Result<TaskSupervisor, StartError> {
+        TaskSupervisor::start_with(TaskSupervisorOptions::default()).await
+    }
+
+    /// Starts a task supervisor with the given restart limits.
+    ///
+    /// # Errors
+    ///
+    /// If no tokio runtime is running, returns [`StartError::NoRuntime`].
+    pub async fn start_with(options: TaskSupervisorOptions) -> Result<TaskSupervisor, StartError> {
+        let server =
+            TaskSupervisorServer::start_with(options, StartOptions::new().label("task_supervisor"))
+                .await?;
+        Ok(TaskSupervisor { server })
+    }
+
+    /// The task supervisor's pid.
+    pub fn pid(&self) -> Pid {
+        self.server.pid()
+    }
+
+    async fn launch(
+        &self,
+        launch: Launch,
+        options: TaskOptions,
+    ) -> Result<Arc<TaskProcess>, TaskStartError> {
+        if !options.shutdown.is_valid() {
+            return Err(TaskStartError::InvalidShutdown);
+        }
+        match self
+            .server
+            .call_timeout(Request::Start(launch, options), Timeout::Infinity)
+            .await
+        {
+            Ok(Response::Started(process)) => Ok(process),
+            Ok(Response::StartFailed(error)) => Err(error),
+            _ => Err(TaskStartError::NoProc),
+        }
+    }
+
+    /// Starts a temporary task and returns its pid (Elixir `Task.Supervisor.start_child/2`).
+    ///
+    /// The result is not kept; an `Err` or a panic ends the task abnormally (and is logged).
+    ///
+    /// # Errors
+    ///
+    /// If the task supervisor is not running, returns [`TaskStartError::NoProc`].
+    pub async fn start_child<F>(&self, task: F) -> Result<Pid, TaskStartError>
+    where
+        F: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let mut task = Some(task);
+        let launch: Launch = Box::new(move || {
+            let body = task.take();
+            spawn_task(
+                async move {
+                    match body {
+                        Some(body) => body.await,
+                        None => Ok(()),
+                    }
+                },
+                task_exit_reason,
+            )
+        });
+        let process = self.launch(launch, TaskOptions::default()).await?;
+        Ok(process.header.pid())
+    }
+
+    /// Starts a task with a restart type and shutdown policy; `task` is called for every
+    /// (re)start (Elixir `start_child/3` with `:restart` and `:shutdown`).
+    ///
+    /// # Errors
+    ///
+    /// - If the task supervisor is not running, returns [`TaskStartError::NoProc`].
+    /// - If the shutdown policy is `Timeout(0)`, returns [`TaskStartError::InvalidShutdown`].
+    pub async fn start_child_with<T, F>(
+        &self,
+        options: TaskOptions,
+        task: T,
+    ) -> Result<Pid, TaskStartError>
+    where
+        T: FnMut() -> F + Send + 'static,
+        F: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let mut task = task;
+        let launch: Launch = Box::new(move || spawn_task(task(), task_exit_reason));
+        let process = self.launch(launch, options).await?;
+        Ok(process.header.pid())
+    }
+
+    /// Starts a temporary task whose result you await through the returned [`TaskHandle`]
+    /// (Elixir `Task.Supervisor.async_nolink/2` followed by `Task.await/2`).
+    ///
+    /// # Errors
+    ///
+    /// If the task supervisor is not running, returns [`TaskStartError::NoProc`].
+    pub async fn async_nolink<F>(&self, task: F) -> Result<TaskHandle<F::Output>, TaskStartError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let mut parts = Some((task, tx));
+        let launch: Launch = Box::new(move || match parts.take() {
+            Some((task, tx)) => spawn_task(task, move |outcome| {
+                let reason = outcome
+                    .as_ref()
+                    .err()
+                    .cloned()
+                    .unwrap_or(ExitReason::Normal);
+                let _ = tx.send(outcome);
+                reason
+            }),
+            // A temporary child is launched exactly once.
+            None => Err(NoRuntime),
+        });
+        let process = self.launch(launch, TaskOptions::default()).await?;
+        Ok(TaskHandle {
+            pid: process.header.pid(),
+            process,
+            rx,
+        })
+    }
+
+    /// Starts a temporary task whose outcome is delivered to `server`'s `handle_info` as
+    /// `to_info(outcome)`: `Ok(output)`, or `Err(exit reason)` if the task panicked or was
+    /// stopped. Exactly one message is delivered (Elixir `async_nolink` used from a GenServer).
+    ///
+    /// # Errors
+    ///
+    /// If the task supervisor is not running, returns [`TaskStartError::NoProc`].
+    pub async fn async_nolink_to<S, F, M>(
+        &self,
+        server: &ServerRef<S>,
+        task: F,
+        to_info: M,
+    ) -> Result<Pid, TaskStartError>
+    where
+        S: GenServer,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        M: FnOnce(Result<F::Output, ExitReason>) -> S::Info + Send + 'static,
+    {
+        let server = server.clone();
+        let mut parts = Some((task, to_info));
+        let launch: Launch = Box::new(move || match parts.take() {
+            Some((task, to_info)) => {
+                let server = server.clone();
+                spawn_task(task, move |outcome| {
+                    let reason = outcome
+                        .as_ref()
+                        .err()
+                        .cloned()
+                        .unwrap_or(ExitReason::Normal);
+                    let delivered: Result<(), SendError<S::Info>> = server.send(to_info(outcome));
+                    if delivered.is_err() {
+                        tracing::debug!("task result dropped: its server has exited");
+                    }
+                    reason
+                })
+            }
+            None => Err(NoRuntime),
+        });
+        let process = self.launch(launch, TaskOptions::default()).await?;
+        Ok(process.header.pid())
+    }
+
+    /// Stops the task `pid` by its shutdown policy and forgets it; it is not restarted
+    /// (Elixir `Task.Supervisor.terminate_child/2`).
+    ///
+    /// # Errors
+    ///
+    /// If `pid` is not a running child of this supervisor (or the supervisor is not running),
+    /// returns [`ChildNotFound`].
+    pub async fn terminate_child(&self, pid: Pid) -> Result<(), ChildNotFound> {
+        match self
+            .server
+            .call_timeout(Request::Terminate(pid), Timeout::Infinity)
+            .await
+        {
+            Ok(Response::Terminated(result)) => result,
+            _ => Err(ChildNotFound),
+        }
+    }
+
+    /// The pids of the running tasks, in no particular order (Elixir `children/1`).
+    ///
+    /// # Errors
+    ///
+    /// If the task supervisor is not running, returns [`CallError::NoProc`](crate::gen_server::CallError::NoProc).
+    pub async fn children(&self) -> Result<Vec<Pid>, crate::gen_server::CallError> {
+        match self
+            .server
+            .call_timeout(Request::Children, Timeout::Infinity)
+            .await?
+        {
+            Response::Children(children) => Ok(children),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Stops the task supervisor: its running tasks are stopped concurrently, each by its
+    /// shutdown policy, then it exits with `Shutdown`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServerRef::stop`].
+    pub async fn stop(&self, timeout: impl Into<Timeout>) -> Result<(), StopError> {
+        self.server.stop(ExitReason::Shutdown, timeout).await
+    }
+}
+
+fn task_exit_reason(outcome: Result<Result<(), BoxError>, ExitReason>) -> ExitReason {
+    match outcome {
+        Ok(Ok(())) => ExitReason::Normal,
+        Ok(Err(error)) => ExitReason::Error(Arc::from(error)),
+        Err(reason) => reason,
+    }
+}
+
+impl fmt::Debug for TaskSupervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskSupervisor")
+            .field("pid", &self.pid())
+            .finish()
+    }
+}
+
+/// The result of a task started with [`TaskSupervisor::async_nolink`]; await it.
+///
+/// Resolves to the task's output, or to [`TaskError::Exited`] with the reason it ended without
+/// one. Dropping the handle does not stop the task.
+#[must_use = "a task handle does nothing unless awaited"]
+pub struct TaskHandle<T> {
+    pid: Pid,
+    process: Arc<TaskProcess>,
+    rx: oneshot::Receiver<Result<T, ExitReason>>,
+}
+
+impl<T> TaskHandle<T> {
+    /// The task's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+}
+
+impl<T> Future for TaskHandle<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|outcome| match outcome {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(reason)) => Err(TaskError::Exited(reason)),
+                // `finish` always runs, so this is only reached if the task never ran.
+                Err(_) => Err(TaskError::Exited(
+                    self.process
+                        .header
+                        .exit_reason()
+                        .unwrap_or(ExitReason::NoProc),
+                )),
+            })
+    }
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("pid", &self.pid)
+            .finish()
+    }
+}

@@ -1,0 +1,214 @@
+//! Timers: messages delivered to a server's `handle_info` later, or every period. Never sleeps.
+//!
+//! Mirrors `erlang:send_after/3`, `erlang:cancel_timer/1`, `timer:send_interval/2` and Elixir's
+//! `Process.send_after/3` / `Process.cancel_timer/1`.
+//!
+//! | Erlang / Elixir | otp-core, inside a callback |
+//! |---|---|
+//! | `erlang:send_after(T, self(), Msg)` | [`ctx.send_after(t, msg)`](crate::gen_server::Context::send_after) |
+//! | `timer:send_interval(T, Msg)` | [`ctx.send_interval(t, msg)`](crate::gen_server::Context::send_interval) |
+//! | `erlang:cancel_timer(Ref)` | [`ctx.cancel_timer(timer)`](crate::gen_server::Context::cancel_timer) |
+//!
+//! A timer belongs to the server that set it and is driven by that server's own receive loop: no
+//! task is spawned per timer, a cancelled timer can never fire afterwards, and a process's timers
+//! die with it. Timer messages are handled in deadline order, before any mailbox message that is
+//! taken after the deadline has passed.
+//!
+//! Handlers must never sleep: a handler that needs to wait sets a timer and returns, and the
+//! work continues in `handle_info` when the message arrives.
+//!
+//! # Differences from OTP
+//!
+//! - Timers are set by a server for itself. To have a message sent to a server later from
+//!   elsewhere, ask the server (with a cast) to set the timer.
+//! - `cancel_timer` returns whether the timer was still pending, not the time left.
+//! - `send_interval` fires at a fixed rate; if the server falls behind by more than a period,
+//!   the missed ticks are skipped instead of delivered in a burst.
+//!
+//! ```
+//! use std::time::Duration;
+//! use otp_core::gen_server::{BoxError, Context, GenServer, Init};
+//!
+//! struct Heartbeat { beats: u32 }
+//!
+//! #[derive(Clone)]
+//! enum Tick { Beat }
+//!
+//! impl GenServer for Heartbeat {
+//!     type Args = ();
+//!     type Call = ();
+//!     type Reply = u32;
+//!     type Cast = std::convert::Infallible;
+//!     type Info = Tick;
+//!     type Continue = ();
+//!
+//!     async fn init(_: (), ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+//!         ctx.send_interval(Duration::from_secs(1), Tick::Beat)?;
+//!         Ok(Init::Ready(Heartbeat { beats: 0 }))
+//!     }
+//!
+//!     async fn handle_info(&mut self, _: Tick, _: &mut Context<Self>) -> Result<(), BoxError> {
+//!         self.beats += 1;
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+/// Identifies a timer set with [`send_after`](crate::gen_server::Context::send_after) or
+/// [`send_interval`](crate::gen_server::Context::send_interval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerRef(u64);
+
+/// Why a timer could not be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimerError {
+    /// `send_interval` was given a zero period, which would deliver messages in a busy loop.
+    #[error("interval period must be greater than zero")]
+    ZeroInterval,
+    /// The delay is too long to be represented as a deadline.
+    #[error("timer delay is too long")]
+    DelayTooLong,
+}
+
+enum Payload<M> {
+    Once(M),
+    Every {
+        message: M,
+        period: Duration,
+        clone: fn(&M) -> M,
+    },
+}
+
+/// One server's timers, ordered by deadline.
+pub(crate) struct Timers<M> {
+    queue: BTreeMap<(Instant, u64), Payload<M>>,
+    deadlines: HashMap<u64, Instant>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    next_id: u64,
+}
+
+impl<M> Timers<M> {
+    pub(crate) fn new() -> Timers<M> {
+        Timers {
+            queue: BTreeMap::new(),
+            deadlines: HashMap::new(),
+            sleep: None,
+            next_id: 0,
+        }
+    }
+
+    fn insert(&mut self, deadline: Instant, payload: Payload<M>) -> TimerRef {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.queue.insert((deadline, id), payload);
+        self.deadlines.insert(id, deadline);
+        TimerRef(id)
+    }
+
+    pub(crate) fn send_after(
+        &mut self,
+        delay: Duration,
+        message: M,
+    ) -> Result<TimerRef, TimerError> {
+        let deadline = Instant::now()
+            .checked_add(delay)
+            .ok_or(TimerError::DelayTooLong)?;
+        Ok(self.insert(deadline, Payload::Once(message)))
+    }
+
+    pub(crate) fn send_interval(
+        &mut self,
+        period: Duration,
+        message: M,
+    ) -> Result<TimerRef, TimerError>
+    where
+        M: Clone,
+    {
+        if period.is_zero() {
+            return Err(TimerError::ZeroInterval);
+        }
+        let deadline = Instant::now()
+            .checked_add(period)
+            .ok_or(TimerError::DelayTooLong)?;
+        Ok(self.insert(
+            deadline,
+            Payload::Every {
+                message,
+                period,
+                clone: M::clone,
+            },
+        ))
+    }
+
+    /// Returns whether the timer was pending (and is now cancelled).
+    pub(crate) fn cancel(&mut self, timer: TimerRef) -> bool {
+        match self.deadlines.remove(&timer.0) {
+            Some(deadline) => self.queue.remove(&(deadline, timer.0)).is_some(),
+            None => false,
+        }
+    }
+
+    /// Takes the message of the earliest timer whose deadline has passed, re-arming intervals.
+    pub(crate) fn pop_due(&mut self) -> Option<M> {
+        let (&(deadline, id), _) = self.queue.first_key_value()?;
+        let now = Instant::now();
+        if deadline > now {
+            return None;
+        }
+        let payload = self.queue.remove(&(deadline, id))?;
+        match payload {
+            Payload::Once(message) => {
+                self.deadlines.remove(&id);
+                Some(message)
+            }
+            Payload::Every {
+                message,
+                period,
+                clone,
+            } => {
+                let out = clone(&message);
+                let mut next = deadline + period;
+                if next <= now {
+                    next = now + period;
+                }
+                self.queue.insert(
+                    (next, id),
+                    Payload::Every {
+                        message,
+                        period,
+                        clone,
+                    },
+                );
+                self.deadlines.insert(id, next);
+                Some(out)
+            }
+        }
+    }
+
+    /// Ready when the earliest timer is due.
+    pub(crate) fn poll_due(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let Some((&(deadline, _), _)) = self.queue.first_key_value() else {
+            return Poll::Pending;
+        };
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        sleep.as_mut().poll(cx)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
