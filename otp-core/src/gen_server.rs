@@ -60,6 +60,7 @@
 //! let counter = Counter::start(40).await?;
 //! counter.cast(1)?;
 //! assert_eq!(counter.call(Request::Add(1)).await?, 42);
+//! assert_eq!(counter.call(Request::Get).await?, 42);
 //! counter.stop(otp_core::ExitReason::Normal, std::time::Duration::from_secs(5)).await?;
 //! # Ok(())
 //! # }

@@ -193,12 +193,40 @@ impl fmt::Debug for Monitor {
     }
 }
 
-/// Monitors a process through a handle that keeps its header alive, so the real exit reason is
-/// known even after the process left the table. Used to learn why a call or task ended.
-pub(crate) fn wait_exit(header: &spawn::ProcessHeader) -> impl Future<Output = ExitReason> + use<> {
+/// Monitors a process through its header, which outlives the process, so the real exit reason
+/// is known even after the process left the table. Used to learn why a call or task ended.
+///
+/// Dropping the returned future removes the monitor, so abandoned waits (a `stop` that timed
+/// out, say) do not pile up on a long-lived process.
+pub(crate) fn wait_exit(header: &spawn::ProcessHeader) -> ExitWait<'_> {
     let (tx, rx) = oneshot::channel();
-    header.add_monitor(Box::new(move |down: Down| {
+    let mref = header.add_monitor(Box::new(move |down: Down| {
         let _ = tx.send(down.reason);
     }));
-    async move { rx.await.unwrap_or(ExitReason::NoProc) }
+    ExitWait { header, mref, rx }
+}
+
+/// The future returned by [`wait_exit`].
+pub(crate) struct ExitWait<'a> {
+    header: &'a spawn::ProcessHeader,
+    mref: MonitorRef,
+    rx: oneshot::Receiver<ExitReason>,
+}
+
+impl Future for ExitWait<'_> {
+    type Output = ExitReason;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ExitReason> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|reason| reason.unwrap_or(ExitReason::NoProc))
+    }
+}
+
+impl Drop for ExitWait<'_> {
+    fn drop(&mut self) {
+        if matches!(self.rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+            self.header.remove_monitor(self.mref);
+        }
+    }
 }

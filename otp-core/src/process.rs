@@ -58,8 +58,9 @@ pub fn is_alive(pid: Pid) -> bool {
 /// callback (Erlang `exit(Pid, Reason)` to a process that does not trap exits; `exit(Pid, kill)`
 /// is `exit(pid, ExitReason::Killed)`).
 ///
-/// As in Erlang, `ExitReason::Normal` does nothing. Returns whether the process was alive and
-/// will now exit with `reason`.
+/// As in Erlang, `ExitReason::Normal` does nothing. Returns whether the process was alive; it
+/// then exits with `reason` at its next `.await`, unless it finishes first with its own reason.
+/// A later `ExitReason::Killed` overrides an earlier reason that has not taken effect yet.
 ///
 /// To stop a [`GenServer`](crate::gen_server::GenServer) gracefully, so that it finishes the
 /// messages already in its mailbox and runs `terminate`, use

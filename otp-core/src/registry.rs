@@ -150,6 +150,11 @@ where
         let pid = owner.pid();
         {
             let mut partition = self.key_partition(&key).write();
+            // Checked again under the lock: `close` sets the flag before clearing partitions,
+            // so an insert either sees the flag or is cleared by `close`.
+            if self.closed.load(Ordering::Acquire) {
+                return Err(RegisterError::RegistryDown);
+            }
             if let Some(entry) = partition.get(&key) {
                 return Err(RegisterError::AlreadyRegistered(entry.owner));
             }
@@ -176,14 +181,15 @@ where
     }
 
     fn remove_key_of(&self, owner: Pid, key: &K) -> bool {
-        let mut partition = self.key_partition(key).write();
-        match partition.get(key) {
-            Some(entry) if entry.owner == owner => {
-                partition.remove(key);
-                true
+        let removed = {
+            let mut partition = self.key_partition(key).write();
+            match partition.get(key) {
+                Some(entry) if entry.owner == owner => partition.remove(key),
+                _ => None,
             }
-            _ => false,
-        }
+        };
+        // Dropped outside the lock: a value's `Drop` may use the registry.
+        removed.is_some()
     }
 
     fn unregister(&self, owner: Pid, key: &K) {
@@ -210,11 +216,12 @@ where
 
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        // Each map is taken out under its lock and dropped after, as in `remove_key_of`.
         for partition in self.keys.iter() {
-            partition.write().clear();
+            drop(std::mem::take(&mut *partition.write()));
         }
         for partition in self.owners.iter() {
-            partition.lock().clear();
+            drop(std::mem::take(&mut *partition.lock()));
         }
     }
 }

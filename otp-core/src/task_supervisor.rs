@@ -197,7 +197,9 @@ impl TaskSupervisorServer {
     ) -> Result<Arc<TaskProcess>, TaskStartError> {
         let process = launch().map_err(|_| TaskStartError::NoRuntime)?;
         let pid = process.header.pid();
-        ctx.monitor(pid, |down| down);
+        // Through the header, not the pid: a task that has already finished still reports its
+        // real reason, not `NoProc` (which would restart a transient task that exited cleanly).
+        ctx.monitor_process(&process.header, |down| down);
         tracing::debug!(supervisor = %ctx.pid(), child = %pid, "task started");
         self.children.insert(
             pid,

@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use otp_core::gen_server::{BoxError, Context, GenServer, Init};
+//! use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
 //!
 //! struct Heartbeat { beats: u32 }
 //!
@@ -51,7 +51,20 @@
 //!         self.beats += 1;
 //!         Ok(())
 //!     }
+//!
+//!     async fn handle_call(&mut self, _: (), _: Caller<'_, u32>, _: &mut Context<Self>)
+//!         -> Result<CallResult<u32>, BoxError> {
+//!         Ok(CallResult::Reply(self.beats))
+//!     }
 //! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let heart = Heartbeat::start(()).await?;
+//! tokio::time::sleep(Duration::from_millis(3_500)).await; // the test's clock, paused: no real wait
+//! assert_eq!(heart.call(()).await?, 3);
+//! # Ok(())
+//! # }
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -176,10 +189,16 @@ impl<M> Timers<M> {
                 clone,
             } => {
                 let out = clone(&message);
-                let mut next = deadline + period;
-                if next <= now {
-                    next = now + period;
-                }
+                // Fixed rate; if the server fell a whole period behind, skip the missed ticks.
+                let next = deadline
+                    .checked_add(period)
+                    .filter(|next| *next > now)
+                    .or_else(|| now.checked_add(period));
+                let Some(next) = next else {
+                    // The next tick cannot be represented: the interval ends with this one.
+                    self.deadlines.remove(&id);
+                    return Some(out);
+                };
                 self.queue.insert(
                     (next, id),
                     Payload::Every {

@@ -5,10 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::server_loop::{Envelope, ServerProcess};
+use super::server_loop::{DownToInfo, Envelope, ServerProcess};
 use super::{GenServer, ServerRef};
 use crate::monitor::{Down, MonitorRef};
-use crate::process::spawn;
+use crate::process::spawn::{self, ProcessHeader};
 use crate::timer::{TimerError, TimerRef, Timers};
 use crate::{ExitReason, Pid};
 
@@ -122,23 +122,36 @@ impl<S: GenServer> Context<S> {
     /// Monitors `pid`; when it exits, `to_info(down)` is delivered to `handle_info`, once.
     ///
     /// If `pid` is not alive, the [`Down`] carries [`ExitReason::NoProc`] and arrives at once.
+    /// `to_info` runs in this server, when the `Down` is taken from the mailbox.
     pub fn monitor<F>(&mut self, pid: Pid, to_info: F) -> MonitorRef
     where
         F: FnOnce(Down) -> S::Info + Send + 'static,
     {
-        let process = self.process.clone();
-        let deliver: Box<dyn FnOnce(Down) + Send> = Box::new(move |down: Down| {
-            let monitor = down.monitor;
-            let _ = process.mailbox.send(Envelope::Down(monitor, to_info(down)));
-        });
-        let monitor = match spawn::lookup(pid) {
-            Some(target) => target.header().add_monitor(deliver),
+        match spawn::lookup(pid) {
+            Some(target) => self.monitor_process(target.header(), to_info),
             None => {
                 let monitor = MonitorRef::new(pid);
-                deliver(Down::new(monitor, ExitReason::NoProc));
+                let _ = self.process.mailbox.send(Envelope::Down(
+                    Down::new(monitor, ExitReason::NoProc),
+                    Box::new(to_info),
+                ));
+                self.extras().monitors.insert(monitor);
                 monitor
             }
-        };
+        }
+    }
+
+    /// Monitors a process through its header, which knows the exit reason even after the
+    /// process has left the table (a supervisor holds its children's headers).
+    pub(crate) fn monitor_process<F>(&mut self, target: &ProcessHeader, to_info: F) -> MonitorRef
+    where
+        F: FnOnce(Down) -> S::Info + Send + 'static,
+    {
+        let process = self.process.clone();
+        let to_info: DownToInfo<S> = Box::new(to_info);
+        let monitor = target.add_monitor(Box::new(move |down: Down| {
+            let _ = process.mailbox.send(Envelope::Down(down, to_info));
+        }));
         self.extras().monitors.insert(monitor);
         monitor
     }

@@ -25,7 +25,7 @@ use super::context::Context;
 use super::reply_to::{Caller, ReplyTo};
 use super::{CallResult, GenServer, Init, ServerRef, StartError, StartOptions};
 use crate::ExitReason;
-use crate::monitor::{MonitorRef, wait_exit};
+use crate::monitor::{Down, wait_exit};
 use crate::process::mailbox::Mailbox;
 use crate::process::spawn::{self, AnyProcess, ProcessHeader};
 use crate::process::{BoxError, panic_message};
@@ -36,10 +36,14 @@ pub(crate) enum Envelope<S: GenServer> {
     Cast(S::Cast),
     Info(S::Info),
     /// A monitor fired; handled only if the monitor is still active (see `Context::demonitor`).
-    Down(MonitorRef, S::Info),
+    /// The mapping to `Info` runs in the receiving server, not in the exiting process.
+    Down(Down, DownToInfo<S>),
     /// Stop gracefully with this reason: `terminate` runs, then the process exits.
     Stop(ExitReason),
 }
+
+/// Turns a `Down` into the server's `Info` message (given to `Context::monitor`).
+pub(crate) type DownToInfo<S> = Box<dyn FnOnce(Down) -> <S as GenServer>::Info + Send>;
 
 /// A server process: the shared header plus its typed mailbox, in one allocation.
 pub(crate) struct ServerProcess<S: GenServer> {
@@ -73,36 +77,44 @@ pub(super) async fn start<S: GenServer>(
         .deadline()
         .map_err(|_| StartError::InvalidTimeout)?;
     // Checked before claiming a name, so that a claimed name always belongs to a running process.
-    tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
 
     let process = Arc::new(ServerProcess::<S> {
         header: ProcessHeader::new(options.label.unwrap_or(std::any::type_name::<S>())),
         mailbox: Mailbox::new(),
     });
     let server = ServerRef::from_process(process.clone());
+    // In the table first, so that whoever finds the pid through the name can monitor it.
+    spawn::admit(&process);
     // The name is claimed for the new pid before the process runs: if it is taken, the newcomer
-    // never exists, so its `init` never runs (GS-13).
+    // never runs, so its `init` never runs (GS-13).
     let release = match options.name {
-        Some(claim) => Some(claim.claim(&server)?),
+        Some(claim) => match claim.claim(&server) {
+            Ok(release) => Some(release),
+            Err(error) => {
+                spawn::withdraw(server.pid());
+                return Err(error);
+            }
+        },
         None => None,
     };
 
-    let (started_tx, started_rx) = oneshot::channel();
+    let (started_tx, mut started_rx) = oneshot::channel();
     let body = run::<S>(process.clone(), args, started_tx, release);
-    spawn::spawn(process.clone(), body, |outcome| {
+    spawn::launch(&runtime, process.clone(), body, |outcome| {
         outcome.unwrap_or_else(|reason| reason)
-    })
-    .map_err(|_| StartError::NoRuntime)?;
+    });
 
     let started = match deadline {
         None => started_rx.await,
-        Some(deadline) => match tokio::time::timeout_at(deadline, started_rx).await {
+        Some(deadline) => match tokio::time::timeout_at(deadline, &mut started_rx).await {
             Ok(started) => started,
-            Err(_) => {
-                process.header.force_exit(ExitReason::Killed);
+            // Too late, unless init finished in the meantime: then its own result stands.
+            Err(_) if process.header.force_exit(ExitReason::Killed) => {
                 wait_exit(&process.header).await;
                 return Err(StartError::Timeout);
             }
+            Err(_) => started_rx.await,
         },
     };
     match started {
@@ -222,9 +234,13 @@ async fn receive_loop<S: GenServer>(
                     }
                     Envelope::Cast(message) => guarded(state.handle_cast(message, ctx)).await,
                     Envelope::Info(info) => guarded(state.handle_info(info, ctx)).await,
-                    Envelope::Down(monitor, info) => {
-                        if ctx.take_down(monitor) {
-                            guarded(state.handle_info(info, ctx)).await
+                    Envelope::Down(down, to_info) => {
+                        if ctx.take_down(down.monitor) {
+                            guarded(async {
+                                let info = to_info(down);
+                                state.handle_info(info, ctx).await
+                            })
+                            .await
                         } else {
                             Ok(())
                         }

@@ -8,15 +8,21 @@
 //!   returning, a panic, or its future being dropped (kill, runtime shutdown). The last case runs
 //!   from [`ExitGuard`]'s `Drop`, so even an aborted task reports an exit.
 //! - Exit fan-out order, which the rest of the crate relies on:
-//!   1. close the mailbox, so that every later send fails at once ("no process");
-//!   2. run the exit hooks (registry clean-up), so that no lookup returns the process once its
-//!      exit can be observed (stronger than Elixir's registry; see the semantics page, D8);
+//!   1. run the exit hooks (registry clean-up), so that no lookup returns the process once any
+//!      sign of its exit can be observed, not even a failed send (stronger than Elixir's
+//!      registry; see the semantics page, D8). No hook can be added after this step starts;
+//!   2. close the mailbox, so that every later send fails at once ("no process");
 //!   3. publish the exit reason and take the monitors, under one lock, so a monitor added
 //!      concurrently either is taken here or sees the reason at once;
 //!   4. remove the process from the table;
 //!   5. deliver one `Down` to every monitor;
 //!   6. drop the messages that were still queued. Pending callers learn that their request was
 //!      dropped only now, when the reason they will report is already published.
+//! - The guard that runs the fan-out exists before the task is spawned, so a process that is
+//!   killed (or whose runtime shuts down) before its first poll still exits properly.
+//! - Nothing in the fan-out may unwind out of it: `finish`, each hook and each delivery run
+//!   behind `catch_unwind`, so one faulty callback cannot leave a zombie or swallow other
+//!   monitors' `Down`s.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -71,6 +77,8 @@ struct ExitState {
     exit: Option<ExitReason>,
     /// The reason given to `exit(pid, reason)` before the task was aborted.
     forced: Option<ExitReason>,
+    /// The fan-out has taken the hooks: no more can be added.
+    exiting: bool,
     hooks: Vec<ExitHook>,
     monitors: Vec<(u64, DownDelivery)>,
 }
@@ -98,11 +106,11 @@ impl ProcessHeader {
         self.state.lock().exit.clone()
     }
 
-    /// Registers `hook` to run in step 2 of the fan-out. Returns `false` (and drops the hook)
-    /// if the process has already exited.
+    /// Registers `hook` to run in step 1 of the fan-out. Returns `false` (and drops the hook)
+    /// if the process is already exiting.
     pub(crate) fn add_exit_hook(&self, hook: ExitHook) -> bool {
         let mut state = self.state.lock();
-        if state.exit.is_some() {
+        if state.exiting {
             return false;
         }
         state.hooks.push(hook);
@@ -133,13 +141,18 @@ impl ProcessHeader {
     }
 
     /// Ends the process with `reason` at its next `.await`. Returns whether it was still alive.
+    ///
+    /// A first reason sticks, except that `Killed` overrides a pending graceful one: a kill after
+    /// a shutdown timeout reports `Killed`.
     pub(crate) fn force_exit(&self, reason: ExitReason) -> bool {
         {
             let mut state = self.state.lock();
             if state.exit.is_some() {
                 return false;
             }
-            state.forced.get_or_insert(reason);
+            if reason == ExitReason::Killed || state.forced.is_none() {
+                state.forced = Some(reason);
+            }
         }
         // If the abort handle is not set yet, `spawn` sees `forced` right after setting it.
         if let Some(abort) = self.abort.get() {
@@ -205,11 +218,27 @@ pub(crate) fn lookup(pid: Pid) -> Option<Arc<dyn AnyProcess>> {
 #[error("no tokio runtime is running on this thread")]
 pub(crate) struct NoRuntime;
 
+/// Puts a process in the table before it runs, so that its pid can be monitored and exited
+/// from the moment anyone can learn it (for example from a registry). Follow with [`launch`],
+/// or [`withdraw`] if it will not run after all.
+pub(crate) fn admit<P: AnyProcess>(process: &Arc<P>) {
+    let pid = process.header().pid();
+    shard(pid)
+        .lock()
+        .insert(pid, process.clone() as Arc<dyn AnyProcess>);
+}
+
+/// Takes an admitted process that never ran out of the table. Nobody can hold a monitor on it:
+/// its pid was never handed out.
+pub(crate) fn withdraw(pid: Pid) {
+    shard(pid).lock().remove(&pid);
+}
+
 /// Spawns `body` as the process `process`.
 ///
 /// `finish` turns the body's outcome (its output, or the reason it ended early: a panic, a kill
 /// or the runtime shutting down) into the process's exit reason; it is where a task delivers its
-/// result. It runs exactly once, inside the process's span, before the exit fan-out.
+/// result. It runs exactly once, before the exit fan-out.
 pub(crate) fn spawn<P, F, Fin>(process: Arc<P>, body: F, finish: Fin) -> Result<(), NoRuntime>
 where
     P: AnyProcess,
@@ -217,20 +246,33 @@ where
     Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
 {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?;
+    admit(&process);
+    launch(&runtime, process, body, finish);
+    Ok(())
+}
+
+/// Spawns an [admitted](admit) process on `runtime`.
+pub(crate) fn launch<P, F, Fin>(
+    runtime: &tokio::runtime::Handle,
+    process: Arc<P>,
+    body: F,
+    finish: Fin,
+) where
+    P: AnyProcess,
+    F: Future + Send + 'static,
+    Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
+{
     let header = process.header();
     let pid = header.pid();
     let span = tracing::info_span!("process", pid = %pid, name = header.name());
-    shard(pid)
-        .lock()
-        .insert(pid, process.clone() as Arc<dyn AnyProcess>);
-
     let for_abort = process.clone();
+    // Built before the task exists, so that dropping the task unpolled still runs the fan-out.
+    let mut guard = ExitGuard {
+        process,
+        finish: Some(finish),
+        output: PhantomData,
+    };
     let guarded = async move {
-        let mut guard = ExitGuard {
-            process,
-            finish: Some(finish),
-            output: PhantomData,
-        };
         let outcome = AssertUnwindSafe(body)
             .catch_unwind()
             .await
@@ -239,7 +281,6 @@ where
     };
     let task = runtime.spawn(CURRENT.scope(pid, guarded).instrument(span));
     for_abort.header().set_abort(task.abort_handle());
-    Ok(())
 }
 
 /// Reports the exit however the body ends, including by being dropped.
@@ -260,7 +301,8 @@ where
 {
     fn complete(&mut self, outcome: Result<T, ExitReason>) {
         if let Some(finish) = self.finish.take() {
-            let reason = finish(outcome);
+            let reason = std::panic::catch_unwind(AssertUnwindSafe(|| finish(outcome)))
+                .unwrap_or_else(|payload| ExitReason::Panic(panic_message(&*payload)));
             exit_process(&*self.process, reason);
         }
     }
@@ -281,16 +323,25 @@ where
     }
 }
 
+/// Runs one step of the fan-out; a panic in it is contained (and the step is skipped).
+fn contained(step: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(step));
+}
+
 /// The exit fan-out; see the module invariants for the order of its steps.
 fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
-    let queued = process.close_mailbox();
     let header = process.header();
     let pid = header.pid();
 
-    let hooks = std::mem::take(&mut header.state.lock().hooks);
+    let hooks = {
+        let mut state = header.state.lock();
+        state.exiting = true;
+        std::mem::take(&mut state.hooks)
+    };
     for hook in hooks {
-        hook(pid);
+        contained(|| hook(pid));
     }
+    let queued = process.close_mailbox();
 
     let monitors = {
         let mut state = header.state.lock();
@@ -299,13 +350,16 @@ fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
     };
     shard(pid).lock().remove(&pid);
 
-    if reason.is_clean() {
-        tracing::debug!(%pid, %reason, "process exited");
-    } else {
-        tracing::warn!(%pid, %reason, "process exited");
-    }
+    contained(|| {
+        if reason.is_clean() {
+            tracing::debug!(%pid, %reason, "process exited");
+        } else {
+            tracing::warn!(%pid, %reason, "process exited");
+        }
+    });
     for (id, deliver) in monitors {
-        deliver(Down::new(MonitorRef::from_parts(pid, id), reason.clone()));
+        let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
+        contained(|| deliver(down));
     }
-    drop(queued);
+    contained(|| drop(queued));
 }

@@ -1,0 +1,384 @@
+//! Monitors (exactly one Down; NoProc for the dead; nothing after demonitor) and timers
+//! (send_after, send_interval, cancel; they die with their process). Timers run on tokio's
+//! paused clock.
+
+mod support;
+
+use std::time::Duration;
+
+use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
+use otp_core::monitor::{Down, MonitorRef, monitor};
+use otp_core::testing::{EventLog, assert_down, await_exit};
+use otp_core::timer::{TimerError, TimerRef};
+use otp_core::{ExitReason, Pid, ServerRef};
+use support::{Call, Cast, Mutexed, WAIT, start_probe};
+use tokio::sync::oneshot;
+
+// OTP: erlang:monitor/2 — one Down with the exit reason
+#[tokio::test]
+async fn a_monitor_gets_exactly_one_down_with_the_exit_reason() {
+    let log = EventLog::new();
+    let server = start_probe("p", &log).await;
+    let first = server.monitor();
+    let second = monitor(server.pid());
+    assert_ne!(first.monitor_ref(), second.monitor_ref());
+    server.cast(Cast::Panic("gone")).unwrap();
+    let down = first.await;
+    assert_eq!(down.pid, server.pid());
+    assert_eq!(down.reason, ExitReason::Panic("gone".into()));
+    assert_down(second, ExitReason::Panic("gone".into()), WAIT).await;
+}
+
+// OTP: erlang:monitor/2 doc — monitoring a dead process gives DOWN with noproc at once
+#[tokio::test]
+async fn monitoring_a_dead_or_unknown_pid_yields_noproc_at_once() {
+    let mut never = monitor(Pid::new_unique());
+    assert_eq!(never.try_down().map(|d| d.reason), Some(ExitReason::NoProc));
+
+    let log = EventLog::new();
+    let server = start_probe("p", &log).await;
+    server.stop(ExitReason::Normal, WAIT).await.unwrap();
+    let mut late = server.monitor();
+    assert_eq!(late.try_down().map(|d| d.reason), Some(ExitReason::NoProc));
+}
+
+#[tokio::test]
+async fn demonitor_reports_whether_the_monitor_was_active() {
+    let log = EventLog::new();
+    let server = start_probe("p", &log).await;
+    let watching = server.monitor();
+    assert!(watching.demonitor());
+    server.stop(ExitReason::Normal, WAIT).await.unwrap();
+    assert!(!monitor(server.pid()).demonitor());
+}
+
+/// A server that monitors others on request and logs the Downs it handles.
+struct Watcher {
+    log: EventLog,
+    monitors: Vec<MonitorRef>,
+    timers: Vec<TimerRef>,
+}
+
+enum WatchCall {
+    Monitor(Pid),
+    DemonitorAll,
+    SendAfter(Duration, &'static str),
+    SendInterval(Duration, &'static str),
+    Cancel(usize),
+    Sync,
+}
+
+#[derive(Clone)]
+enum WatchInfo {
+    Down(Pid, ExitReason),
+    Tick(&'static str),
+}
+
+impl GenServer for Watcher {
+    type Args = EventLog;
+    type Call = WatchCall;
+    type Reply = Result<bool, TimerError>;
+    type Cast = Mutexed<oneshot::Receiver<()>>;
+    type Info = WatchInfo;
+    type Continue = ();
+
+    async fn init(log: EventLog, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        Ok(Init::Ready(Watcher {
+            log,
+            monitors: Vec::new(),
+            timers: Vec::new(),
+        }))
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: WatchCall,
+        _: Caller<'_, Self::Reply>,
+        ctx: &mut Context<Self>,
+    ) -> Result<CallResult<Self::Reply>, BoxError> {
+        let reply = match request {
+            WatchCall::Monitor(pid) => {
+                let monitor = ctx.monitor(pid, |down: Down| WatchInfo::Down(down.pid, down.reason));
+                self.monitors.push(monitor);
+                Ok(true)
+            }
+            WatchCall::DemonitorAll => {
+                let all = self.monitors.drain(..).collect::<Vec<_>>();
+                Ok(all.into_iter().all(|m| ctx.demonitor(m)))
+            }
+            WatchCall::SendAfter(delay, tag) => {
+                ctx.send_after(delay, WatchInfo::Tick(tag)).map(|timer| {
+                    self.timers.push(timer);
+                    true
+                })
+            }
+            WatchCall::SendInterval(period, tag) => ctx
+                .send_interval(period, WatchInfo::Tick(tag))
+                .map(|timer| {
+                    self.timers.push(timer);
+                    true
+                }),
+            WatchCall::Cancel(index) => Ok(ctx.cancel_timer(self.timers[index])),
+            WatchCall::Sync => Ok(true),
+        };
+        Ok(CallResult::Reply(reply))
+    }
+
+    async fn handle_cast(
+        &mut self,
+        Mutexed(hold): Self::Cast,
+        _: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        let _ = hold.await;
+        Ok(())
+    }
+
+    async fn handle_info(
+        &mut self,
+        info: WatchInfo,
+        _: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        match info {
+            WatchInfo::Down(pid, reason) => self.log.push(format!("down({pid}, {reason})")),
+            WatchInfo::Tick(tag) => self.log.push(format!("tick({tag})")),
+        }
+        Ok(())
+    }
+}
+
+async fn watcher(log: &EventLog) -> ServerRef<Watcher> {
+    Watcher::start(log.clone()).await.unwrap()
+}
+
+// OTP: monitor/2 inside a gen_server: the DOWN arrives in handle_info
+#[tokio::test]
+async fn a_server_monitor_delivers_down_to_handle_info() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    let target = start_probe("t", &EventLog::new()).await;
+    watcher
+        .call(WatchCall::Monitor(target.pid()))
+        .await
+        .unwrap()
+        .unwrap();
+    target
+        .stop(ExitReason::shutdown_with("bye"), WAIT)
+        .await
+        .unwrap();
+    log.wait_for(&format!("down({}, shutdown: bye)", target.pid()), WAIT)
+        .await;
+    // A dead pid: NoProc at once.
+    watcher
+        .call(WatchCall::Monitor(target.pid()))
+        .await
+        .unwrap()
+        .unwrap();
+    log.wait_for(&format!("down({}, noproc)", target.pid()), WAIT)
+        .await;
+    assert_eq!(log.events().len(), 2);
+}
+
+// OTP: demonitor(Ref, [flush]) — no DOWN after demonitor, even one already queued
+#[tokio::test]
+async fn after_demonitor_no_down_is_handled_even_if_already_queued() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    let target = start_probe("t", &EventLog::new()).await;
+    watcher
+        .call(WatchCall::Monitor(target.pid()))
+        .await
+        .unwrap()
+        .unwrap();
+    // Hold the watcher, let the target die (its Down is queued behind the hold), then queue
+    // the demonitor behind the Down.
+    let (release, hold) = oneshot::channel();
+    watcher.cast(Mutexed(hold)).unwrap();
+    target.stop(ExitReason::Normal, WAIT).await.unwrap();
+    let demonitor = {
+        use futures::FutureExt;
+        let mut call = Box::pin(watcher.call(WatchCall::DemonitorAll));
+        assert!((&mut call).now_or_never().is_none());
+        call
+    };
+    release.send(()).unwrap();
+    // The Down was handled before the demonitor (it was queued first)...
+    assert_eq!(demonitor.await.unwrap(), Ok(false));
+    assert_eq!(log.events(), [format!("down({}, normal)", target.pid())]);
+
+    // ...whereas a demonitor that runs before the Down is handled flushes it.
+    let log = EventLog::new();
+    let watcher = self::watcher(&log).await;
+    let target = start_probe("t2", &EventLog::new()).await;
+    watcher
+        .call(WatchCall::Monitor(target.pid()))
+        .await
+        .unwrap()
+        .unwrap();
+    let (release, hold) = oneshot::channel();
+    watcher.cast(Mutexed(hold)).unwrap();
+    let demonitor = {
+        use futures::FutureExt;
+        let mut call = Box::pin(watcher.call(WatchCall::DemonitorAll));
+        assert!((&mut call).now_or_never().is_none());
+        call
+    };
+    target.stop(ExitReason::Normal, WAIT).await.unwrap();
+    release.send(()).unwrap();
+    assert_eq!(demonitor.await.unwrap(), Ok(true));
+    watcher.call(WatchCall::Sync).await.unwrap().unwrap();
+    assert!(log.events().is_empty(), "{:?}", log.events());
+}
+
+// OTP: erlang:send_after/3
+#[tokio::test(start_paused = true)]
+async fn send_after_delivers_to_handle_info_after_the_delay() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    let started = tokio::time::Instant::now();
+    watcher
+        .call(WatchCall::SendAfter(Duration::from_millis(250), "a"))
+        .await
+        .unwrap()
+        .unwrap();
+    log.wait_for("tick(a)", WAIT).await;
+    assert_eq!(started.elapsed(), Duration::from_millis(250));
+    // It fired, so cancelling it now reports false (erlang:cancel_timer/1 returns false).
+    assert_eq!(watcher.call(WatchCall::Cancel(0)).await.unwrap(), Ok(false));
+}
+
+// OTP: erlang:cancel_timer/1 — a cancelled timer never fires
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_timer_never_fires() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    watcher
+        .call(WatchCall::SendAfter(
+            Duration::from_millis(100),
+            "cancelled",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    watcher
+        .call(WatchCall::SendAfter(Duration::from_millis(200), "kept"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(watcher.call(WatchCall::Cancel(0)).await.unwrap(), Ok(true));
+    assert_eq!(watcher.call(WatchCall::Cancel(0)).await.unwrap(), Ok(false));
+    log.wait_for("tick(kept)", WAIT).await;
+    assert_eq!(log.events(), ["tick(kept)"]);
+}
+
+// OTP: timer:send_interval/2
+#[tokio::test(start_paused = true)]
+async fn send_interval_repeats_until_cancelled() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    let started = tokio::time::Instant::now();
+    watcher
+        .call(WatchCall::SendInterval(Duration::from_secs(1), "beat"))
+        .await
+        .unwrap()
+        .unwrap();
+    log.wait_until(|events| events.len() == 3, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert_eq!(watcher.call(WatchCall::Cancel(0)).await.unwrap(), Ok(true));
+    // Nothing more arrives: advance well past further ticks and check.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    watcher.call(WatchCall::Sync).await.unwrap().unwrap();
+    assert_eq!(log.count("tick(beat)"), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timers_fire_in_deadline_order() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    for (ms, tag) in [(300, "c"), (100, "a"), (200, "b")] {
+        watcher
+            .call(WatchCall::SendAfter(Duration::from_millis(ms), tag))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    log.wait_for("tick(c)", WAIT).await;
+    assert_eq!(log.events(), ["tick(a)", "tick(b)", "tick(c)"]);
+}
+
+// OTP: Bad input — a zero interval or an unrepresentable delay is a typed error
+#[tokio::test]
+async fn zero_interval_and_absurd_delays_are_rejected() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    assert_eq!(
+        watcher
+            .call(WatchCall::SendInterval(Duration::ZERO, "x"))
+            .await
+            .unwrap(),
+        Err(TimerError::ZeroInterval)
+    );
+    assert_eq!(
+        watcher
+            .call(WatchCall::SendAfter(Duration::MAX, "x"))
+            .await
+            .unwrap(),
+        Err(TimerError::DelayTooLong)
+    );
+}
+
+// OTP: a process's timers die with it
+#[tokio::test(start_paused = true)]
+async fn timers_die_with_their_process() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    watcher
+        .call(WatchCall::SendInterval(Duration::from_millis(10), "t"))
+        .await
+        .unwrap()
+        .unwrap();
+    log.wait_for("tick(t)", WAIT).await;
+    watcher.stop(ExitReason::Normal, WAIT).await.unwrap();
+    let ticks = log.count("tick(t)");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(log.count("tick(t)"), ticks);
+    assert_eq!(await_exit(&watcher, WAIT).await, ExitReason::Normal);
+}
+
+// OTP: a busy mailbox does not starve a due timer
+#[tokio::test(start_paused = true)]
+async fn a_due_timer_is_handled_before_later_mailbox_messages() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    watcher
+        .call(WatchCall::SendAfter(Duration::from_millis(10), "due"))
+        .await
+        .unwrap()
+        .unwrap();
+    let (release, hold) = oneshot::channel();
+    watcher.cast(Mutexed(hold)).unwrap();
+    // Queued while the timer is pending; still waiting when it comes due.
+    watcher.send(WatchInfo::Tick("queued")).unwrap();
+    tokio::time::advance(Duration::from_millis(20)).await;
+    release.send(()).unwrap();
+    watcher.call(WatchCall::Sync).await.unwrap().unwrap();
+    assert_eq!(log.events(), ["tick(due)", "tick(queued)"]);
+}
+
+// OTP: process::exit(pid, shutdown) on a non-trapping process
+#[tokio::test]
+async fn exit_ends_a_process_with_the_given_reason() {
+    let log = EventLog::new();
+    let server = start_probe("p", &log).await;
+    let down = server.monitor();
+    assert!(otp_core::process::is_alive(server.pid()));
+    assert!(otp_core::process::exit(server.pid(), ExitReason::Shutdown));
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+    assert!(!otp_core::process::is_alive(server.pid()));
+    assert_eq!(
+        server.call(Call::Echo(1)).await,
+        Err(otp_core::gen_server::CallError::NoProc)
+    );
+}

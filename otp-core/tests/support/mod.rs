@@ -1,0 +1,264 @@
+//! Shared test fixtures: a scriptable `Probe` server that logs what happens to it, and
+//! `trace_init()`.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use otp_core::gen_server::{
+    BoxError, CallError, CallResult, Caller, Context, GenServer, Init, ReplyTo,
+};
+use otp_core::monitor::Down;
+use otp_core::testing::EventLog;
+use otp_core::{ExitReason, ServerRef};
+use tokio::sync::oneshot;
+
+/// A generous deadline for waiting on events; with a paused clock it costs no real time.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Installs a test subscriber so failing tests show the processes' logs (`RUST_LOG=debug`).
+pub fn trace_init() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// What `Probe::init` does.
+#[derive(Debug, Clone)]
+pub enum InitScript {
+    Ok,
+    OkContinue(String),
+    Ignore,
+    Stop(ExitReason),
+    Fail(&'static str),
+    Panic(&'static str),
+    /// Never finishes (awaits a future that never resolves).
+    Block,
+}
+
+pub struct ProbeArgs {
+    pub id: String,
+    pub log: EventLog,
+    pub init: InitScript,
+}
+
+impl ProbeArgs {
+    pub fn new(id: &str, log: &EventLog) -> ProbeArgs {
+        ProbeArgs {
+            id: id.to_string(),
+            log: log.clone(),
+            init: InitScript::Ok,
+        }
+    }
+
+    pub fn init(mut self, init: InitScript) -> ProbeArgs {
+        self.init = init;
+        self
+    }
+}
+
+/// A server that logs `init(id)`, `handled(x)`, `info(x)`, `continue(x)`, `down(reason)` and
+/// `terminate(id, reason)` to a shared [`EventLog`], and does what each request says.
+pub struct Probe {
+    id: String,
+    log: EventLog,
+    deferred: Vec<ReplyTo<Reply>>,
+}
+
+pub enum Call {
+    Echo(u64),
+    /// Defers the reply until a `Release`.
+    Defer,
+    /// Replies `v` to every deferred caller, then replies `Ok` itself.
+    Release(u64),
+    /// Replies after `delay`, through a timer, and logs `replied(v)` when it does.
+    SlowEcho(u64, Duration),
+    Panic(&'static str),
+    Fail(&'static str),
+    /// Stops with `reason` without replying.
+    StopNoReply(ExitReason),
+    /// Replies `v`, then stops with `reason`.
+    StopWithReply(ExitReason, u64),
+    /// Calls its own handle (`call(self(), …)`) with an infinite timeout and replies with the error it gets.
+    Myself,
+    /// Never returns (awaits a future that never resolves).
+    Block,
+    /// Awaits `rx`, then replies.
+    WaitFor(Mutexed<oneshot::Receiver<()>>),
+    /// Asks for `handle_continue(x)` and replies.
+    Continue(String),
+    /// Hands its reply handle to a task (another process) that replies `v`.
+    ReplyFromTask(u64, otp_core::task_supervisor::TaskSupervisor),
+}
+
+/// Wraps a value so `Call` does not need `Debug` or `Clone` for it.
+pub struct Mutexed<T>(pub T);
+
+#[derive(Debug, PartialEq)]
+pub enum Reply {
+    Value(u64),
+    Ok,
+    Error(CallError),
+}
+
+pub enum Cast {
+    /// Logs `handled(x)`; if `slow`, yields a few times first (it never sleeps).
+    Log(String),
+    Panic(&'static str),
+    Stop(ExitReason),
+    /// Blocks until the receiver resolves (to hold the mailbox while the test queues more).
+    Pause(Mutexed<oneshot::Receiver<()>>),
+}
+
+pub enum Info {
+    Log(String),
+    Down(Down),
+    Reply(u64),
+}
+
+impl GenServer for Probe {
+    type Args = ProbeArgs;
+    type Call = Call;
+    type Reply = Reply;
+    type Cast = Cast;
+    type Info = Info;
+    type Continue = String;
+
+    async fn init(args: ProbeArgs, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        args.log.push(format!("init({})", args.id));
+        let probe = Probe {
+            id: args.id,
+            log: args.log,
+            deferred: Vec::new(),
+        };
+        match args.init {
+            InitScript::Ok => Ok(Init::Ready(probe)),
+            InitScript::OkContinue(value) => {
+                ctx.continue_with(value);
+                Ok(Init::Ready(probe))
+            }
+            InitScript::Ignore => Ok(Init::Ignore),
+            InitScript::Stop(reason) => Ok(Init::Stop(reason)),
+            InitScript::Fail(message) => Err(message.into()),
+            InitScript::Panic(message) => panic!("{message}"),
+            InitScript::Block => std::future::pending().await,
+        }
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: Call,
+        caller: Caller<'_, Reply>,
+        ctx: &mut Context<Self>,
+    ) -> Result<CallResult<Reply>, BoxError> {
+        match request {
+            Call::Echo(v) => Ok(CallResult::Reply(Reply::Value(v))),
+            Call::Defer => {
+                self.deferred.push(caller.defer());
+                Ok(CallResult::NoReply)
+            }
+            Call::Release(v) => {
+                for reply_to in self.deferred.drain(..) {
+                    let _ = reply_to.reply(Reply::Value(v));
+                }
+                Ok(CallResult::Reply(Reply::Ok))
+            }
+            Call::SlowEcho(v, delay) => {
+                self.deferred.push(caller.defer());
+                ctx.send_after(delay, Info::Reply(v))?;
+                Ok(CallResult::NoReply)
+            }
+            Call::Panic(message) => panic!("{message}"),
+            Call::Fail(message) => Err(message.into()),
+            Call::StopNoReply(reason) => {
+                ctx.stop(reason);
+                Ok(CallResult::NoReply)
+            }
+            Call::StopWithReply(reason, v) => {
+                ctx.stop(reason);
+                Ok(CallResult::Reply(Reply::Value(v)))
+            }
+            Call::Myself => {
+                let me = ctx.server_ref();
+                let result = me
+                    .call_timeout(Call::Echo(1), otp_core::gen_server::Timeout::Infinity)
+                    .await;
+                Ok(CallResult::Reply(match result {
+                    Ok(_) => Reply::Ok,
+                    Err(error) => Reply::Error(error),
+                }))
+            }
+            Call::Block => std::future::pending().await,
+            Call::WaitFor(Mutexed(rx)) => {
+                let _ = rx.await;
+                Ok(CallResult::Reply(Reply::Ok))
+            }
+            Call::Continue(value) => {
+                ctx.continue_with(value);
+                Ok(CallResult::Reply(Reply::Ok))
+            }
+            Call::ReplyFromTask(v, tasks) => {
+                let reply_to = caller.defer();
+                tasks
+                    .start_child(async move {
+                        let _ = reply_to.reply(Reply::Value(v));
+                        Ok(())
+                    })
+                    .await?;
+                Ok(CallResult::NoReply)
+            }
+        }
+    }
+
+    async fn handle_cast(
+        &mut self,
+        message: Cast,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        match message {
+            Cast::Log(x) => {
+                // Let other tasks run in between, as real work would; never sleep.
+                tokio::task::yield_now().await;
+                self.log.push(format!("handled({x})"));
+            }
+            Cast::Panic(message) => panic!("{message}"),
+            Cast::Stop(reason) => ctx.stop(reason),
+            Cast::Pause(Mutexed(rx)) => {
+                let _ = rx.await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_info(&mut self, message: Info, _: &mut Context<Self>) -> Result<(), BoxError> {
+        match message {
+            Info::Log(x) => self.log.push(format!("info({x})")),
+            Info::Down(down) => self.log.push(format!("down({})", down.reason)),
+            Info::Reply(v) => {
+                let reply_to = self.deferred.remove(0);
+                let _ = reply_to.reply(Reply::Value(v));
+                self.log.push(format!("replied({v})"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_continue(
+        &mut self,
+        value: String,
+        _: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        self.log.push(format!("continue({value})"));
+        Ok(())
+    }
+
+    async fn terminate(&mut self, reason: &ExitReason, _: &mut Context<Self>) {
+        self.log.push(format!("terminate({}, {reason})", self.id));
+    }
+}
+
+pub async fn start_probe(id: &str, log: &EventLog) -> ServerRef<Probe> {
+    Probe::start(ProbeArgs::new(id, log))
+        .await
+        .expect("probe starts")
+}
