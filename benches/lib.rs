@@ -1,1 +1,155 @@
-//! Benchmarks of otp-core against the plain-tokio floor (the benchmarks issue fills this in).
+//! Shared workloads for the benchmarks (definitions: `shared/bench/WORKLOADS.md`) and the
+//! plain-tokio floor they are compared against, so every bench measures the same code.
+//!
+//! A "server" holds a `u64` counter; `add(n)` is a call returning the new value, `inc` a cast,
+//! `get` a call.
+
+use std::convert::Infallible;
+
+use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests to the counter server.
+#[derive(Debug, Clone, Copy)]
+pub enum Request {
+    /// Add `n` and reply with the new value.
+    Add(u64),
+    /// Reply with the value.
+    Get,
+}
+
+/// The otp-core counter server, with native `async fn` callbacks.
+#[derive(Debug)]
+pub struct Counter(u64);
+
+impl GenServer for Counter {
+    type Args = ();
+    type Call = Request;
+    type Reply = u64;
+    type Cast = ();
+    type Info = Infallible;
+    type Continue = Infallible;
+
+    async fn init(_: (), _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        Ok(Init::Ready(Counter(0)))
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: Request,
+        _: Caller<'_, u64>,
+        _: &mut Context<Self>,
+    ) -> Result<CallResult<u64>, BoxError> {
+        if let Request::Add(n) = request {
+            self.0 += n;
+        }
+        Ok(CallResult::Reply(self.0))
+    }
+
+    async fn handle_cast(&mut self, _: (), _: &mut Context<Self>) -> Result<(), BoxError> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+/// The same counter with every callback future boxed, as `#[async_trait]` would do: measures
+/// what the boxing costs on the call and cast paths.
+#[derive(Debug)]
+pub struct BoxedCounter(u64);
+
+type BoxedFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+impl GenServer for BoxedCounter {
+    type Args = ();
+    type Call = Request;
+    type Reply = u64;
+    type Cast = ();
+    type Info = Infallible;
+    type Continue = Infallible;
+
+    async fn init(_: (), _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        Ok(Init::Ready(BoxedCounter(0)))
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: Request,
+        _: Caller<'_, u64>,
+        _: &mut Context<Self>,
+    ) -> Result<CallResult<u64>, BoxError> {
+        // One heap allocation per callback, as `#[async_trait]` makes.
+        let boxed: BoxedFuture<'_, Result<CallResult<u64>, BoxError>> = Box::pin(async move {
+            if let Request::Add(n) = request {
+                self.0 += n;
+            }
+            Ok(CallResult::Reply(self.0))
+        });
+        boxed.await
+    }
+
+    async fn handle_cast(&mut self, _: (), _: &mut Context<Self>) -> Result<(), BoxError> {
+        let boxed: BoxedFuture<'_, Result<(), BoxError>> = Box::pin(async move {
+            self.0 += 1;
+            Ok(())
+        });
+        boxed.await
+    }
+}
+
+/// The plain-tokio floor: a task owning a counter, an unbounded mpsc mailbox, oneshot replies.
+#[derive(Debug, Clone)]
+pub struct FloorCounter {
+    tx: mpsc::UnboundedSender<FloorMessage>,
+}
+
+/// A message to the floor counter.
+#[derive(Debug)]
+pub enum FloorMessage {
+    /// A call.
+    Call(Request, oneshot::Sender<u64>),
+    /// A cast (`inc`).
+    Cast,
+}
+
+impl FloorCounter {
+    /// Spawns the floor server on the current runtime.
+    pub fn spawn() -> FloorCounter {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut value = 0u64;
+            while let Some(message) = rx.recv().await {
+                match message {
+                    FloorMessage::Call(request, reply) => {
+                        if let Request::Add(n) = request {
+                            value += n;
+                        }
+                        let _ = reply.send(value);
+                    }
+                    FloorMessage::Cast => value += 1,
+                }
+            }
+        });
+        FloorCounter { tx }
+    }
+
+    /// A call round trip.
+    pub async fn call(&self, request: Request) -> u64 {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.tx.send(FloorMessage::Call(request, tx));
+        rx.await.unwrap_or(0)
+    }
+
+    /// A cast.
+    pub fn cast(&self) {
+        let _ = self.tx.send(FloorMessage::Cast);
+    }
+}
+
+/// The runtime every workload runs on: multi-thread, 2 workers.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}

@@ -41,6 +41,10 @@ impl<S: GenServer> Context<S> {
         }
     }
 
+    pub(super) fn mailbox(&self) -> &crate::process::mailbox::Mailbox<Envelope<S>> {
+        &self.process.mailbox
+    }
+
     fn extras(&mut self) -> &mut Extras<S> {
         self.extras.get_or_insert_with(|| {
             Box::new(Extras {
@@ -131,10 +135,11 @@ impl<S: GenServer> Context<S> {
             Some(target) => self.monitor_process(target.header(), to_info),
             None => {
                 let monitor = MonitorRef::new(pid);
-                let _ = self.process.mailbox.send(Envelope::Down(
+                let to_info: DownToInfo<S> = Box::new(to_info);
+                let _ = self.process.mailbox.send(Envelope::Down(Box::new((
                     Down::new(monitor, ExitReason::NoProc),
-                    Box::new(to_info),
-                ));
+                    to_info,
+                ))));
                 self.extras().monitors.insert(monitor);
                 monitor
             }
@@ -150,7 +155,9 @@ impl<S: GenServer> Context<S> {
         let process = self.process.clone();
         let to_info: DownToInfo<S> = Box::new(to_info);
         let monitor = target.add_monitor(Box::new(move |down: Down| {
-            let _ = process.mailbox.send(Envelope::Down(down, to_info));
+            let _ = process
+                .mailbox
+                .send(Envelope::Down(Box::new((down, to_info))));
         }));
         self.extras().monitors.insert(monitor);
         monitor

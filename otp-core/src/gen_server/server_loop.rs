@@ -13,7 +13,7 @@
 //!   and `terminate` runs with it. The caller of the failed call sees that reason.
 
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::Poll;
@@ -36,8 +36,9 @@ pub(crate) enum Envelope<S: GenServer> {
     Cast(S::Cast),
     Info(S::Info),
     /// A monitor fired; handled only if the monitor is still active (see `Context::demonitor`).
-    /// The mapping to `Info` runs in the receiving server, not in the exiting process.
-    Down(Down, DownToInfo<S>),
+    /// The mapping to `Info` runs in the receiving server, not in the exiting process. Boxed:
+    /// it is rare, and every envelope is as large as the largest variant.
+    Down(Box<(Down, DownToInfo<S>)>),
     /// Stop gracefully with this reason: `terminate` runs, then the process exits.
     Stop(ExitReason),
 }
@@ -131,17 +132,29 @@ pub(super) async fn start<S: GenServer>(
 }
 
 /// Runs a callback with the process boundary around it: a panic or an `Err` becomes a reason.
-async fn guarded<T>(callback: impl Future<Output = Result<T, BoxError>>) -> Result<T, ExitReason> {
-    match AssertUnwindSafe(callback).catch_unwind().await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(ExitReason::Error(Arc::from(error))),
-        Err(payload) => Err(ExitReason::Panic(panic_message(&*payload))),
-    }
+///
+/// Combinators rather than an `async fn`: an async fn would hold the callback's future twice,
+/// and every idle server's task is as large as its largest callback future.
+fn guarded<T>(
+    callback: impl Future<Output = Result<T, BoxError>>,
+) -> impl Future<Output = Result<T, ExitReason>> {
+    AssertUnwindSafe(callback)
+        .catch_unwind()
+        .map(|outcome| match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(ExitReason::Error(Arc::from(error))),
+            Err(payload) => Err(ExitReason::Panic(panic_message(&*payload))),
+        })
 }
 
-enum Next<S: GenServer> {
-    Envelope(Envelope<S>),
-    Timer(S::Info),
+/// What the receive loop owns: the state, the context and the current batch of messages.
+/// One `&mut Core` is passed around instead of three references, which keeps every idle
+/// server's task smaller (each async fn argument is stored in its future).
+struct Core<S: GenServer> {
+    state: S,
+    ctx: Context<S>,
+    /// Messages taken from the mailbox in one lock acquisition, handled in order.
+    batch: VecDeque<Envelope<S>>,
 }
 
 async fn run<S: GenServer>(
@@ -150,32 +163,14 @@ async fn run<S: GenServer>(
     started: oneshot::Sender<Result<(), StartError>>,
     release: Option<ReleaseName>,
 ) -> ExitReason {
-    let mut ctx = Context::new(process.clone());
-    let init = guarded(S::init(args, &mut ctx)).await;
-    let (result, failure) = match init {
-        Ok(Init::Ready(state)) => (Ok(state), None),
-        Ok(Init::Ignore) => (Err(StartError::Ignored), Some(ExitReason::Normal)),
-        Ok(Init::Stop(reason)) => (Err(StartError::InitFailed(reason.clone())), Some(reason)),
-        Err(reason) => (Err(StartError::InitFailed(reason.clone())), Some(reason)),
+    let mut core = match init(process, args, started, release).await {
+        Ok(core) => core,
+        Err(reason) => return reason,
     };
-    let mut state = match result {
-        Ok(state) => {
-            let _ = started.send(Ok(()));
-            state
-        }
-        Err(error) => {
-            // gen_server.erl init_it: the name is released *before* the starter is told, or an
-            // immediate retry could get `already_started`.
-            if let Some(release) = release {
-                release();
-            }
-            let _ = started.send(Err(error));
-            return failure.unwrap_or(ExitReason::Normal);
-        }
-    };
-    drop(release);
-
-    let reason = receive_loop(&mut state, &mut ctx, &process.mailbox).await;
+    let reason = receive_loop(&mut core).await;
+    let Core {
+        mut state, mut ctx, ..
+    } = core;
     match guarded(async {
         state.terminate(&reason, &mut ctx).await;
         Ok(())
@@ -188,66 +183,68 @@ async fn run<S: GenServer>(
     }
 }
 
-async fn receive_loop<S: GenServer>(
-    state: &mut S,
-    ctx: &mut Context<S>,
-    mailbox: &Mailbox<Envelope<S>>,
-) -> ExitReason {
-    // Messages taken from the mailbox in one lock acquisition, handled in order.
-    let mut batch = VecDeque::new();
+/// Runs `init` and tells the starter; returns the loop's core, or the exit reason.
+async fn init<S: GenServer>(
+    process: Arc<ServerProcess<S>>,
+    args: S::Args,
+    started: oneshot::Sender<Result<(), StartError>>,
+    release: Option<ReleaseName>,
+) -> Result<Core<S>, ExitReason> {
+    let mut ctx = Context::new(process);
+    let (error, reason) = match guarded(S::init(args, &mut ctx)).await {
+        Ok(Init::Ready(state)) => {
+            let _ = started.send(Ok(()));
+            return Ok(Core {
+                state,
+                ctx,
+                batch: VecDeque::new(),
+            });
+        }
+        Ok(Init::Ignore) => (StartError::Ignored, ExitReason::Normal),
+        Ok(Init::Stop(reason)) => (StartError::InitFailed(reason.clone()), reason),
+        Err(reason) => (StartError::InitFailed(reason.clone()), reason),
+    };
+    // gen_server.erl init_it: the name is released *before* the starter is told, or an
+    // immediate retry could get `already_started`.
+    if let Some(release) = release {
+        release();
+    }
+    let _ = started.send(Err(error));
+    Err(reason)
+}
+
+async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
     loop {
-        if let Some(reason) = ctx.stop.take() {
+        if let Some(reason) = core.ctx.stop.take() {
             return reason;
         }
-        let outcome = if let Some(value) = ctx.next_continue.take() {
-            guarded(state.handle_continue(value, ctx)).await
-        } else {
-            let next = match ctx.timers().and_then(|timers| timers.pop_due()) {
-                Some(info) => Next::Timer(info),
-                None => match batch.pop_front() {
-                    Some(envelope) => Next::Envelope(envelope),
-                    None => {
-                        wait_for_work(mailbox, &mut batch, ctx).await;
-                        continue;
-                    }
-                },
-            };
-            match next {
-                Next::Timer(info) => guarded(state.handle_info(info, ctx)).await,
-                Next::Envelope(envelope) => match envelope {
-                    Envelope::Call(request, reply_to) => {
-                        let mut slot = Some(reply_to);
-                        let outcome =
-                            guarded(state.handle_call(request, Caller::new(&mut slot), ctx)).await;
-                        match outcome {
-                            Ok(CallResult::Reply(reply)) => {
-                                if let Some(reply_to) = slot {
-                                    let _ = reply_to.reply(reply);
-                                }
-                                Ok(())
-                            }
-                            Ok(CallResult::NoReply) => Ok(()),
-                            // `slot` is dropped at the end of this arm; the caller then waits
-                            // for the exit reason, which is published after `terminate`.
-                            Err(reason) => Err(reason),
+        let outcome = if let Some(value) = core.ctx.next_continue.take() {
+            guarded(core.state.handle_continue(value, &mut core.ctx)).await
+        } else if let Some(info) = core.ctx.timers().and_then(|timers| timers.pop_due()) {
+            guarded(core.state.handle_info(info, &mut core.ctx)).await
+        } else if let Some(envelope) = core.batch.pop_front() {
+            match envelope {
+                Envelope::Call(request, reply_to) => handle_call(core, request, reply_to).await,
+                Envelope::Cast(message) => {
+                    guarded(core.state.handle_cast(message, &mut core.ctx)).await
+                }
+                Envelope::Info(info) => guarded(core.state.handle_info(info, &mut core.ctx)).await,
+                Envelope::Down(down) => {
+                    let (down, to_info) = *down;
+                    if core.ctx.take_down(down.monitor) {
+                        match std::panic::catch_unwind(AssertUnwindSafe(|| to_info(down))) {
+                            Ok(info) => guarded(core.state.handle_info(info, &mut core.ctx)).await,
+                            Err(payload) => Err(ExitReason::Panic(panic_message(&*payload))),
                         }
+                    } else {
+                        Ok(())
                     }
-                    Envelope::Cast(message) => guarded(state.handle_cast(message, ctx)).await,
-                    Envelope::Info(info) => guarded(state.handle_info(info, ctx)).await,
-                    Envelope::Down(down, to_info) => {
-                        if ctx.take_down(down.monitor) {
-                            guarded(async {
-                                let info = to_info(down);
-                                state.handle_info(info, ctx).await
-                            })
-                            .await
-                        } else {
-                            Ok(())
-                        }
-                    }
-                    Envelope::Stop(reason) => return reason,
-                },
+                }
+                Envelope::Stop(reason) => return reason,
             }
+        } else {
+            WaitForWork { core }.await;
+            continue;
         };
         if let Err(reason) = outcome {
             return reason;
@@ -255,22 +252,49 @@ async fn receive_loop<S: GenServer>(
     }
 }
 
-/// Waits until the mailbox has messages (moved into `batch`) or a timer is due.
-async fn wait_for_work<S: GenServer>(
-    mailbox: &Mailbox<Envelope<S>>,
-    batch: &mut VecDeque<Envelope<S>>,
-    ctx: &mut Context<S>,
-) {
-    poll_fn(|cx| {
+async fn handle_call<S: GenServer>(
+    core: &mut Core<S>,
+    request: S::Call,
+    reply_to: ReplyTo<S::Reply>,
+) -> Result<(), ExitReason> {
+    let mut slot = Some(reply_to);
+    let outcome = guarded(
+        core.state
+            .handle_call(request, Caller::new(&mut slot), &mut core.ctx),
+    )
+    .await;
+    match outcome {
+        Ok(CallResult::Reply(reply)) => {
+            if let Some(reply_to) = slot {
+                let _ = reply_to.reply(reply);
+            }
+            Ok(())
+        }
+        Ok(CallResult::NoReply) => Ok(()),
+        // `slot` is dropped on return; the caller then waits for the exit reason, which is
+        // published after `terminate`.
+        Err(reason) => Err(reason),
+    }
+}
+
+/// Ready when the mailbox had messages (now moved into the batch) or a timer is due.
+struct WaitForWork<'a, S: GenServer> {
+    core: &'a mut Core<S>,
+}
+
+impl<S: GenServer> Future for WaitForWork<'_, S> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let core = &mut *self.core;
         // Mailbox first: it is the common case. A due timer is not starved by a busy mailbox,
         // because the loop checks timers before taking each message from the batch.
-        if mailbox.poll_take(cx, batch).is_ready() {
+        if core.ctx.mailbox().poll_take(cx, &mut core.batch).is_ready() {
             return Poll::Ready(());
         }
-        match ctx.timers() {
+        match core.ctx.timers() {
             Some(timers) => timers.poll_due(cx),
             None => Poll::Pending,
         }
-    })
-    .await
+    }
 }

@@ -29,12 +29,13 @@ use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context as TaskContext, Poll};
 
 use futures::FutureExt;
 use parking_lot::Mutex;
 use tokio::task::AbortHandle;
-use tracing::Instrument;
 
 use super::{ExitReason, Pid, panic_message};
 use crate::monitor::{Down, MonitorRef};
@@ -64,37 +65,63 @@ type ExitHook = Box<dyn FnOnce(Pid) + Send>;
 type DownDelivery = Box<dyn FnOnce(Down) + Send>;
 
 /// The part of every process that other processes touch: identity, exit state, monitors.
+///
+/// Kept small on purpose: there is one per process, and idle servers are meant to cost at most
+/// a few hundred bytes in all.
 pub(crate) struct ProcessHeader {
     pid: Pid,
     name: &'static str,
+    /// The process's span, entered on every poll of its task; `None` when no subscriber wants
+    /// it. It lives here rather than in the task's future because tokio sizes task allocations
+    /// in 128-byte steps, and its 40 bytes decide the step for a typical server.
+    span: Option<Box<tracing::Span>>,
     state: Mutex<ExitState>,
-    abort: OnceLock<AbortHandle>,
 }
 
 #[derive(Default)]
 struct ExitState {
+    status: Status,
+    abort: Option<AbortHandle>,
+    /// Exit hooks (registry clean-up) and monitors, in the order added.
+    watchers: Vec<Watcher>,
+}
+
+#[derive(Default)]
+enum Status {
+    #[default]
+    Running,
+    /// `exit(pid, reason)` was called; the task is being aborted.
+    Forced(ExitReason),
+    /// The fan-out has taken the exit hooks: no more can be added.
+    Exiting,
     /// Set once, by the fan-out.
-    exit: Option<ExitReason>,
-    /// The reason given to `exit(pid, reason)` before the task was aborted.
-    forced: Option<ExitReason>,
-    /// The fan-out has taken the hooks: no more can be added.
-    exiting: bool,
-    hooks: Vec<ExitHook>,
-    monitors: Vec<(u64, DownDelivery)>,
+    Exited(ExitReason),
+}
+
+enum Watcher {
+    Hook(ExitHook),
+    Monitor(u64, DownDelivery),
 }
 
 impl ProcessHeader {
     pub(crate) fn new(name: &'static str) -> ProcessHeader {
+        let pid = Pid::new_unique();
         ProcessHeader {
-            pid: Pid::new_unique(),
+            pid,
             name,
+            span: Some(tracing::info_span!("process", pid = %pid, name))
+                .filter(|span| !span.is_disabled())
+                .map(Box::new),
             state: Mutex::new(ExitState::default()),
-            abort: OnceLock::new(),
         }
     }
 
     pub(crate) fn pid(&self) -> Pid {
         self.pid
+    }
+
+    fn enter_span(&self) -> Option<tracing::span::Entered<'_>> {
+        self.span.as_deref().map(tracing::Span::enter)
     }
 
     pub(crate) fn name(&self) -> &'static str {
@@ -103,17 +130,20 @@ impl ProcessHeader {
 
     /// The exit reason, once the process has exited.
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
-        self.state.lock().exit.clone()
+        match &self.state.lock().status {
+            Status::Exited(reason) => Some(reason.clone()),
+            _ => None,
+        }
     }
 
     /// Registers `hook` to run in step 1 of the fan-out. Returns `false` (and drops the hook)
     /// if the process is already exiting.
     pub(crate) fn add_exit_hook(&self, hook: ExitHook) -> bool {
         let mut state = self.state.lock();
-        if state.exiting {
+        if matches!(state.status, Status::Exiting | Status::Exited(_)) {
             return false;
         }
-        state.hooks.push(hook);
+        state.watchers.push(Watcher::Hook(hook));
         true
     }
 
@@ -121,13 +151,13 @@ impl ProcessHeader {
     pub(crate) fn add_monitor(&self, deliver: DownDelivery) -> MonitorRef {
         let mref = MonitorRef::new(self.pid);
         let mut state = self.state.lock();
-        match &state.exit {
-            Some(reason) => {
+        match &state.status {
+            Status::Exited(reason) => {
                 let down = Down::new(mref, reason.clone());
                 drop(state);
                 deliver(down);
             }
-            None => state.monitors.push((mref.id(), deliver)),
+            _ => state.watchers.push(Watcher::Monitor(mref.id(), deliver)),
         }
         mref
     }
@@ -135,9 +165,11 @@ impl ProcessHeader {
     /// Removes a monitor; returns whether it was still active (no `Down` delivered or in flight).
     pub(crate) fn remove_monitor(&self, mref: MonitorRef) -> bool {
         let mut state = self.state.lock();
-        let before = state.monitors.len();
-        state.monitors.retain(|(id, _)| *id != mref.id());
-        state.monitors.len() != before
+        let before = state.watchers.len();
+        state
+            .watchers
+            .retain(|watcher| !matches!(watcher, Watcher::Monitor(id, _) if *id == mref.id()));
+        state.watchers.len() != before
     }
 
     /// Ends the process with `reason` at its next `.await`. Returns whether it was still alive.
@@ -145,29 +177,68 @@ impl ProcessHeader {
     /// A first reason sticks, except that `Killed` overrides a pending graceful one: a kill after
     /// a shutdown timeout reports `Killed`.
     pub(crate) fn force_exit(&self, reason: ExitReason) -> bool {
-        {
-            let mut state = self.state.lock();
-            if state.exit.is_some() {
-                return false;
-            }
-            if reason == ExitReason::Killed || state.forced.is_none() {
-                state.forced = Some(reason);
-            }
+        let mut state = self.state.lock();
+        match state.status {
+            Status::Exiting | Status::Exited(_) => return false,
+            Status::Forced(_) if reason != ExitReason::Killed => {}
+            _ => state.status = Status::Forced(reason),
         }
-        // If the abort handle is not set yet, `spawn` sees `forced` right after setting it.
-        if let Some(abort) = self.abort.get() {
+        // If the abort handle is not set yet, `set_abort` sees `Forced` and aborts then.
+        if let Some(abort) = &state.abort {
             abort.abort();
         }
         true
     }
 
     fn set_abort(&self, abort: AbortHandle) {
-        let _ = self.abort.set(abort);
-        if self.state.lock().forced.is_some() {
-            if let Some(abort) = self.abort.get() {
-                abort.abort();
+        let mut state = self.state.lock();
+        if matches!(state.status, Status::Forced(_)) {
+            abort.abort();
+        }
+        state.abort = Some(abort);
+    }
+
+    /// The reason a killed process exits with: the forced one, or `Killed`.
+    fn take_forced(&self) -> ExitReason {
+        let mut state = self.state.lock();
+        match std::mem::take(&mut state.status) {
+            Status::Forced(reason) => reason,
+            other => {
+                state.status = other;
+                ExitReason::Killed
             }
         }
+    }
+
+    /// Fan-out step 1: marks the process as exiting and takes its exit hooks.
+    fn begin_exit(&self) -> Vec<ExitHook> {
+        let mut state = self.state.lock();
+        state.status = Status::Exiting;
+        let (hooks, monitors): (Vec<_>, Vec<_>) = std::mem::take(&mut state.watchers)
+            .into_iter()
+            .partition(|watcher| matches!(watcher, Watcher::Hook(_)));
+        state.watchers = monitors;
+        hooks
+            .into_iter()
+            .filter_map(|watcher| match watcher {
+                Watcher::Hook(hook) => Some(hook),
+                Watcher::Monitor(..) => None,
+            })
+            .collect()
+    }
+
+    /// Fan-out step 3: publishes the exit reason and takes the monitors.
+    fn publish_exit(&self, reason: &ExitReason) -> Vec<(u64, DownDelivery)> {
+        let mut state = self.state.lock();
+        state.status = Status::Exited(reason.clone());
+        state.abort = None;
+        std::mem::take(&mut state.watchers)
+            .into_iter()
+            .filter_map(|watcher| match watcher {
+                Watcher::Monitor(id, deliver) => Some((id, deliver)),
+                Watcher::Hook(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -262,25 +333,56 @@ pub(crate) fn launch<P, F, Fin>(
     F: Future + Send + 'static,
     Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
 {
-    let header = process.header();
-    let pid = header.pid();
-    let span = tracing::info_span!("process", pid = %pid, name = header.name());
+    let pid = process.header().pid();
     let for_abort = process.clone();
-    // Built before the task exists, so that dropping the task unpolled still runs the fan-out.
-    let mut guard = ExitGuard {
-        process,
-        finish: Some(finish),
-        output: PhantomData,
+    // The guard exists before the task does, so dropping the task unpolled still runs the
+    // fan-out. A hand-written future rather than an `async` block: an async block would hold
+    // the body twice (once captured, once being awaited), doubling every idle process.
+    let boundary = Boundary {
+        body: AssertUnwindSafe(body).catch_unwind(),
+        guard: ExitGuard {
+            process,
+            finish: Some(finish),
+            output: PhantomData,
+        },
     };
-    let guarded = async move {
-        let outcome = AssertUnwindSafe(body)
-            .catch_unwind()
-            .await
-            .map_err(|payload| ExitReason::Panic(panic_message(&*payload)));
-        guard.complete(outcome);
-    };
-    let task = runtime.spawn(CURRENT.scope(pid, guarded).instrument(span));
+    let task = runtime.spawn(CURRENT.scope(pid, boundary));
     for_abort.header().set_abort(task.abort_handle());
+}
+
+pin_project_lite::pin_project! {
+    /// The process boundary: polls the body with panics caught, then completes the guard.
+    struct Boundary<B, P, T, Fin>
+    where
+        P: AnyProcess,
+        Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+    {
+        #[pin]
+        body: B,
+        guard: ExitGuard<P, T, Fin>,
+    }
+}
+
+impl<B, P, T, Fin> Future for Boundary<B, P, T, Fin>
+where
+    B: Future<Output = std::thread::Result<T>>,
+    P: AnyProcess,
+    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.project();
+        let ExitGuard {
+            process, finish, ..
+        } = this.guard;
+        // As `tracing::Instrument` does, with the span kept in the process header.
+        let _entered = process.header().enter_span();
+        let outcome = std::task::ready!(this.body.poll(cx));
+        let outcome = outcome.map_err(|payload| ExitReason::Panic(panic_message(&*payload)));
+        complete(&**process, finish, outcome);
+        Poll::Ready(())
+    }
 }
 
 /// Reports the exit however the body ends, including by being dropped.
@@ -300,11 +402,22 @@ where
     Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
 {
     fn complete(&mut self, outcome: Result<T, ExitReason>) {
-        if let Some(finish) = self.finish.take() {
-            let reason = std::panic::catch_unwind(AssertUnwindSafe(|| finish(outcome)))
-                .unwrap_or_else(|payload| ExitReason::Panic(panic_message(&*payload)));
-            exit_process(&*self.process, reason);
-        }
+        complete(&*self.process, &mut self.finish, outcome);
+    }
+}
+
+/// Runs `finish` (once) and the exit fan-out.
+fn complete<T, Fin>(
+    process: &dyn AnyProcess,
+    finish: &mut Option<Fin>,
+    outcome: Result<T, ExitReason>,
+) where
+    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+{
+    if let Some(finish) = finish.take() {
+        let reason = std::panic::catch_unwind(AssertUnwindSafe(|| finish(outcome)))
+            .unwrap_or_else(|payload| ExitReason::Panic(panic_message(&*payload)));
+        exit_process(process, reason);
     }
 }
 
@@ -317,8 +430,10 @@ where
         // Still armed: the future was dropped before the body finished, because the process was
         // killed (`forced` holds the reason) or the runtime is shutting down.
         if self.finish.is_some() {
-            let forced = self.process.header().state.lock().forced.take();
-            self.complete(Err(forced.unwrap_or(ExitReason::Killed)));
+            let process = self.process.clone();
+            let _entered = process.header().enter_span();
+            let reason = process.header().take_forced();
+            self.complete(Err(reason));
         }
     }
 }
@@ -333,21 +448,13 @@ fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
     let header = process.header();
     let pid = header.pid();
 
-    let hooks = {
-        let mut state = header.state.lock();
-        state.exiting = true;
-        std::mem::take(&mut state.hooks)
-    };
+    let hooks = header.begin_exit();
     for hook in hooks {
         contained(|| hook(pid));
     }
     let queued = process.close_mailbox();
 
-    let monitors = {
-        let mut state = header.state.lock();
-        state.exit = Some(reason.clone());
-        std::mem::take(&mut state.monitors)
-    };
+    let monitors = header.publish_exit(&reason);
     shard(pid).lock().remove(&pid);
 
     contained(|| {

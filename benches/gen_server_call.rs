@@ -1,0 +1,95 @@
+//! W1 call: one caller, one server, sequential "add 1" calls. The plain-tokio floor (mpsc +
+//! oneshot) and otp-core's `ServerRef::call`, native callbacks and boxed (as `#[async_trait]`).
+//!
+//! The timed loop runs in a task on the runtime's workers, as the workload defines it: a caller
+//! on a thread outside the runtime would measure thread wake-ups, not the framework.
+
+use std::time::{Duration, Instant};
+
+use benches::{BoxedCounter, Counter, FloorCounter, Request, runtime};
+use criterion::{Criterion, criterion_group, criterion_main};
+use otp_core::GenServer;
+
+fn call(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("W1_call");
+    let floor = rt.block_on(async { FloorCounter::spawn() });
+    group.bench_function("floor_tokio", |b| {
+        b.iter_custom(|iters| {
+            let floor = floor.clone();
+            rt.block_on(async move {
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        std::hint::black_box(floor.call(Request::Add(1)).await);
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap_or(Duration::ZERO)
+            })
+        })
+    });
+    let server = rt.block_on(Counter::start(())).expect("start");
+    group.bench_function("otp_core", |b| {
+        b.iter_custom(|iters| {
+            let server = server.clone();
+            rt.block_on(async move {
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let _ = std::hint::black_box(server.call(Request::Add(1)).await);
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap_or(Duration::ZERO)
+            })
+        })
+    });
+    let infinite = server.clone();
+    group.bench_function("otp_core_no_timeout", |b| {
+        b.iter_custom(|iters| {
+            let server = infinite.clone();
+            rt.block_on(async move {
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let _ = std::hint::black_box(
+                            server
+                                .call_timeout(
+                                    Request::Add(1),
+                                    otp_core::gen_server::Timeout::Infinity,
+                                )
+                                .await,
+                        );
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap_or(Duration::ZERO)
+            })
+        })
+    });
+    let boxed = rt.block_on(BoxedCounter::start(())).expect("start");
+    group.bench_function("otp_core_boxed_callbacks", |b| {
+        b.iter_custom(|iters| {
+            let boxed = boxed.clone();
+            rt.block_on(async move {
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let _ = std::hint::black_box(boxed.call(Request::Add(1)).await);
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap_or(Duration::ZERO)
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, call);
+criterion_main!(benches);
