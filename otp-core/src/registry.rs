@@ -366,6 +366,12 @@ where
     }
 }
 
+impl<K, V> From<Registry<K, V>> for crate::supervisor::ChildProcess {
+    fn from(registry: Registry<K, V>) -> crate::supervisor::ChildProcess {
+        registry.process.into()
+    }
+}
+
 impl<K, V> Clone for Registry<K, V> {
     fn clone(&self) -> Registry<K, V> {
         Registry {

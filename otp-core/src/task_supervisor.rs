@@ -58,10 +58,11 @@ use crate::gen_server::{
     BoxError, CallResult, Caller, Context, GenServer, Init, SendError, ServerRef, StartError,
     StartOptions, StopError, Timeout,
 };
-use crate::monitor::{Down, wait_exit};
+use crate::monitor::Down;
 use crate::process::spawn::{self, AnyProcess, NoRuntime, ProcessHeader};
 use crate::supervisor::restart_intensity::RestartIntensity;
-use crate::supervisor::{Restart, Shutdown};
+use crate::supervisor::shutdown::{stop_child, stop_concurrently};
+use crate::supervisor::{ChildProcess, Restart, Shutdown};
 use crate::{ExitReason, Pid};
 
 /// Why a task could not be started.
@@ -213,29 +214,6 @@ impl TaskSupervisorServer {
     }
 }
 
-/// Stops one task by its shutdown policy and waits for it to exit.
-async fn stop_task(process: Arc<TaskProcess>, shutdown: Shutdown) {
-    let exited = wait_exit(&process.header);
-    match shutdown {
-        Shutdown::BrutalKill => {
-            process.header.force_exit(ExitReason::Killed);
-            exited.await;
-        }
-        Shutdown::Timeout(limit) => {
-            process.header.force_exit(ExitReason::Shutdown);
-            let mut exited = std::pin::pin!(exited);
-            if tokio::time::timeout(limit, &mut exited).await.is_err() {
-                process.header.force_exit(ExitReason::Killed);
-                exited.await;
-            }
-        }
-        Shutdown::Infinity => {
-            process.header.force_exit(ExitReason::Shutdown);
-            exited.await;
-        }
-    }
-}
-
 impl GenServer for TaskSupervisorServer {
     type Args = TaskSupervisorOptions;
     type Call = Request;
@@ -269,7 +247,7 @@ impl GenServer for TaskSupervisorServer {
                 // Removed before it is stopped, so its Down triggers no restart (an
                 // administrative stop never does).
                 Some(child) => {
-                    stop_task(child.process, child.options.shutdown).await;
+                    stop_child(&*child.process, child.options.shutdown).await;
                     Response::Terminated(Ok(()))
                 }
                 None => Response::Terminated(Err(ChildNotFound)),
@@ -300,11 +278,12 @@ impl GenServer for TaskSupervisorServer {
 
     async fn terminate(&mut self, _: &ExitReason, _: &mut Context<Self>) {
         // Concurrently, as a DynamicSupervisor does (Elixir's Task.Supervisor is one).
-        let stopping = self
+        let running = self
             .children
             .drain()
-            .map(|(_, child)| stop_task(child.process, child.options.shutdown));
-        futures::future::join_all(stopping).await;
+            .map(|(_, child)| (child.process as Arc<dyn AnyProcess>, child.options.shutdown))
+            .collect();
+        stop_concurrently(running).await;
     }
 }
 
@@ -547,6 +526,12 @@ fn task_exit_reason(outcome: Result<Result<(), BoxError>, ExitReason>) -> ExitRe
         Ok(Ok(())) => ExitReason::Normal,
         Ok(Err(error)) => ExitReason::Error(Arc::from(error)),
         Err(reason) => reason,
+    }
+}
+
+impl From<TaskSupervisor> for ChildProcess {
+    fn from(tasks: TaskSupervisor) -> ChildProcess {
+        tasks.server.into()
     }
 }
 

@@ -58,6 +58,24 @@ pub async fn await_down(pid: Pid, within: Duration) -> ExitReason {
     }
 }
 
+/// Runs `f` with the exit reason of process `pid` at the moment it exits, inside its exit
+/// fan-out, before any monitor's `Down` is delivered and before any waiter (such as a
+/// supervisor stopping it) resumes. A lifecycle probe: log the exit into an [`EventLog`] and
+/// its place in the log is exact.
+///
+/// Returns `false` (and does not run `f`) if `pid` is not alive.
+pub fn on_exit(pid: Pid, f: impl FnOnce(ExitReason) + Send + 'static) -> bool {
+    match crate::process::spawn::lookup(pid) {
+        Some(process) => {
+            process
+                .header()
+                .add_monitor(Box::new(move |down: crate::monitor::Down| f(down.reason)));
+            true
+        }
+        None => false,
+    }
+}
+
 /// Asserts that `monitor` fires within `within` with `expected` (Elixir's
 /// `assert_receive {:DOWN, ^ref, :process, _, expected}`).
 ///

@@ -34,6 +34,10 @@ impl<S: GenServer> ServerRef<S> {
         &self.process.header
     }
 
+    pub(crate) fn process(&self) -> Arc<dyn AnyProcess> {
+        self.process.clone()
+    }
+
     /// The server's pid.
     pub fn pid(&self) -> Pid {
         self.process.header.pid()

@@ -262,3 +262,263 @@ pub async fn start_probe(id: &str, log: &EventLog) -> ServerRef<Probe> {
         .await
         .expect("probe starts")
 }
+
+// ------------------------------------------------------------------------------------------
+// The specification's probe worker `P(id, restart, shutdown, script)` for supervisor tests.
+
+pub mod child {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use otp_core::gen_server::{BoxError, Context, GenServer, Init, StartError};
+    use otp_core::supervisor::{ChildSpec, Restart, Shutdown};
+    use otp_core::testing::EventLog;
+    use otp_core::{ExitReason, Pid, ServerRef};
+    use parking_lot::Mutex;
+
+    /// What one incarnation's `init` does.
+    #[derive(Debug, Clone)]
+    pub enum Script {
+        Ok,
+        Error(&'static str),
+        Ignore,
+        Panic,
+    }
+
+    /// Spends `duration` of (usually paused) clock time: a slow cleanup, not a sleep-based wait.
+    pub async fn take_time(duration: Duration) {
+        let _ = tokio::time::timeout(duration, std::future::pending::<()>()).await;
+    }
+
+    /// The current incarnation of every probe, by id.
+    #[derive(Clone, Default)]
+    pub struct Probes {
+        pub log: EventLog,
+        current: Arc<Mutex<HashMap<String, ServerRef<Worker>>>>,
+    }
+
+    impl Probes {
+        pub fn new() -> Probes {
+            Probes::default()
+        }
+
+        pub fn worker(&self, id: &str) -> P {
+            P {
+                id: id.to_string(),
+                probes: self.clone(),
+                restart: Restart::Permanent,
+                shutdown: Shutdown::Timeout(Duration::from_secs(1)),
+                cleanup: None,
+                script: Arc::new(|_| Script::Ok),
+                incarnation: Arc::new(AtomicUsize::new(0)),
+            }
+        }
+
+        pub fn current(&self, id: &str) -> ServerRef<Worker> {
+            self.current
+                .lock()
+                .get(id)
+                .cloned()
+                .expect("probe was started")
+        }
+
+        pub fn pid(&self, id: &str) -> Pid {
+            self.current(id).pid()
+        }
+
+        /// `crash(id)`: the current incarnation panics.
+        pub fn crash(&self, id: &str) {
+            self.current(id).cast(Command::Crash).unwrap_or(());
+        }
+
+        /// `exit(id, R)`: the current incarnation stops itself with R.
+        pub fn exit(&self, id: &str, reason: ExitReason) {
+            self.current(id).cast(Command::Exit(reason)).unwrap_or(());
+        }
+
+        /// `kill(id)`: killed from outside.
+        pub fn kill(&self, id: &str) {
+            otp_core::process::exit(self.pid(id), ExitReason::Killed);
+        }
+
+        pub fn events(&self) -> Vec<String> {
+            self.log.events()
+        }
+
+        pub async fn wait_for(&self, event: &str) -> Vec<String> {
+            self.log.wait_for(event, super::WAIT).await
+        }
+    }
+
+    /// Builder for one probe child.
+    #[derive(Clone)]
+    pub struct P {
+        id: String,
+        probes: Probes,
+        restart: Restart,
+        shutdown: Shutdown,
+        cleanup: Option<Option<Duration>>,
+        script: Arc<dyn Fn(usize) -> Script + Send + Sync>,
+        incarnation: Arc<AtomicUsize>,
+    }
+
+    impl P {
+        pub fn restart(mut self, restart: Restart) -> P {
+            self.restart = restart;
+            self
+        }
+        pub fn shutdown(mut self, shutdown: Shutdown) -> P {
+            self.shutdown = shutdown;
+            self
+        }
+        /// Logs `terminate(id#n, reason)` when stopped, after taking `duration`.
+        pub fn graceful(mut self, duration: Duration) -> P {
+            self.cleanup = Some(Some(duration));
+            self
+        }
+        /// Never completes its cleanup.
+        pub fn stubborn(mut self) -> P {
+            self.cleanup = Some(None);
+            self
+        }
+        /// The init script per incarnation (1-based).
+        pub fn script(mut self, script: impl Fn(usize) -> Script + Send + Sync + 'static) -> P {
+            self.script = Arc::new(script);
+            self
+        }
+
+        pub fn spec(self) -> ChildSpec {
+            let id = self.id.clone();
+            let restart = self.restart;
+            let shutdown = self.shutdown;
+            ChildSpec::new(id, move || {
+                let p = self.clone();
+                async move { p.start().await }
+            })
+            .restart(restart)
+            .shutdown(shutdown)
+        }
+
+        async fn start(self) -> Result<ServerRef<Worker>, StartError> {
+            let n = self.incarnation.fetch_add(1, Ordering::SeqCst) + 1;
+            let name = format!("{}#{n}", self.id);
+            let args = WorkerArgs {
+                name: name.clone(),
+                log: self.probes.log.clone(),
+                cleanup: self.cleanup,
+                script: (self.script)(n),
+            };
+            let server = Worker::start(args).await?;
+            let log = self.probes.log.clone();
+            otp_core::testing::on_exit(server.pid(), move |reason| {
+                log.push(format!("exit({name}, {reason})"))
+            });
+            self.probes
+                .current
+                .lock()
+                .insert(self.id.clone(), server.clone());
+            Ok(server)
+        }
+    }
+
+    pub struct WorkerArgs {
+        name: String,
+        log: EventLog,
+        cleanup: Option<Option<Duration>>,
+        script: Script,
+    }
+
+    impl WorkerArgs {
+        /// A plain worker named `name` that logs `start(name)` to `log`.
+        pub fn for_test(name: &str, log: &EventLog) -> WorkerArgs {
+            WorkerArgs {
+                name: name.to_string(),
+                log: log.clone(),
+                cleanup: None,
+                script: Script::Ok,
+            }
+        }
+    }
+
+    pub struct Worker {
+        name: String,
+        log: EventLog,
+        cleanup: Option<Option<Duration>>,
+    }
+
+    pub enum Command {
+        Crash,
+        Exit(ExitReason),
+    }
+
+    impl GenServer for Worker {
+        type Args = WorkerArgs;
+        type Call = ();
+        type Reply = String;
+        type Cast = Command;
+        type Info = ();
+        type Continue = ();
+
+        async fn init(args: WorkerArgs, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+            match args.script {
+                Script::Ok => {
+                    args.log.push(format!("start({})", args.name));
+                    Ok(Init::Ready(Worker {
+                        name: args.name,
+                        log: args.log,
+                        cleanup: args.cleanup,
+                    }))
+                }
+                Script::Error(reason) => {
+                    args.log.push(format!("failed({})", args.name));
+                    Err(reason.into())
+                }
+                Script::Ignore => {
+                    args.log.push(format!("ignored({})", args.name));
+                    Ok(Init::Ignore)
+                }
+                Script::Panic => {
+                    args.log.push(format!("failed({})", args.name));
+                    panic!("init crashed")
+                }
+            }
+        }
+
+        async fn handle_call(
+            &mut self,
+            _: (),
+            _: otp_core::gen_server::Caller<'_, String>,
+            _: &mut Context<Self>,
+        ) -> Result<otp_core::gen_server::CallResult<String>, BoxError> {
+            Ok(otp_core::gen_server::CallResult::Reply(self.name.clone()))
+        }
+
+        async fn handle_cast(
+            &mut self,
+            command: Command,
+            ctx: &mut Context<Self>,
+        ) -> Result<(), BoxError> {
+            match command {
+                Command::Crash => Err("crash".into()),
+                Command::Exit(reason) => {
+                    ctx.stop(reason);
+                    Ok(())
+                }
+            }
+        }
+
+        async fn terminate(&mut self, reason: &ExitReason, _: &mut Context<Self>) {
+            match self.cleanup {
+                // Not graceful: nothing to log.
+                None => {}
+                Some(Some(duration)) => {
+                    take_time(duration).await;
+                    self.log.push(format!("terminate({}, {reason})", self.name));
+                }
+                Some(None) => std::future::pending::<()>().await,
+            }
+        }
+    }
+}

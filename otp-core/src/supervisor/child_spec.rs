@@ -1,0 +1,193 @@
+//! [`ChildSpec`]: what a supervisor needs to know about a child, with every default in one
+//! place.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Restart, Shutdown};
+use crate::Pid;
+use crate::gen_server::{GenServer, ServerRef, StartError};
+use crate::process::spawn::AnyProcess;
+
+/// Whether a child is a worker or a supervisor (the child spec's `type`).
+///
+/// It only changes the default shutdown (workers 5 s, supervisors `infinity`) and how
+/// [`count_children`](super::Supervisor::count_children) counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChildType {
+    /// Any process that is not a supervisor. Erlang's and Elixir's default.
+    Worker,
+    /// A supervisor, whose shutdown must give its whole subtree time to stop.
+    Supervisor,
+}
+
+/// A started child, as a supervisor holds it: any otp-core process.
+///
+/// Start functions return something that converts into it: a [`ServerRef`], a
+/// [`Supervisor`](super::Supervisor), a [`DynamicSupervisor`](crate::dynamic_supervisor::DynamicSupervisor),
+/// a [`TaskSupervisor`](crate::task_supervisor::TaskSupervisor) or a
+/// [`Registry`](crate::registry::Registry).
+#[derive(Clone)]
+pub struct ChildProcess {
+    pub(crate) process: Arc<dyn AnyProcess>,
+}
+
+impl ChildProcess {
+    /// The child's pid.
+    pub fn pid(&self) -> Pid {
+        self.process.header().pid()
+    }
+}
+
+impl fmt::Debug for ChildProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ChildProcess").field(&self.pid()).finish()
+    }
+}
+
+impl<S: GenServer> From<ServerRef<S>> for ChildProcess {
+    fn from(server: ServerRef<S>) -> ChildProcess {
+        ChildProcess {
+            process: server.process(),
+        }
+    }
+}
+
+type StartFuture = Pin<Box<dyn Future<Output = Result<ChildProcess, StartError>> + Send>>;
+pub(crate) type StartFn = Arc<dyn Fn() -> StartFuture + Send + Sync>;
+
+/// A child specification: id, start function, restart type, shutdown policy and type.
+///
+/// | field | otp-core default | Erlang | Elixir |
+/// |---|---|---|---|
+/// | `restart` | [`Restart::Permanent`] | `permanent` | `:permanent` |
+/// | `shutdown` (worker) | [`Shutdown::Timeout`]`(5 s)` | `5000` | `5000` |
+/// | `shutdown` (supervisor) | [`Shutdown::Infinity`] | `infinity` | `:infinity` |
+/// | `type` | [`ChildType::Worker`] | `worker` | `:worker` |
+///
+/// The start function is called for the first start and for every restart, so a restarted
+/// child gets the same arguments (they are captured by the closure).
+///
+/// ```
+/// use std::time::Duration;
+/// use otp_core::supervisor::{ChildSpec, Restart, Shutdown};
+/// # use otp_core::gen_server::{BoxError, Context, GenServer, Init};
+/// # struct Worker;
+/// # impl GenServer for Worker {
+/// #     type Args = u32; type Call = (); type Reply = (); type Cast = ();
+/// #     type Info = (); type Continue = ();
+/// #     async fn init(_: u32, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> { Ok(Init::Ready(Worker)) }
+/// # }
+///
+/// let spec = ChildSpec::new("worker", || Worker::start(7))
+///     .restart(Restart::Transient)
+///     .shutdown(Shutdown::Timeout(Duration::from_secs(1)));
+/// assert_eq!(spec.id(), "worker");
+/// ```
+#[derive(Clone)]
+pub struct ChildSpec {
+    pub(crate) id: Arc<str>,
+    pub(crate) start: StartFn,
+    pub(crate) restart: Restart,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) child_type: ChildType,
+}
+
+impl ChildSpec {
+    /// A worker child with the defaults above; `start` is called for every (re)start.
+    pub fn new<F, Fut, C>(id: impl Into<Arc<str>>, start: F) -> ChildSpec
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C, StartError>> + Send + 'static,
+        C: Into<ChildProcess>,
+    {
+        ChildSpec {
+            id: id.into(),
+            start: Arc::new(move || {
+                let started = start();
+                Box::pin(async move { started.await.map(Into::into) })
+            }),
+            restart: Restart::Permanent,
+            shutdown: Shutdown::WORKER_DEFAULT,
+            child_type: ChildType::Worker,
+        }
+    }
+
+    /// A supervisor child: type [`ChildType::Supervisor`], shutdown [`Shutdown::Infinity`].
+    pub fn supervisor<F, Fut, C>(id: impl Into<Arc<str>>, start: F) -> ChildSpec
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C, StartError>> + Send + 'static,
+        C: Into<ChildProcess>,
+    {
+        let mut spec = ChildSpec::new(id, start);
+        spec.child_type = ChildType::Supervisor;
+        spec.shutdown = Shutdown::Infinity;
+        spec
+    }
+
+    /// Sets the restart type.
+    pub fn restart(mut self, restart: Restart) -> ChildSpec {
+        self.restart = restart;
+        self
+    }
+
+    /// Sets the shutdown policy. A zero timeout is rejected when the supervisor is started or
+    /// the child is added.
+    pub fn shutdown(mut self, shutdown: Shutdown) -> ChildSpec {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// Sets the child type (and nothing else; see [`ChildSpec::supervisor`]).
+    pub fn child_type(mut self, child_type: ChildType) -> ChildSpec {
+        self.child_type = child_type;
+        self
+    }
+
+    /// The child's id, unique within a static supervisor.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The restart type.
+    pub fn restart_type(&self) -> Restart {
+        self.restart
+    }
+
+    /// The shutdown policy.
+    pub fn shutdown_policy(&self) -> Shutdown {
+        self.shutdown
+    }
+
+    /// The child type.
+    pub fn kind(&self) -> ChildType {
+        self.child_type
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), super::SpecError> {
+        if !self.shutdown.is_valid() {
+            return Err(super::SpecError::ZeroShutdownTimeout(self.id.to_string()));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("id", &self.id)
+            .field("restart", &self.restart)
+            .field("shutdown", &self.shutdown)
+            .field("type", &self.child_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default intensity: 3 restarts in 5 seconds (Erlang: 1 in 5 s; Elixir: 3 in 5 s).
+pub(crate) const DEFAULT_MAX_RESTARTS: u32 = 3;
+/// The default period of the intensity window: 5 seconds, as both Erlang and Elixir.
+pub(crate) const DEFAULT_MAX_SECONDS: Duration = Duration::from_secs(5);

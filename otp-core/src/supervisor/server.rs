@@ -1,0 +1,499 @@
+//! The supervisor's own process: a [`GenServer`] whose state is the children, in start order.
+//!
+//! # Invariants
+//!
+//! - `children` is in start order; shutdown walks it backwards.
+//! - A running child is monitored through its header; an exit is acted on only if the `Down`
+//!   is for the child's *current* incarnation. The supervisor removes the monitor before it
+//!   stops a child itself (Erlang's `unlink_flush`), so its own terminations are never taken
+//!   for crashes and never trigger restarts.
+//! - Every restart, including each retry of a failed one, first adds one stamp to the
+//!   intensity window; administrative operations never do.
+//! - A failed restart leaves the child `Restarting` and is retried through a message to
+//!   itself, so the supervisor keeps serving calls in between.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use parking_lot::Mutex;
+
+use super::child_spec::{ChildProcess, ChildSpec, ChildType};
+use super::events::{Events, SupervisorEvent};
+use super::restart_intensity::RestartIntensity;
+use super::shutdown::stop_child;
+use super::strategy::plan;
+use super::{
+    AfterExit, ChildCounts, ChildInfo, ChildStatus, DeleteChildError, RestartChildError,
+    StartChildError, SupFlags, TerminateChildError, after_exit,
+};
+use crate::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init, StartError};
+use crate::monitor::{Down, MonitorRef};
+use crate::{ExitReason, Pid};
+
+/// Where `init` reports which child failed, for `Supervisor::start`'s typed error.
+pub(crate) type StartFailure = Arc<Mutex<Option<(Arc<str>, StartError)>>>;
+
+pub(crate) struct SupervisorArgs {
+    pub(crate) flags: SupFlags,
+    pub(crate) children: Vec<ChildSpec>,
+    pub(crate) events: Events,
+    pub(crate) failure: StartFailure,
+}
+
+struct Child {
+    spec: ChildSpec,
+    state: State,
+}
+
+enum State {
+    Running {
+        process: ChildProcess,
+        monitor: MonitorRef,
+    },
+    Restarting,
+    Stopped,
+}
+
+impl Child {
+    fn pid(&self) -> Option<Pid> {
+        match &self.state {
+            State::Running { process, .. } => Some(process.pid()),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) struct SupervisorServer {
+    flags: SupFlags,
+    children: Vec<Child>,
+    intensity: RestartIntensity,
+    events: Events,
+}
+
+pub(crate) enum Request {
+    StartChild(ChildSpec),
+    TerminateChild(String),
+    RestartChild(String),
+    DeleteChild(String),
+    WhichChildren,
+    CountChildren,
+}
+
+pub(crate) enum Response {
+    Started(Result<Option<Pid>, StartChildError>),
+    Terminated(Result<(), TerminateChildError>),
+    Restarted(Result<Option<Pid>, RestartChildError>),
+    Deleted(Result<(), DeleteChildError>),
+    Children(Vec<ChildInfo>),
+    Counts(ChildCounts),
+}
+
+pub(crate) enum Message {
+    /// A child's monitor fired.
+    Exit(Down),
+    /// Retry the restart of this child (and its group).
+    TryAgain(Arc<str>),
+}
+
+/// Runs a child's start function inside the supervisor; a panic in it is the child's failure,
+/// not the supervisor's. `Ok(None)` means the child's init returned `Ignore`.
+async fn start_process(spec: &ChildSpec) -> Result<Option<ChildProcess>, StartError> {
+    match AssertUnwindSafe((spec.start)()).catch_unwind().await {
+        Ok(Ok(process)) => Ok(Some(process)),
+        Ok(Err(StartError::Ignored)) => Ok(None),
+        Ok(Err(error)) => Err(error),
+        Err(payload) => Err(StartError::InitFailed(ExitReason::Panic(
+            crate::process::panic_message(&*payload),
+        ))),
+    }
+}
+
+impl SupervisorServer {
+    fn index_of(&self, id: &str) -> Option<usize> {
+        self.children.iter().position(|child| &*child.spec.id == id)
+    }
+
+    fn emit(&self, ctx: &Context<Self>, event: impl FnOnce(Pid) -> SupervisorEvent) {
+        self.events.emit(event(ctx.pid()));
+    }
+
+    /// Makes `process` the running incarnation of child `index`, monitored.
+    fn run_child(&mut self, index: usize, process: ChildProcess, ctx: &mut Context<Self>) {
+        let monitor = ctx.monitor_process(process.process.header(), Message::Exit);
+        self.children[index].state = State::Running { process, monitor };
+    }
+
+    /// Stops child `index` by its shutdown policy, without it counting as a crash.
+    async fn stop_child_at(&mut self, index: usize, ctx: &mut Context<Self>) {
+        let state = std::mem::replace(&mut self.children[index].state, State::Stopped);
+        if let State::Running { process, monitor } = state {
+            ctx.demonitor(monitor);
+            let reason = stop_child(&*process.process, self.children[index].spec.shutdown).await;
+            let child = Some(self.children[index].spec.id.clone());
+            let pid = process.pid();
+            self.emit(ctx, |supervisor| SupervisorEvent::ChildExited {
+                supervisor,
+                child,
+                pid,
+                reason,
+            });
+        }
+    }
+
+    /// Starts the supervisor's children in order; on a failure, stops the started ones in
+    /// reverse order and reports which child failed.
+    async fn start_all(&mut self, ctx: &mut Context<Self>) -> Result<(), (Arc<str>, StartError)> {
+        let mut index = 0;
+        while index < self.children.len() {
+            match start_process(&self.children[index].spec).await {
+                Ok(Some(process)) => {
+                    self.started(index, &process, ctx);
+                    self.run_child(index, process, ctx);
+                }
+                // INIT-02: an ignored child is kept as not running, unless it is temporary.
+                Ok(None) if self.children[index].spec.restart == super::Restart::Temporary => {
+                    self.children.remove(index);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    let id = self.children[index].spec.id.clone();
+                    for started in (0..index).rev() {
+                        self.stop_child_at(started, ctx).await;
+                    }
+                    return Err((id, error));
+                }
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+
+    fn started(&self, index: usize, process: &ChildProcess, ctx: &Context<Self>) {
+        let child = Some(self.children[index].spec.id.clone());
+        let pid = process.pid();
+        self.emit(ctx, |supervisor| SupervisorEvent::ChildStarted {
+            supervisor,
+            child,
+            pid,
+        });
+    }
+
+    /// A monitored child exited by itself.
+    async fn child_exited(&mut self, down: Down, ctx: &mut Context<Self>) {
+        let Some(index) = self.children.iter().position(|c| c.pid() == Some(down.pid)) else {
+            return;
+        };
+        self.children[index].state = State::Stopped;
+        let id = self.children[index].spec.id.clone();
+        let (pid, reason) = (down.pid, down.reason.clone());
+        self.emit(ctx, |supervisor| SupervisorEvent::ChildExited {
+            supervisor,
+            child: Some(id.clone()),
+            pid,
+            reason,
+        });
+        match after_exit(self.children[index].spec.restart, &down.reason) {
+            AfterExit::Restart => self.restart(id, Some(down.pid), down.reason, ctx).await,
+            AfterExit::Keep => {}
+            AfterExit::Remove => {
+                self.children.remove(index);
+            }
+        }
+    }
+
+    /// Restarts child `id` by the strategy (`supervisor.erl` `restart/2`).
+    async fn restart(
+        &mut self,
+        id: Arc<str>,
+        old_pid: Option<Pid>,
+        reason: ExitReason,
+        ctx: &mut Context<Self>,
+    ) {
+        if !self.intensity.add_restart(tokio::time::Instant::now()) {
+            self.emit(ctx, |supervisor| SupervisorEvent::GaveUp {
+                supervisor,
+                child: Some(id),
+                reason,
+            });
+            // `terminate` stops the remaining children in reverse start order.
+            ctx.stop(ExitReason::Shutdown);
+            return;
+        }
+        let Some(failed) = self.index_of(&id) else {
+            return;
+        };
+        let restart_plan = plan(self.flags.strategy(), failed, self.children.len());
+        let group: Vec<Arc<str>> = restart_plan
+            .start
+            .iter()
+            .map(|&index| self.children[index].spec.id.clone())
+            .collect();
+        for &index in &restart_plan.terminate {
+            self.stop_child_at(index, ctx).await;
+        }
+        // STR-06: temporary siblings stopped by the group restart are dropped, not restarted.
+        self.children.retain(|child| {
+            child.spec.restart != super::Restart::Temporary
+                || child.spec.id == id
+                || !group.contains(&child.spec.id)
+        });
+        let to_start = group;
+
+        let mut restarted: Vec<Arc<str>> = Vec::new();
+        for child_id in to_start {
+            let Some(index) = self.index_of(&child_id) else {
+                continue;
+            };
+            if self.children[index].pid().is_some() {
+                continue;
+            }
+            match start_process(&self.children[index].spec).await {
+                Ok(Some(process)) => {
+                    let pid = process.pid();
+                    let old = if child_id == id { old_pid } else { None };
+                    self.run_child(index, process, ctx);
+                    self.emit(ctx, |supervisor| SupervisorEvent::ChildRestarted {
+                        supervisor,
+                        child: Some(child_id.clone()),
+                        old_pid: old,
+                        pid,
+                    });
+                    restarted.push(child_id);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.emit(ctx, |supervisor| SupervisorEvent::ChildRestartFailed {
+                        supervisor,
+                        child: Some(child_id.clone()),
+                        reason: error.to_string(),
+                    });
+                    // STR-08: stop what this round restarted, then retry the whole group.
+                    for done in restarted.iter().rev() {
+                        if let Some(index) = self.index_of(done) {
+                            self.stop_child_at(index, ctx).await;
+                        }
+                    }
+                    self.children[index].state = State::Restarting;
+                    let _ = ctx.server_ref().send(Message::TryAgain(child_id));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn handle_start_child(
+        &mut self,
+        spec: ChildSpec,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<Pid>, StartChildError> {
+        spec.validate().map_err(StartChildError::InvalidSpec)?;
+        if let Some(existing) = self.children.iter().find(|c| c.spec.id == spec.id) {
+            return Err(match existing.pid() {
+                Some(pid) => StartChildError::AlreadyStarted(pid),
+                None => StartChildError::AlreadyPresent,
+            });
+        }
+        match start_process(&spec).await {
+            Ok(Some(process)) => {
+                let pid = process.pid();
+                self.children.push(Child {
+                    spec,
+                    state: State::Stopped,
+                });
+                let index = self.children.len() - 1;
+                self.started(index, &process, ctx);
+                self.run_child(index, process, ctx);
+                Ok(Some(pid))
+            }
+            Ok(None) => {
+                if spec.restart != super::Restart::Temporary {
+                    self.children.push(Child {
+                        spec,
+                        state: State::Stopped,
+                    });
+                }
+                Ok(None)
+            }
+            // INIT-03: a taken name is reported unwrapped.
+            Err(StartError::AlreadyStarted(pid)) => Err(StartChildError::AlreadyStarted(pid)),
+            Err(error) => Err(StartChildError::Failed(error)),
+        }
+    }
+
+    async fn handle_terminate_child(
+        &mut self,
+        id: &str,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), TerminateChildError> {
+        let index = self.index_of(id).ok_or(TerminateChildError::NotFound)?;
+        // Stopping a restarting child cancels its retries: `TryAgain` finds it stopped.
+        self.stop_child_at(index, ctx).await;
+        self.children[index].state = State::Stopped;
+        if self.children[index].spec.restart == super::Restart::Temporary {
+            self.children.remove(index);
+        }
+        Ok(())
+    }
+
+    async fn handle_restart_child(
+        &mut self,
+        id: &str,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<Pid>, RestartChildError> {
+        let index = self.index_of(id).ok_or(RestartChildError::NotFound)?;
+        match self.children[index].state {
+            State::Running { .. } => return Err(RestartChildError::Running),
+            State::Restarting => return Err(RestartChildError::Restarting),
+            State::Stopped => {}
+        }
+        match start_process(&self.children[index].spec).await {
+            Ok(Some(process)) => {
+                let pid = process.pid();
+                self.started(index, &process, ctx);
+                self.run_child(index, process, ctx);
+                Ok(Some(pid))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => Err(RestartChildError::Failed(error)),
+        }
+    }
+
+    fn handle_delete_child(&mut self, id: &str) -> Result<(), DeleteChildError> {
+        let index = self.index_of(id).ok_or(DeleteChildError::NotFound)?;
+        match self.children[index].state {
+            State::Running { .. } => Err(DeleteChildError::Running),
+            State::Restarting => Err(DeleteChildError::Restarting),
+            State::Stopped => {
+                self.children.remove(index);
+                Ok(())
+            }
+        }
+    }
+
+    fn which_children(&self) -> Vec<ChildInfo> {
+        self.children
+            .iter()
+            .map(|child| ChildInfo {
+                id: Some(child.spec.id.clone()),
+                status: match &child.state {
+                    State::Running { process, .. } => ChildStatus::Running(process.pid()),
+                    State::Restarting => ChildStatus::Restarting,
+                    State::Stopped => ChildStatus::Undefined,
+                },
+                child_type: child.spec.child_type,
+            })
+            .collect()
+    }
+
+    fn count_children(&self) -> ChildCounts {
+        let mut counts = ChildCounts::default();
+        for child in &self.children {
+            counts.specs += 1;
+            if child.pid().is_some() {
+                counts.active += 1;
+            }
+            match child.spec.child_type {
+                ChildType::Supervisor => counts.supervisors += 1,
+                ChildType::Worker => counts.workers += 1,
+            }
+        }
+        counts
+    }
+}
+
+impl GenServer for SupervisorServer {
+    type Args = SupervisorArgs;
+    type Call = Request;
+    type Reply = Response;
+    type Cast = std::convert::Infallible;
+    type Info = Message;
+    type Continue = std::convert::Infallible;
+
+    async fn init(args: SupervisorArgs, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        let mut server = SupervisorServer {
+            flags: args.flags,
+            children: args
+                .children
+                .into_iter()
+                .map(|spec| Child {
+                    spec,
+                    state: State::Stopped,
+                })
+                .collect(),
+            intensity: RestartIntensity::new(args.flags.max_restarts(), args.flags.max_seconds()),
+            events: args.events,
+        };
+        match server.start_all(ctx).await {
+            Ok(()) => Ok(Init::Ready(server)),
+            Err((id, error)) => {
+                let reason = ExitReason::shutdown_with(format!("failed to start child {id}"));
+                *args.failure.lock() = Some((id, error));
+                Ok(Init::Stop(reason))
+            }
+        }
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: Request,
+        _: Caller<'_, Response>,
+        ctx: &mut Context<Self>,
+    ) -> Result<CallResult<Response>, BoxError> {
+        let response = match request {
+            Request::StartChild(spec) => {
+                Response::Started(self.handle_start_child(spec, ctx).await)
+            }
+            Request::TerminateChild(id) => {
+                Response::Terminated(self.handle_terminate_child(&id, ctx).await)
+            }
+            Request::RestartChild(id) => {
+                Response::Restarted(self.handle_restart_child(&id, ctx).await)
+            }
+            Request::DeleteChild(id) => Response::Deleted(self.handle_delete_child(&id)),
+            Request::WhichChildren => Response::Children(self.which_children()),
+            Request::CountChildren => Response::Counts(self.count_children()),
+        };
+        Ok(CallResult::Reply(response))
+    }
+
+    async fn handle_info(
+        &mut self,
+        message: Message,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        match message {
+            Message::Exit(down) => self.child_exited(down, ctx).await,
+            Message::TryAgain(id) => {
+                let still_restarting = self
+                    .index_of(&id)
+                    .is_some_and(|index| matches!(self.children[index].state, State::Restarting));
+                if still_restarting {
+                    let reason = ExitReason::shutdown_with("restart failed");
+                    self.restart(id, None, reason, ctx).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn terminate(&mut self, _: &ExitReason, ctx: &mut Context<Self>) {
+        // SHD-01: reverse start order, one child at a time, each fully exited before the next.
+        for index in (0..self.children.len()).rev() {
+            self.stop_child_at(index, ctx).await;
+        }
+    }
+}
+
+impl Drop for SupervisorServer {
+    fn drop(&mut self) {
+        // Children left here mean the supervisor was killed: they die with it (as linked
+        // children do in Erlang), so no process outlives its supervision tree.
+        for child in &self.children {
+            if let State::Running { process, .. } = &child.state {
+                process.process.header().force_exit(ExitReason::Killed);
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Stopping children: one by its [`Shutdown`] policy, a static supervisor's all in reverse start
+//! order, a dynamic supervisor's all concurrently.
+//!
+//! # Invariants
+//!
+//! - A child is "stopped" only once it has exited: every function here returns after the exit
+//!   has been published, so a supervisor never moves on while a child still runs (SHD-01).
+//! - A graceful request is `Shutdown`, delivered the child's own way (a server's mailbox, a
+//!   task's next `.await`); the kill after a timeout reports `Killed` (SHD-02).
+//! - Concurrent shutdown uses one timer per distinct timeout, not one per child, so its cost
+//!   stays linear in the number of children (SHD-07).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use super::Shutdown;
+use crate::ExitReason;
+use crate::monitor::wait_exit;
+use crate::process::spawn::AnyProcess;
+
+/// Stops `process` by `shutdown` and returns its exit reason.
+pub(crate) async fn stop_child(process: &dyn AnyProcess, shutdown: Shutdown) -> ExitReason {
+    let header = process.header();
+    let exited = wait_exit(header);
+    match shutdown {
+        Shutdown::BrutalKill => {
+            header.force_exit(ExitReason::Killed);
+            exited.await
+        }
+        Shutdown::Timeout(limit) => {
+            process.request_stop(ExitReason::Shutdown);
+            let mut exited = std::pin::pin!(exited);
+            match tokio::time::timeout(limit, &mut exited).await {
+                Ok(reason) => reason,
+                Err(_) => {
+                    header.force_exit(ExitReason::Killed);
+                    exited.await
+                }
+            }
+        }
+        Shutdown::Infinity => {
+            process.request_stop(ExitReason::Shutdown);
+            exited.await
+        }
+    }
+}
+
+/// Stops all `children` at once, each by its own policy; returns when every one has exited.
+pub(crate) async fn stop_concurrently(children: Vec<(Arc<dyn AnyProcess>, Shutdown)>) {
+    // Ask everyone first, grouped by timeout, so that the timers run in parallel.
+    let mut by_timeout: BTreeMap<Option<Duration>, Vec<Arc<dyn AnyProcess>>> = BTreeMap::new();
+    for (process, shutdown) in children {
+        match shutdown {
+            Shutdown::BrutalKill => {
+                process.header().force_exit(ExitReason::Killed);
+                by_timeout.entry(None).or_default().push(process);
+            }
+            Shutdown::Timeout(limit) => {
+                process.request_stop(ExitReason::Shutdown);
+                by_timeout.entry(Some(limit)).or_default().push(process);
+            }
+            Shutdown::Infinity => {
+                process.request_stop(ExitReason::Shutdown);
+                by_timeout.entry(None).or_default().push(process);
+            }
+        }
+    }
+    let groups = by_timeout
+        .into_iter()
+        .map(|(limit, group)| wait_group(group, limit));
+    futures::future::join_all(groups).await;
+}
+
+/// Waits for every process of a group; after `limit`, kills the ones left and waits for them.
+async fn wait_group(group: Vec<Arc<dyn AnyProcess>>, limit: Option<Duration>) {
+    let mut exits: FuturesUnordered<_> = group.iter().map(|p| wait_exit(p.header())).collect();
+    let all_exited = async { while exits.next().await.is_some() {} };
+    match limit {
+        None => all_exited.await,
+        Some(limit) => {
+            if tokio::time::timeout(limit, all_exited).await.is_err() {
+                for process in &group {
+                    process.header().force_exit(ExitReason::Killed);
+                }
+                while exits.next().await.is_some() {}
+            }
+        }
+    }
+}

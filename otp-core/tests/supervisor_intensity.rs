@@ -1,0 +1,220 @@
+//! Restart intensity: max_restarts within max_seconds, one window per supervisor (specification
+//! INT-01..08). Runs on tokio's paused clock.
+
+mod support;
+
+use std::time::Duration;
+
+use otp_core::ExitReason;
+use otp_core::supervisor::{Restart, Strategy, SupFlags, Supervisor, SupervisorEvent};
+use otp_core::testing::assert_down;
+use support::WAIT;
+use support::child::{Probes, Script};
+
+fn flags(strategy: Strategy, max_restarts: u32) -> SupFlags {
+    SupFlags::new(strategy)
+        .intensity(max_restarts, Duration::from_secs(3600))
+        .unwrap()
+}
+
+// OTP: INT-01; supervisor_SUITE one_for_one (intensity 2)
+#[tokio::test(start_paused = true)]
+async fn one_restart_more_than_allowed_stops_the_children_in_reverse_and_exits_shutdown() {
+    let probes = Probes::new();
+    let sup = Supervisor::start(
+        flags(Strategy::OneForOne, 2),
+        vec![
+            probes.worker("a").spec(),
+            probes.worker("b").spec(),
+            probes.worker("z").graceful(Duration::ZERO).spec(),
+        ],
+    )
+    .await
+    .unwrap();
+    let down = sup.monitor();
+    probes.crash("a");
+    probes.wait_for("start(a#2)").await;
+    probes.crash("b");
+    probes.wait_for("start(b#2)").await;
+    assert!(sup.is_alive());
+    probes.crash("a");
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+    let events = probes.events();
+    assert!(!events.contains(&"start(a#3)".to_string()));
+    let tail = &events[events.len() - 4..];
+    assert_eq!(
+        tail,
+        [
+            "exit(a#2, error: crash)",
+            "terminate(z#1, shutdown)",
+            "exit(z#1, shutdown)",
+            "exit(b#2, shutdown)"
+        ]
+    );
+}
+
+// OTP: INT-03; supervisor_SUITE one_for_one_escalation; Ex "child triggers maximum intensity when trying again"
+#[tokio::test(start_paused = true)]
+async fn failed_restarts_count_are_retried_and_the_supervisor_gives_up() {
+    let probes = Probes::new();
+    let failing = probes.worker("a").script(|n| {
+        if n == 1 {
+            Script::Ok
+        } else {
+            Script::Error("no")
+        }
+    });
+    let sup = Supervisor::start(
+        flags(Strategy::OneForOne, 4),
+        vec![
+            failing.spec(),
+            probes.worker("b").graceful(Duration::ZERO).spec(),
+        ],
+    )
+    .await
+    .unwrap();
+    let down = sup.monitor();
+    probes.crash("a");
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+    // Exactly 4 attempts after the crash, then b is stopped.
+    let failures = probes
+        .events()
+        .iter()
+        .filter(|e| e.starts_with("failed(a#"))
+        .count();
+    assert_eq!(failures, 4);
+    let events = probes.events();
+    assert_eq!(
+        &events[events.len() - 2..],
+        ["terminate(b#1, shutdown)", "exit(b#1, shutdown)"]
+    );
+}
+
+// OTP: INT-05; supervisor.erl validIntensity (0 allowed)
+#[tokio::test(start_paused = true)]
+async fn intensity_zero_gives_up_on_the_first_restart_but_not_on_exits_needing_none() {
+    let probes = Probes::new();
+    let sup = Supervisor::start(
+        flags(Strategy::OneForOne, 0),
+        vec![probes.worker("t").restart(Restart::Transient).spec()],
+    )
+    .await
+    .unwrap();
+    probes.exit("t", ExitReason::Normal);
+    probes.wait_for("exit(t#1, normal)").await;
+    sup.restart_child("t").await.unwrap();
+    probes.exit("t", ExitReason::Shutdown);
+    probes.wait_for("exit(t#2, shutdown)").await;
+    let temporary = probes.worker("x").restart(Restart::Temporary).spec();
+    for n in 1..=3 {
+        sup.start_child(temporary.clone()).await.unwrap();
+        probes.crash("x");
+        probes.wait_for(&format!("exit(x#{n}, error: crash)")).await;
+    }
+    assert!(sup.count_children().await.is_ok());
+
+    let probes = Probes::new();
+    let sup = Supervisor::start(
+        flags(Strategy::OneForOne, 0),
+        vec![probes.worker("p").spec()],
+    )
+    .await
+    .unwrap();
+    let down = sup.monitor();
+    probes.crash("p");
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+    assert_eq!(probes.log.count("start(p#2)"), 0);
+}
+
+// OTP: INT-06; supervisor_SUITE one_for_all (intensity 2)
+#[tokio::test(start_paused = true)]
+async fn one_group_restart_counts_once() {
+    let probes = Probes::new();
+    let sup = Supervisor::start(
+        flags(Strategy::OneForAll, 2),
+        vec![
+            probes.worker("a").spec(),
+            probes.worker("b").spec(),
+            probes.worker("c").spec(),
+        ],
+    )
+    .await
+    .unwrap();
+    let down = sup.monitor();
+    probes.crash("a");
+    probes.wait_for("start(c#2)").await;
+    assert!(sup.is_alive());
+    probes.crash("b");
+    probes.wait_for("start(c#3)").await;
+    assert!(sup.is_alive());
+    probes.crash("c");
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+}
+
+// OTP: INT-07; supervisor_SUITE child_adm
+#[tokio::test(start_paused = true)]
+async fn administrative_operations_neither_count_nor_trigger_restarts() {
+    let probes = Probes::new();
+    let sup = Supervisor::start(
+        flags(Strategy::OneForOne, 1),
+        vec![probes.worker("a").spec()],
+    )
+    .await
+    .unwrap();
+    for n in 1..=5 {
+        sup.terminate_child("a").await.unwrap();
+        assert_eq!(probes.log.count(&format!("start(a#{})", n + 1)), 0);
+        sup.restart_child("a").await.unwrap();
+        probes.wait_for(&format!("start(a#{})", n + 1)).await;
+    }
+    assert!(sup.is_alive());
+    // The window really was empty: one crash is allowed, the second is one too many.
+    let down = sup.monitor();
+    probes.crash("a");
+    probes.wait_for("start(a#7)").await;
+    probes.crash("a");
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+}
+
+// OTP: INT-08; supervisor_SUITE permanent_normal
+#[tokio::test(start_paused = true)]
+async fn a_permanent_child_exiting_normal_still_uses_up_intensity() {
+    let probes = Probes::new();
+    let sup = Supervisor::start(
+        flags(Strategy::OneForOne, 1),
+        vec![probes.worker("a").spec()],
+    )
+    .await
+    .unwrap();
+    let down = sup.monitor();
+    probes.exit("a", ExitReason::Normal);
+    probes.wait_for("start(a#2)").await;
+    probes.exit("a", ExitReason::Normal);
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+}
+
+// OTP: the window slides: restarts older than max_seconds no longer count (D5)
+#[tokio::test(start_paused = true)]
+async fn restarts_older_than_the_period_fall_out_of_the_window() {
+    let probes = Probes::new();
+    let flags = SupFlags::new(Strategy::OneForOne)
+        .intensity(1, Duration::from_secs(5))
+        .unwrap();
+    let sup = Supervisor::start(flags, vec![probes.worker("a").spec()])
+        .await
+        .unwrap();
+    let mut events = sup.subscribe();
+    for n in 2..=5 {
+        probes.crash("a");
+        probes.wait_for(&format!("start(a#{n})")).await;
+        tokio::time::advance(Duration::from_secs(6)).await;
+    }
+    assert!(sup.is_alive());
+    // The supervisor reported every restart on its event stream.
+    let mut restarts = 0;
+    while restarts < 4 {
+        if let SupervisorEvent::ChildRestarted { .. } = events.next().await.unwrap() {
+            restarts += 1;
+        }
+    }
+}
