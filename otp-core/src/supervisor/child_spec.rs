@@ -69,7 +69,9 @@ pub(crate) type StartFn = Arc<dyn Fn() -> StartFuture + Send + Sync>;
 /// | `type` | [`ChildType::Worker`] | `worker` | `:worker` |
 ///
 /// The start function is called for the first start and for every restart, so a restarted
-/// child gets the same arguments (they are captured by the closure).
+/// child gets the same arguments (they are captured by the closure). It returns any started
+/// handle ([`ServerRef`], [`Supervisor`](super::Supervisor), …) or any error that converts into
+/// [`StartError`] (a [`SupervisorStartError`](super::SupervisorStartError) does).
 ///
 /// ```
 /// use std::time::Duration;
@@ -98,17 +100,18 @@ pub struct ChildSpec {
 
 impl ChildSpec {
     /// A worker child with the defaults above; `start` is called for every (re)start.
-    pub fn new<F, Fut, C>(id: impl Into<Arc<str>>, start: F) -> ChildSpec
+    pub fn new<F, Fut, C, E>(id: impl Into<Arc<str>>, start: F) -> ChildSpec
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<C, StartError>> + Send + 'static,
+        Fut: Future<Output = Result<C, E>> + Send + 'static,
         C: Into<ChildProcess>,
+        E: Into<StartError>,
     {
         ChildSpec {
             id: id.into(),
             start: Arc::new(move || {
                 let started = start();
-                Box::pin(async move { started.await.map(Into::into) })
+                Box::pin(async move { started.await.map(Into::into).map_err(Into::into) })
             }),
             restart: Restart::Permanent,
             shutdown: Shutdown::WORKER_DEFAULT,
@@ -117,11 +120,12 @@ impl ChildSpec {
     }
 
     /// A supervisor child: type [`ChildType::Supervisor`], shutdown [`Shutdown::Infinity`].
-    pub fn supervisor<F, Fut, C>(id: impl Into<Arc<str>>, start: F) -> ChildSpec
+    pub fn supervisor<F, Fut, C, E>(id: impl Into<Arc<str>>, start: F) -> ChildSpec
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<C, StartError>> + Send + 'static,
+        Fut: Future<Output = Result<C, E>> + Send + 'static,
         C: Into<ChildProcess>,
+        E: Into<StartError>,
     {
         let mut spec = ChildSpec::new(id, start);
         spec.child_type = ChildType::Supervisor;

@@ -112,3 +112,14 @@ pub enum DeleteChildError {
     #[error("no process")]
     NoProc,
 }
+
+impl From<SupervisorStartError> for StartError {
+    /// A child supervisor that failed to start is a child whose init failed, with a
+    /// `ShutdownWith` reason naming the cause (Erlang `{shutdown, Reason}`).
+    fn from(error: SupervisorStartError) -> StartError {
+        match error {
+            SupervisorStartError::Start(error) => error,
+            other => StartError::InitFailed(crate::ExitReason::shutdown_with(other.to_string())),
+        }
+    }
+}
