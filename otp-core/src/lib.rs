@@ -81,6 +81,7 @@
 )]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod application;
 pub mod dynamic_supervisor;
 pub mod gen_server;
 pub mod monitor;

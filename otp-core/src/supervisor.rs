@@ -97,7 +97,7 @@ mod server;
 pub(crate) mod shutdown;
 pub(crate) mod strategy;
 
-pub use child_spec::{ChildProcess, ChildSpec, ChildType};
+pub use child_spec::{ChildProcess, ChildSpec, ChildType, RestartBackoff};
 pub use error::{
     DeleteChildError, RestartChildError, SpecError, StartChildError, SupervisorStartError,
     TerminateChildError,

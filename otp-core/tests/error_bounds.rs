@@ -40,6 +40,14 @@ fn every_public_error_is_error_send_sync_static() {
     is_error::<TaskStartError>();
     is_error::<TaskError>();
     is_error::<ChildNotFound>();
+    is_error::<otp_core::supervisor::SpecError>();
+    is_error::<otp_core::supervisor::SupervisorStartError>();
+    is_error::<otp_core::supervisor::StartChildError>();
+    is_error::<otp_core::supervisor::TerminateChildError>();
+    is_error::<otp_core::supervisor::RestartChildError>();
+    is_error::<otp_core::supervisor::DeleteChildError>();
+    is_error::<otp_core::supervisor::EventStreamError>();
+    is_error::<otp_core::dynamic_supervisor::DynamicStartError>();
 }
 
 #[test]
@@ -54,6 +62,12 @@ fn handles_are_send_sync_and_cheap_to_clone() {
     is_send_sync::<TaskHandle<u32>>();
     is_send_sync::<ExitReason>();
     is_send_sync::<Pid>();
+    is_send_sync::<otp_core::supervisor::Supervisor>();
+    is_clone::<otp_core::supervisor::Supervisor>();
+    is_send_sync::<otp_core::supervisor::ChildSpec>();
+    is_send_sync::<otp_core::dynamic_supervisor::DynamicSupervisor>();
+    is_clone::<otp_core::dynamic_supervisor::DynamicSupervisor>();
+    is_send_sync::<otp_core::supervisor::SupervisorEvent>();
 }
 
 #[test]

@@ -218,3 +218,95 @@ async fn restarts_older_than_the_period_fall_out_of_the_window() {
         }
     }
 }
+
+// Beyond OTP (opt-in): restart backoff spaces restarts out and counts them when performed.
+#[tokio::test(start_paused = true)]
+async fn restart_backoff_delays_restarts_and_resets_after_a_quiet_period() {
+    use otp_core::supervisor::{ChildSpec, RestartBackoff};
+    let probes = Probes::new();
+    let backoff = RestartBackoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+        reset_after: Duration::from_secs(10),
+    };
+    let spec: ChildSpec = probes.worker("a").spec().backoff(backoff);
+    let sup = Supervisor::start(flags(Strategy::OneForOne, 10), vec![spec])
+        .await
+        .unwrap();
+    let mut delays = Vec::new();
+    for n in 2..=5 {
+        let crashed = tokio::time::Instant::now();
+        probes.crash("a");
+        probes.wait_for(&format!("start(a#{n})")).await;
+        delays.push(crashed.elapsed().as_millis());
+    }
+    // 100, 200, 400, then capped at 400.
+    assert_eq!(delays, [100, 200, 400, 400]);
+    // After a quiet period the delay starts again from `initial`.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    let crashed = tokio::time::Instant::now();
+    probes.crash("a");
+    probes.wait_for("start(a#6)").await;
+    assert_eq!(crashed.elapsed(), Duration::from_millis(100));
+    assert!(sup.is_alive());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_loop_with_backoff_still_exhausts_intensity_within_the_window() {
+    use otp_core::supervisor::RestartBackoff;
+    let probes = Probes::new();
+    let backoff = RestartBackoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        reset_after: Duration::from_secs(60),
+    };
+    let failing = probes.worker("a").script(|n| {
+        if n == 1 {
+            Script::Ok
+        } else {
+            Script::Error("no")
+        }
+    });
+    let flags = SupFlags::new(Strategy::OneForOne)
+        .intensity(3, Duration::from_secs(5))
+        .unwrap();
+    let sup = Supervisor::start(flags, vec![failing.spec().backoff(backoff)])
+        .await
+        .unwrap();
+    let down = sup.monitor();
+    let crashed = tokio::time::Instant::now();
+    probes.crash("a");
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+    // Attempts after 100, +200, +400 ms; the fourth (after +800 ms) is one too many.
+    assert_eq!(
+        probes
+            .events()
+            .iter()
+            .filter(|e| e.starts_with("failed("))
+            .count(),
+        3
+    );
+    assert_eq!(crashed.elapsed(), Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn an_invalid_backoff_is_rejected_when_the_supervisor_starts() {
+    use otp_core::supervisor::{RestartBackoff, SpecError, SupervisorStartError};
+    let probes = Probes::new();
+    let backoff = RestartBackoff {
+        initial: Duration::ZERO,
+        max: Duration::from_secs(1),
+        reset_after: Duration::from_secs(1),
+    };
+    let result = Supervisor::start(
+        flags(Strategy::OneForOne, 1),
+        vec![probes.worker("a").spec().backoff(backoff)],
+    )
+    .await;
+    assert!(matches!(
+        result,
+        Err(SupervisorStartError::InvalidSpec(
+            SpecError::InvalidBackoff(_)
+        ))
+    ));
+}

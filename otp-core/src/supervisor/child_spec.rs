@@ -96,6 +96,43 @@ pub struct ChildSpec {
     pub(crate) restart: Restart,
     pub(crate) shutdown: Shutdown,
     pub(crate) child_type: ChildType,
+    pub(crate) backoff: Option<RestartBackoff>,
+}
+
+/// Beyond OTP, opt-in, off by default: wait before restarting a child that keeps exiting.
+///
+/// The `n`-th consecutive restart of the child waits `initial × 2ⁿ⁻¹`, at most `max`; the count
+/// starts again once the child has run for `reset_after` without exiting. Failed restart
+/// attempts back off the same way. While it waits, the child is `Restarting`.
+///
+/// # Interaction with restart intensity
+///
+/// A restart counts toward the supervisor's intensity when it is *performed*, after its delay.
+/// A crash loop therefore spends its budget at the pace of the backoff instead of in
+/// microseconds: with `initial = 100 ms` and `max_restarts = 3` in 5 s, the fourth restart
+/// comes at 100 + 200 + 400 + 800 ms, still inside the window, so the supervisor gives up
+/// after about 1.5 s rather than at once; a backoff that grows past `max_seconds` keeps the
+/// supervisor alive indefinitely, restarting the child at most once per `max`. For groups
+/// (`one_for_all`, `rest_for_one`) the whole group restart waits; siblings keep running until
+/// then.
+///
+/// Static supervisors only, for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartBackoff {
+    /// The delay before the first restart. Must be greater than zero.
+    pub initial: Duration,
+    /// The longest delay. Must be at least `initial`.
+    pub max: Duration,
+    /// A child that runs this long without exiting starts again from `initial`.
+    pub reset_after: Duration,
+}
+
+impl RestartBackoff {
+    /// The delay before the `n`-th consecutive restart (1-based).
+    pub fn delay(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
 }
 
 impl ChildSpec {
@@ -116,6 +153,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: Shutdown::WORKER_DEFAULT,
             child_type: ChildType::Worker,
+            backoff: None,
         }
     }
 
@@ -152,6 +190,13 @@ impl ChildSpec {
         self
     }
 
+    /// Waits before restarting this child when it keeps exiting (see [`RestartBackoff`]).
+    /// Off by default.
+    pub fn backoff(mut self, backoff: RestartBackoff) -> ChildSpec {
+        self.backoff = Some(backoff);
+        self
+    }
+
     /// The child's id, unique within a static supervisor.
     pub fn id(&self) -> &str {
         &self.id
@@ -176,6 +221,11 @@ impl ChildSpec {
         if !self.shutdown.is_valid() {
             return Err(super::SpecError::ZeroShutdownTimeout(self.id.to_string()));
         }
+        if let Some(backoff) = self.backoff {
+            if backoff.initial.is_zero() || backoff.max < backoff.initial {
+                return Err(super::SpecError::InvalidBackoff(self.id.to_string()));
+            }
+        }
         Ok(())
     }
 }
@@ -187,6 +237,7 @@ impl fmt::Debug for ChildSpec {
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
             .field("type", &self.child_type)
+            .field("backoff", &self.backoff)
             .finish_non_exhaustive()
     }
 }

@@ -17,6 +17,9 @@ pub enum SpecError {
     /// A child's shutdown is `Timeout(0)`: it would be killed before being asked to stop.
     #[error("child {0:?} has a zero shutdown timeout")]
     ZeroShutdownTimeout(String),
+    /// A child's restart backoff has a zero initial delay or a maximum below it.
+    #[error("child {0:?} has an invalid restart backoff")]
+    InvalidBackoff(String),
 }
 
 /// Why a supervisor did not start.

@@ -44,6 +44,36 @@ pub(crate) struct SupervisorArgs {
 struct Child {
     spec: ChildSpec,
     state: State,
+    /// Consecutive restarts, for the opt-in backoff.
+    restarts: u32,
+    /// When the child last exited, for the backoff's reset.
+    last_exit: Option<tokio::time::Instant>,
+}
+
+impl Child {
+    fn new(spec: ChildSpec) -> Child {
+        Child {
+            spec,
+            state: State::Stopped,
+            restarts: 0,
+            last_exit: None,
+        }
+    }
+
+    /// The backoff delay before this child's next restart, if it has a backoff.
+    fn next_backoff(&mut self) -> Option<std::time::Duration> {
+        let backoff = self.spec.backoff?;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_exit
+            .is_some_and(|last| now.saturating_duration_since(last) > backoff.reset_after)
+        {
+            self.restarts = 0;
+        }
+        self.restarts += 1;
+        self.last_exit = Some(now);
+        Some(backoff.delay(self.restarts))
+    }
 }
 
 enum State {
@@ -181,9 +211,9 @@ impl SupervisorServer {
     }
 
     /// A monitored child exited by itself.
-    async fn child_exited(&mut self, down: Down, ctx: &mut Context<Self>) {
+    async fn child_exited(&mut self, down: Down, ctx: &mut Context<Self>) -> Result<(), BoxError> {
         let Some(index) = self.children.iter().position(|c| c.pid() == Some(down.pid)) else {
-            return;
+            return Ok(());
         };
         self.children[index].state = State::Stopped;
         let id = self.children[index].spec.id.clone();
@@ -195,12 +225,20 @@ impl SupervisorServer {
             reason,
         });
         match after_exit(self.children[index].spec.restart, &down.reason) {
-            AfterExit::Restart => self.restart(id, Some(down.pid), down.reason, ctx).await,
+            AfterExit::Restart => match self.children[index].next_backoff() {
+                // Opt-in backoff: restart (and count it) when the delay has passed.
+                Some(delay) => {
+                    self.children[index].state = State::Restarting;
+                    ctx.send_after(delay, Message::TryAgain(id))?;
+                }
+                None => self.restart(id, Some(down.pid), down.reason, ctx).await,
+            },
             AfterExit::Keep => {}
             AfterExit::Remove => {
                 self.children.remove(index);
             }
         }
+        Ok(())
     }
 
     /// Restarts child `id` by the strategy (`supervisor.erl` `restart/2`).
@@ -276,7 +314,14 @@ impl SupervisorServer {
                         }
                     }
                     self.children[index].state = State::Restarting;
-                    let _ = ctx.server_ref().send(Message::TryAgain(child_id));
+                    match self.children[index].next_backoff() {
+                        Some(delay) => {
+                            let _ = ctx.send_after(delay, Message::TryAgain(child_id));
+                        }
+                        None => {
+                            let _ = ctx.server_ref().send(Message::TryAgain(child_id));
+                        }
+                    }
                     return;
                 }
             }
@@ -298,10 +343,7 @@ impl SupervisorServer {
         match start_process(&spec).await {
             Ok(Some(process)) => {
                 let pid = process.pid();
-                self.children.push(Child {
-                    spec,
-                    state: State::Stopped,
-                });
+                self.children.push(Child::new(spec));
                 let index = self.children.len() - 1;
                 self.started(index, &process, ctx);
                 self.run_child(index, process, ctx);
@@ -309,10 +351,7 @@ impl SupervisorServer {
             }
             Ok(None) => {
                 if spec.restart != super::Restart::Temporary {
-                    self.children.push(Child {
-                        spec,
-                        state: State::Stopped,
-                    });
+                    self.children.push(Child::new(spec));
                 }
                 Ok(None)
             }
@@ -414,14 +453,7 @@ impl GenServer for SupervisorServer {
     async fn init(args: SupervisorArgs, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
         let mut server = SupervisorServer {
             flags: args.flags,
-            children: args
-                .children
-                .into_iter()
-                .map(|spec| Child {
-                    spec,
-                    state: State::Stopped,
-                })
-                .collect(),
+            children: args.children.into_iter().map(Child::new).collect(),
             intensity: RestartIntensity::new(args.flags.max_restarts(), args.flags.max_seconds()),
             events: args.events,
         };
@@ -464,7 +496,7 @@ impl GenServer for SupervisorServer {
         ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
         match message {
-            Message::Exit(down) => self.child_exited(down, ctx).await,
+            Message::Exit(down) => self.child_exited(down, ctx).await?,
             Message::TryAgain(id) => {
                 let still_restarting = self
                     .index_of(&id)
