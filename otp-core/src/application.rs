@@ -6,7 +6,6 @@
 //! application stops with a failure, as a permanent application takes the node down.
 //!
 //! ```no_run
-//! use std::time::Duration;
 //! use otp_core::application::Application;
 //! use otp_core::supervisor::{SupFlags, Supervisor};
 //!
