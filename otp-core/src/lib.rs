@@ -1,5 +1,5 @@
-//! Erlang/OTP's process model on tokio: generic servers, monitors, timers, a name registry and
-//! supervised tasks, with OTP's semantics.
+//! Erlang/OTP's process model on tokio: generic servers, monitors, timers, a name registry,
+//! supervised tasks and supervisors, with OTP's semantics.
 //!
 //! The mental model is Erlang's: work happens in **processes** (tokio tasks started by this
 //! crate), each owning its state and handling one message at a time; a panic or `?` ends only
@@ -65,7 +65,11 @@
 //! | `erlang:send_after/3`, `timer:send_interval/2`, `cancel_timer/1` | [`gen_server::Context::send_after`], [`send_interval`](gen_server::Context::send_interval), [`cancel_timer`](gen_server::Context::cancel_timer) |
 //! | `Registry` (unique keys), `{via, Registry, Name}` | [`registry::Registry`], [`registry::Via`] |
 //! | `Task.Supervisor` | [`task_supervisor::TaskSupervisor`] |
-//! | child spec `restart`, `shutdown` | [`supervisor::Restart`], [`supervisor::Shutdown`] |
+//! | `supervisor` / `Supervisor`: `start_link`, `start_child`, `terminate_child`, `restart_child`, `delete_child`, `which_children`, `count_children` | [`supervisor::Supervisor`], same names |
+//! | child spec (`id`, `start`, `restart`, `shutdown`, `type`) | [`supervisor::ChildSpec`], [`supervisor::Restart`], [`supervisor::Shutdown`], [`supervisor::ChildType`] |
+//! | supervisor flags (`strategy`, `intensity`, `period`) | [`supervisor::SupFlags`], [`supervisor::Strategy`] |
+//! | `DynamicSupervisor` (`simple_one_for_one`) | [`dynamic_supervisor::DynamicSupervisor`] |
+//! | `application` (start the root, stop on signal) | [`application::Application`] |
 //!
 //! [`semantics`] lists the guarantees in one place, and every deliberate difference from OTP.
 //!

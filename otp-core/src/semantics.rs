@@ -49,6 +49,31 @@
 //!   (REG-05, stronger than Elixir; D8). (`registry.rs`:
 //!   `keys_are_gone_before_the_down_is_delivered`.)
 //!
+//! # Supervision
+//!
+//! - **Ordered start** (STR-01): children start one at a time in spec order; `Supervisor::start`
+//!   returns after the last `init`. A failure stops the started ones in reverse order (INIT-01).
+//!   (`supervisor_strategies.rs`, `supervisor_start_stop.rs`.)
+//! - **Restart decisions** follow `supervisor.erl` `do_restart/3` exactly, for every exit reason
+//!   (RST-01..05, DYN-04): one `match` in `supervisor::after_exit`.
+//!   (`supervisor_restart_types.rs`, `dynamic_supervisor.rs`.)
+//! - **Intensity** (INT-01..08): one sliding window per supervisor; a group restart counts once;
+//!   failed restarts count and are retried through the mailbox; administrative operations never
+//!   count. Giving up stops the children in reverse order and exits `Shutdown`, which the parent
+//!   treats like any child exit (NEST-01..04). The window is a deque of instants with expired
+//!   stamps popped from the front: a restart costs the same with 0 or 10,000 restarts in it.
+//!   (`supervisor_intensity.rs`, `supervisor_nested.rs`.)
+//! - **Shutdown** (SHD-01..08): static children in reverse start order, one at a time, each fully
+//!   exited before the next; dynamic children concurrently, with one timer per distinct timeout.
+//!   `stop` returns when the whole tree has exited. (`supervisor_start_stop.rs`,
+//!   `dynamic_supervisor.rs`.)
+//! - **No orphans**: a supervisor that is killed kills its children (there are no links to do it,
+//!   so its state does it when dropped). (`supervisor_start_stop.rs`:
+//!   `killing_a_supervisor_kills_its_children`.)
+//! - **Names survive restarts** (REG-09): a child started under a via-name is registered again by
+//!   its restart, and the old entry is gone before the supervisor even sees the exit.
+//!   (`supervisor_nested.rs`: `a_named_child_is_found_under_the_same_name_after_a_restart`.)
+//!
 //! # What cannot be guaranteed on tokio
 //!
 //! - **Kill needs an `.await`** (D2). `Shutdown::BrutalKill`, a shutdown timeout and
@@ -72,3 +97,10 @@
 //! | GS-02/03 | `{error, R}` exits `normal`, `{stop, R}` exits `R` | [`Init::Stop`](crate::gen_server::Init::Stop) exits with its reason; an `Err` from `init` with `Error` | one shape for "init failed"; the reason tells the cause |
 //! | REG | `Registry.lookup` returns a list; duplicate keys exist | unique keys only, `lookup` returns an `Option` | scope |
 //! | timers | anyone can `send_after` to any pid | a server sets timers for itself | timers are driven by the owner's loop: no task per timer, exact cancel |
+//! | D5 | intensity stamps in whole seconds, inclusive | monotonic `Instant`s; a stamp older than `max_seconds` no longer counts | precision |
+//! | D9 | `which_children` newest first | start order | readability; documented on the method |
+//! | D12 | spec errors such as `invalid_mfa` | typed specs; duplicate ids, zero period, zero shutdown timeout and bad backoffs are [`SpecError`](crate::supervisor::SpecError)s before anything starts | the type system does the rest |
+//! | D15 | default intensity 1 in 5 s (Erlang) / 3 in 5 s (Elixir) | 3 in 5 s | Elixir's, the more forgiving; tests always set it |
+//! | D16 | dynamic `ignore` → `:ignore` / `{ok, undefined}` | [`DynamicStartError::Ignored`](crate::dynamic_supervisor::DynamicStartError::Ignored); static `start_child`/`restart_child` → `Ok(None)` | a distinct outcome |
+//! | DYN-06 | `extra_arguments` | none: start closures capture their arguments | closures are Rust's way to bind arguments |
+//! | backoff | none | opt-in [`RestartBackoff`](crate::supervisor::RestartBackoff) per child | crash loops should not burn the budget in microseconds |
