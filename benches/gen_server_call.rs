@@ -71,6 +71,30 @@ fn call(c: &mut Criterion) {
             })
         })
     });
+    // The caller as an otp-core process (a supervised task): its calls reuse one timer.
+    let tasks = rt
+        .block_on(otp_core::task_supervisor::TaskSupervisor::start())
+        .expect("task supervisor");
+    let from_process = server.clone();
+    group.bench_function("otp_core_caller_is_a_process", |b| {
+        b.iter_custom(|iters| {
+            let server = from_process.clone();
+            let tasks = tasks.clone();
+            rt.block_on(async move {
+                let timed = tasks
+                    .async_nolink(async move {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            let _ = std::hint::black_box(server.call(Request::Add(1)).await);
+                        }
+                        start.elapsed()
+                    })
+                    .await
+                    .expect("task");
+                timed.await.unwrap_or(Duration::ZERO)
+            })
+        })
+    });
     let boxed = rt.block_on(BoxedCounter::start(())).expect("start");
     group.bench_function("otp_core_boxed_callbacks", |b| {
         b.iter_custom(|iters| {

@@ -101,7 +101,11 @@ pub(super) async fn start<S: GenServer>(
     };
 
     let (started_tx, mut started_rx) = oneshot::channel();
-    let body = run::<S>(process.clone(), args, started_tx, release);
+    let handshake = Box::new(Handshake {
+        started: started_tx,
+        release,
+    });
+    let body = run::<S>(process.clone(), args, handshake);
     spawn::launch(&runtime, process.clone(), body, |outcome| {
         outcome.unwrap_or_else(|reason| reason)
     });
@@ -157,13 +161,19 @@ struct Core<S: GenServer> {
     batch: VecDeque<Envelope<S>>,
 }
 
+/// What `init` reports through; boxed because it is needed only until `init` returns, and the
+/// server's task keeps room for its arguments for as long as it lives.
+struct Handshake {
+    started: oneshot::Sender<Result<(), StartError>>,
+    release: Option<ReleaseName>,
+}
+
 async fn run<S: GenServer>(
     process: Arc<ServerProcess<S>>,
     args: S::Args,
-    started: oneshot::Sender<Result<(), StartError>>,
-    release: Option<ReleaseName>,
+    handshake: Box<Handshake>,
 ) -> ExitReason {
-    let mut core = match init(process, args, started, release).await {
+    let mut core = match init(process, args, handshake).await {
         Ok(core) => core,
         Err(reason) => return reason,
     };
@@ -187,9 +197,9 @@ async fn run<S: GenServer>(
 async fn init<S: GenServer>(
     process: Arc<ServerProcess<S>>,
     args: S::Args,
-    started: oneshot::Sender<Result<(), StartError>>,
-    release: Option<ReleaseName>,
+    handshake: Box<Handshake>,
 ) -> Result<Core<S>, ExitReason> {
+    let Handshake { started, release } = *handshake;
     let mut ctx = Context::new(process);
     let (error, reason) = match guarded(S::init(args, &mut ctx)).await {
         Ok(Init::Ready(state)) => {

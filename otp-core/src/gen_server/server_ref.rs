@@ -9,7 +9,7 @@ use super::reply_to::ReplyTo;
 use super::server_loop::{Envelope, ServerProcess};
 use super::{CallError, DEFAULT_CALL_TIMEOUT, GenServer, SendError, StopError, Timeout};
 use crate::monitor::{Monitor, monitor, wait_exit};
-use crate::process::spawn::{AnyProcess, current_pid};
+use crate::process::spawn::{self, AnyProcess, current_pid};
 use crate::{ExitReason, Pid};
 
 /// A handle to a running (or exited) server: cheap to clone, `Send + Sync`.
@@ -103,12 +103,23 @@ impl<S: GenServer> ServerRef<S> {
         {
             return Err(CallError::NoProc);
         }
+        let mut rx = rx;
         let received = match deadline {
             None => rx.await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, rx).await {
-                Ok(received) => received,
-                Err(_) => return Err(CallError::Timeout),
-            },
+            Some(deadline) => {
+                let mut timer = spawn::call_timer(deadline);
+                // Biased towards the reply: a reply and the deadline in the same poll is a reply.
+                let received = tokio::select! {
+                    biased;
+                    received = &mut rx => Some(received),
+                    () = timer.as_mut() => None,
+                };
+                spawn::return_call_timer(timer);
+                match received {
+                    Some(received) => received,
+                    None => return Err(CallError::Timeout),
+                }
+            }
         };
         match received {
             Ok(reply) => Ok(reply),

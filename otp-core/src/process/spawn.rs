@@ -24,6 +24,7 @@
 //!   behind `catch_unwind`, so one faulty callback cannot leave a zombie or swallow other
 //!   monitors' `Down`s.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -40,12 +41,42 @@ use tokio::task::AbortHandle;
 use super::{ExitReason, Pid, panic_message};
 use crate::monitor::{Down, MonitorRef};
 
+/// What a process's task knows about itself while it runs.
+struct ProcessLocal {
+    pid: Pid,
+    /// A timer reused by this process's successive calls: moving a registered tokio timer to a
+    /// later deadline is an atomic update, while registering a new one takes a lock and can
+    /// wake the timer driver (about 400 ns per call on a 2-core machine).
+    call_timer: Cell<Option<Pin<Box<tokio::time::Sleep>>>>,
+}
+
 tokio::task_local! {
-    static CURRENT: Pid;
+    static CURRENT: ProcessLocal;
 }
 
 pub(crate) fn current_pid() -> Option<Pid> {
-    CURRENT.try_with(|pid| *pid).ok()
+    CURRENT.try_with(|local| local.pid).ok()
+}
+
+/// Borrows the calling process's reusable call timer, set to `deadline`; a new timer outside a
+/// process (or while the process's timer is already in use by another call).
+pub(crate) fn call_timer(deadline: tokio::time::Instant) -> Pin<Box<tokio::time::Sleep>> {
+    match CURRENT
+        .try_with(|local| local.call_timer.take())
+        .ok()
+        .flatten()
+    {
+        Some(mut timer) => {
+            timer.as_mut().reset(deadline);
+            timer
+        }
+        None => Box::pin(tokio::time::sleep_until(deadline)),
+    }
+}
+
+/// Gives a timer from [`call_timer`] back for the next call (dropped outside a process).
+pub(crate) fn return_call_timer(timer: Pin<Box<tokio::time::Sleep>>) {
+    let _ = CURRENT.try_with(|local| local.call_timer.set(Some(timer)));
 }
 
 /// What the runtime needs from any kind of process, whatever its message type.
@@ -346,7 +377,11 @@ pub(crate) fn launch<P, F, Fin>(
             output: PhantomData,
         },
     };
-    let task = runtime.spawn(CURRENT.scope(pid, boundary));
+    let local = ProcessLocal {
+        pid,
+        call_timer: Cell::new(None),
+    };
+    let task = runtime.spawn(CURRENT.scope(local, boundary));
     for_abort.header().set_abort(task.abort_handle());
 }
 
