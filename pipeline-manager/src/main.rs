@@ -1,5 +1,325 @@
-//! The `pipeline-manager` command line (work in progress).
+//! `pipeline-manager`: run pipeline files on the manager, with live progress.
+//!
+//! ```text
+//! pipeline-manager run [--output-dir DIR] [--json] [-v] FILE...
+//! pipeline-manager validate FILE...
+//! ```
+//!
+//! Exit codes: 0 every execution completed; 1 any failed, was cancelled, timed out or crashed;
+//! 2 an invalid spec or usage; 130 interrupted by ctrl-c (running executions were cancelled and
+//! their processes are gone).
 
-fn main() {
-    println!("pipeline-manager: not yet runnable; see `cargo run -p examples --example counter`");
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pipeline_manager::{
+    ExecutionId, ExecutionStatus, ManagerConfig, PipelineManager, PipelineSpec, Status,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "pipeline-manager",
+    version,
+    about = "Run pipelines on a supervised pipeline manager"
+)]
+struct Cli {
+    /// Log what the manager does (repeat for more); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run pipeline files concurrently and report their final statuses.
+    Run {
+        /// Pipeline spec files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where executions' directories are made.
+        #[arg(long, default_value = "runs")]
+        output_dir: PathBuf,
+        /// Print the final statuses as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check pipeline files without running them.
+    Validate {
+        /// Pipeline spec files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_INVALID: u8 = 2;
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(EXIT_INVALID)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_tracing(cli.verbose);
+    match cli.command {
+        Command::Validate { files } => match load(&files) {
+            Ok(specs) => {
+                for (file, spec) in files.iter().zip(&specs) {
+                    println!("{}: ok ({} steps)", file.display(), spec.steps.len());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run {
+            files,
+            output_dir,
+            json,
+        } => {
+            let specs = match load(&files) {
+                Ok(specs) => specs,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("error: cannot start the runtime: {error}");
+                    return ExitCode::from(EXIT_FAILED);
+                }
+            };
+            runtime.block_on(run(specs, output_dir, json))
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Parses every file first: nothing runs unless all are valid.
+fn load(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ExitCode> {
+    let mut specs = Vec::new();
+    let mut failed = false;
+    for file in files {
+        match PipelineSpec::from_file(file) {
+            Ok(spec) => specs.push(spec),
+            Err(error) => {
+                eprintln!("error: {error}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(ExitCode::from(EXIT_INVALID))
+    } else {
+        Ok(specs)
+    }
+}
+
+/// Shows progress: bars on a terminal, plain lines otherwise.
+struct Progress {
+    bars: Option<(MultiProgress, BTreeMap<ExecutionId, ProgressBar>)>,
+    last: BTreeMap<ExecutionId, (Status, Option<String>)>,
+}
+
+impl Progress {
+    fn new(ids: &[(ExecutionId, String, usize)]) -> Progress {
+        let bars = std::io::stderr().is_terminal().then(|| {
+            let multi = MultiProgress::new();
+            let style = ProgressStyle::with_template("{prefix:>20} [{bar:24}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            let bars = ids
+                .iter()
+                .map(|(id, name, steps)| {
+                    let bar = multi.add(ProgressBar::new(*steps as u64));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(name.clone());
+                    (id.clone(), bar)
+                })
+                .collect();
+            (multi, bars)
+        });
+        Progress {
+            bars,
+            last: BTreeMap::new(),
+        }
+    }
+
+    fn update(&mut self, status: &ExecutionStatus) {
+        let now = (status.status, status.current_step.clone());
+        if self.last.get(&status.execution_id) == Some(&now) && !status.status.is_final() {
+            return;
+        }
+        self.last.insert(status.execution_id.clone(), now);
+        let message = match (&status.status, &status.current_step) {
+            (Status::Running, Some(step)) => format!("running {step}"),
+            (state, _) => state.to_string(),
+        };
+        match &mut self.bars {
+            Some((_, bars)) => {
+                if let Some(bar) = bars.get(&status.execution_id) {
+                    bar.set_position(status.steps_completed as u64);
+                    bar.set_message(message);
+                    if status.status.is_final() {
+                        bar.finish();
+                    }
+                }
+            }
+            None => eprintln!(
+                "{} {}: {} ({}/{} steps)",
+                status.pipeline,
+                status.execution_id,
+                message,
+                status.steps_completed,
+                status.steps_total
+            ),
+        }
+    }
+}
+
+async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitCode {
+    let config = ManagerConfig {
+        output_dir,
+        ..ManagerConfig::default()
+    };
+    let manager = match PipelineManager::start(config).await {
+        Ok(manager) => manager,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let mut updates = manager.subscribe();
+    let mut ids = Vec::new();
+    for spec in specs {
+        let (name, steps) = (spec.name.clone(), spec.steps.len());
+        match manager.run_pipeline(spec).await {
+            Ok(id) => ids.push((id, name, steps)),
+            Err(error) => eprintln!("error: {name}: {error}"),
+        }
+    }
+    let mut progress = Progress::new(&ids);
+    // The subscription predates every start, so it sees each execution's every update.
+    let mut finals: BTreeMap<ExecutionId, Arc<ExecutionStatus>> = BTreeMap::new();
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    while finals.len() < ids.len() {
+        tokio::select! {
+            update = updates.next() => match update {
+                Some(status) if ids.iter().any(|(id, _, _)| id == &status.execution_id) => {
+                    progress.update(&status);
+                    if status.status.is_final() {
+                        finals.insert(status.execution_id.clone(), status);
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            },
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                eprintln!("interrupted: cancelling running executions");
+                for (id, _, _) in &ids {
+                    let _ = manager.cancel(id).await;
+                }
+            }
+        }
+    }
+    // Wait for cancelled steps' processes: a worker records the signal that ended its step.
+    for (id, _, _) in &ids {
+        if let Ok(status) = manager.wait(id, Duration::from_secs(1)).await {
+            finals.insert(id.clone(), status);
+        }
+    }
+    let statuses: Vec<Arc<ExecutionStatus>> = ids
+        .iter()
+        .filter_map(|(id, _, _)| finals.get(id).cloned())
+        .collect();
+    if json {
+        let plain: Vec<&ExecutionStatus> = statuses.iter().map(|s| s.as_ref()).collect();
+        match serde_json::to_string_pretty(&plain) {
+            Ok(text) => println!("{text}"),
+            Err(error) => eprintln!("error: {error}"),
+        }
+    } else {
+        print_summary(&statuses);
+    }
+    // Stops every process of the tree, and every step's process group with it.
+    let _ = manager.shutdown().await;
+    if interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if statuses.len() == ids.len()
+        && statuses.iter().all(|s| s.status == Status::Completed)
+        && !ids.is_empty()
+    {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+fn print_summary(statuses: &[Arc<ExecutionStatus>]) {
+    println!(
+        "{:<20} {:<40} {:<10} {:>10}  detail",
+        "pipeline", "execution", "status", "duration"
+    );
+    for status in statuses {
+        let duration = status
+            .duration_ms
+            .map(|ms| humantime::format_duration(Duration::from_millis(ms)).to_string())
+            .unwrap_or_default();
+        let detail = match status.status {
+            Status::Completed => status.result.clone().unwrap_or_default(),
+            _ => status.error.clone().unwrap_or_default(),
+        };
+        println!(
+            "{:<20} {:<40} {:<10} {:>10}  {detail}",
+            status.pipeline, status.execution_id, status.status, duration
+        );
+        for artifact in &status.artifacts {
+            match artifact.bytes {
+                Some(bytes) => println!(
+                    "{:<20} artifact {} ({bytes} bytes)",
+                    "",
+                    artifact.path.display()
+                ),
+                None => println!("{:<20} artifact {} (missing)", "", artifact.path.display()),
+            }
+        }
+        if status.status != Status::Completed {
+            if let Some(step) = status.steps.iter().rev().find(|s| s.exit.is_some()) {
+                for line in &step.output_tail {
+                    println!("{:<20} | {line}", "");
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,26 @@
+//! [`PipelineError`]: what the public API can fail with.
+
+use crate::execution::ExecutionId;
+use crate::pipeline::SpecError;
+
+/// An error from the [`PipelineManager`](crate::PipelineManager) API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// No execution has this id (it never existed, was cleaned up, or its worker is between a
+    /// crash and its restart).
+    #[error("execution not found: {0}")]
+    NotFound(ExecutionId),
+    /// The pipeline spec is invalid.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// As many executions as allowed are live (pending or running); finished ones do not count.
+    #[error("too many live executions (limit {0})")]
+    TooManyExecutions(usize),
+    /// `wait` gave up before the execution finished.
+    #[error("timed out waiting for execution {0}")]
+    WaitTimeout(ExecutionId),
+    /// The manager is not running (stopped, or restarting part of its tree).
+    #[error("pipeline manager is not running: {0}")]
+    Unavailable(String),
+}

@@ -1,0 +1,209 @@
+//! Executions: ids that cannot collide, the lifecycle, and the status record.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use serde::{Serialize, Serializer};
+
+/// An execution's id: `exec-<start time>-<counter>`.
+///
+/// Unique within a manager by construction (a process-wide counter), and across runs by the
+/// start time and the OS pid (seed defect D15: ids that can collide).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ExecutionId(String);
+
+static NEXT_EXECUTION: AtomicU64 = AtomicU64::new(1);
+
+impl ExecutionId {
+    pub(crate) fn generate() -> ExecutionId {
+        let n = NEXT_EXECUTION.fetch_add(1, Ordering::Relaxed);
+        let started = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        ExecutionId(format!("exec-{started:x}-{:x}-{n}", std::process::id()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExecutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for ExecutionId {
+    fn from(id: &str) -> ExecutionId {
+        ExecutionId(id.to_string())
+    }
+}
+
+/// Where an execution is in its lifecycle: pending → running → one of the final states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Started, waiting for `execute`.
+    Pending,
+    /// Running its steps.
+    Running,
+    /// Every step succeeded.
+    Completed,
+    /// A step failed (after its retries).
+    Failed,
+    /// Cancelled while running.
+    Cancelled,
+    /// The execution's timeout expired while running.
+    TimedOut,
+    /// The step runner itself crashed (not the step's command).
+    Crashed,
+}
+
+impl Status {
+    /// Whether this is a final state.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Status::Pending | Status::Running)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::TimedOut => "timed_out",
+            Status::Crashed => "crashed",
+        })
+    }
+}
+
+/// How one attempt of a step ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum StepExit {
+    /// Exited with status 0.
+    Success,
+    /// Exited with a non-zero status.
+    Code(i32),
+    /// Ended by a signal (number).
+    Signal(i32),
+    /// Could not be run at all (program not found, …).
+    Error(String),
+}
+
+impl StepExit {
+    /// Whether the step succeeded.
+    pub fn is_success(&self) -> bool {
+        matches!(self, StepExit::Success)
+    }
+}
+
+impl fmt::Display for StepExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepExit::Success => f.write_str("exit status 0"),
+            StepExit::Code(code) => write!(f, "exit status {code}"),
+            StepExit::Signal(signal) => write!(f, "killed by signal {signal}"),
+            StepExit::Error(error) => write!(f, "could not run: {error}"),
+        }
+    }
+}
+
+/// Progress of one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepProgress {
+    /// The step's name.
+    pub name: String,
+    /// `pending`, `running`, `completed` or `failed`.
+    pub state: StepState,
+    /// Attempts made so far (1 + retries used).
+    pub attempts: u32,
+    /// How the last attempt ended.
+    pub exit: Option<StepExit>,
+    /// How long the last attempt took, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// The last lines of its output (stdout and stderr).
+    pub output_tail: Vec<String>,
+}
+
+/// A step's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Not started.
+    Pending,
+    /// An attempt is running, or a retry is scheduled.
+    Running,
+    /// Succeeded.
+    Completed,
+    /// Failed for good, or stopped by cancel / timeout.
+    Failed,
+}
+
+/// A collected artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Artifact {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its size in bytes, or `None` if the step did not leave it.
+    pub bytes: Option<u64>,
+}
+
+/// An execution's status: the seed's fields (`execution_id, status, started_at, completed_at,
+/// duration, result, error`) plus step progress, artifacts and the restart flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecutionStatus {
+    /// The id.
+    pub execution_id: ExecutionId,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Where it is in its lifecycle.
+    pub status: Status,
+    /// When `execute` started it.
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: Option<SystemTime>,
+    /// When it reached a final state.
+    #[serde(serialize_with = "rfc3339")]
+    pub completed_at: Option<SystemTime>,
+    /// Running time in milliseconds (so far, while running).
+    pub duration_ms: Option<u64>,
+    /// A summary of a completed execution.
+    pub result: Option<String>,
+    /// Why it did not complete.
+    pub error: Option<String>,
+    /// The signal that ended the running step after a cancel or a timeout.
+    pub ended_by_signal: Option<i32>,
+    /// The step running now (or that ran last).
+    pub current_step: Option<String>,
+    /// How many steps completed.
+    pub steps_completed: usize,
+    /// How many steps there are.
+    pub steps_total: usize,
+    /// Each step's progress.
+    pub steps: Vec<StepProgress>,
+    /// Artifacts, collected when it completes.
+    pub artifacts: Vec<Artifact>,
+    /// Its directory.
+    pub workdir: PathBuf,
+    /// Whether its worker crashed and was restarted (which resets it to pending).
+    pub restarted: bool,
+}
+
+fn rfc3339<S: Serializer>(time: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => s.serialize_str(&humantime::format_rfc3339_millis(*time).to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

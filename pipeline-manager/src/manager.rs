@@ -1,0 +1,446 @@
+//! [`PipelineManager`]: the public API, and the supervision tree behind it.
+//!
+//! ```text
+//! root Supervisor (rest_for_one, 3 restarts in 5 s)
+//! ├── worker_registry      Registry<ExecutionId, worker>      finds a worker by execution id
+//! ├── worker_supervisor    DynamicSupervisor                  one PipelineWorker per execution
+//! │   └── PipelineWorker × n   (permanent: a crashed worker comes back pending, seed test 3)
+//! ├── step_tasks           TaskSupervisor                     one task per step attempt
+//! └── execution_cleaner    ExecutionCleaner (GenServer)       removes old finished executions
+//! ```
+//!
+//! # Why this order, and why `rest_for_one`
+//!
+//! Each child depends only on those before it: workers are registered in the registry, step
+//! tasks report to workers, the cleaner removes workers. With `rest_for_one`, a restart of one
+//! child restarts everything after it, so nothing is left holding a handle to a process that is
+//! gone: if the registry restarted under `one_for_one` (the seed's choice), every running
+//! worker would keep its name in the dead registry and become unreachable. A crash of the step
+//! task supervisor or of the cleaner touches no execution.
+//!
+//! # The worker supervisor's restart budget (seed defect D12)
+//!
+//! Executions are independent, so one worker's crashes must never take the others down. The
+//! seed kept `DynamicSupervisor`'s default of 3 restarts in 5 s for all workers together: the
+//! fourth crash anywhere wiped every execution. Here the worker supervisor allows
+//! `u32::MAX` restarts per second: in practice, never gives up. A worker's `init` cannot fail
+//! (it only builds state), so a restart cannot loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use otp_core::ServerRef;
+use otp_core::dynamic_supervisor::{
+    DynamicStartError, DynamicSupervisor, DynamicSupervisorOptions,
+};
+use otp_core::gen_server::{CallError, GenServer, StartOptions, Timeout};
+use otp_core::registry::Registry;
+use otp_core::supervisor::{ChildSpec, Strategy, SupFlags, Supervisor};
+use otp_core::task_supervisor::TaskSupervisor;
+use parking_lot::RwLock;
+use tokio::sync::broadcast;
+
+use crate::error::PipelineError;
+use crate::execution::{ExecutionId, ExecutionStatus, Status};
+use crate::execution_cleaner::{CleanerConfig, ExecutionCleaner};
+use crate::pipeline::PipelineSpec;
+use crate::pipeline_worker::{PipelineWorker, WorkerArgs, WorkerCall, WorkerReply};
+use crate::status_board::StatusBoard;
+use crate::step_runner::{ShellExecutor, StepExecutor};
+
+type WorkerRegistry = Registry<ExecutionId, ServerRef<PipelineWorker>>;
+
+/// How a manager runs.
+#[derive(Clone)]
+pub struct ManagerConfig {
+    /// Where executions' directories are made (`<output_dir>/<execution id>/`). Default `runs`.
+    pub output_dir: PathBuf,
+    /// At most this many live (pending or running) executions; `None` for no limit. Finished
+    /// executions do not count (seed defect D13).
+    pub max_live_executions: Option<usize>,
+    /// Time between SIGTERM and SIGKILL when a step is cancelled or times out. Default 2 s.
+    pub kill_grace: Duration,
+    /// The cleaner's policy (seed: executions finished more than 1 h ago, checked every 60 s).
+    pub cleaner: CleanerConfig,
+    /// What runs the steps. Default [`ShellExecutor`].
+    pub executor: Arc<dyn StepExecutor>,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> ManagerConfig {
+        ManagerConfig {
+            output_dir: PathBuf::from("runs"),
+            max_live_executions: None,
+            kill_grace: Duration::from_secs(2),
+            cleaner: CleanerConfig::default(),
+            executor: Arc::new(ShellExecutor),
+        }
+    }
+}
+
+impl std::fmt::Debug for ManagerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerConfig")
+            .field("output_dir", &self.output_dir)
+            .field("max_live_executions", &self.max_live_executions)
+            .field("kill_grace", &self.kill_grace)
+            .field("cleaner", &self.cleaner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the tree's processes share: the board, the configuration, and the current incarnation
+/// of each child of the root (set by the child's start function, so a restarted child is found).
+pub(crate) struct Shared {
+    pub(crate) board: StatusBoard,
+    pub(crate) config: ManagerConfig,
+    registry: RwLock<Option<WorkerRegistry>>,
+    workers: RwLock<Option<DynamicSupervisor>>,
+    tasks: RwLock<Option<TaskSupervisor>>,
+    cleaner: RwLock<Option<ServerRef<ExecutionCleaner>>>,
+}
+
+impl Shared {
+    pub(crate) fn tasks(&self) -> Result<TaskSupervisor, PipelineError> {
+        self.tasks
+            .read()
+            .clone()
+            .ok_or_else(|| PipelineError::Unavailable("step task supervisor".into()))
+    }
+
+    pub(crate) fn registry(&self) -> Result<WorkerRegistry, PipelineError> {
+        self.registry
+            .read()
+            .clone()
+            .ok_or_else(|| PipelineError::Unavailable("worker registry".into()))
+    }
+
+    pub(crate) fn workers(&self) -> Result<DynamicSupervisor, PipelineError> {
+        self.workers
+            .read()
+            .clone()
+            .ok_or_else(|| PipelineError::Unavailable("worker supervisor".into()))
+    }
+}
+
+/// The pipeline manager: start, execute, watch and cancel pipeline executions.
+///
+/// Every method returns a typed `Result`; an unknown id is [`PipelineError::NotFound`], never a
+/// panic, a hang, or the caller exiting (seed defects D8, D9).
+#[derive(Clone)]
+pub struct PipelineManager {
+    root: Supervisor,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PipelineManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineManager")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+impl PipelineManager {
+    /// Starts the manager's supervision tree.
+    ///
+    /// # Errors
+    ///
+    /// If the tree cannot start (no tokio runtime), returns [`PipelineError::Unavailable`].
+    pub async fn start(config: ManagerConfig) -> Result<PipelineManager, PipelineError> {
+        let shared = Arc::new(Shared {
+            board: StatusBoard::new(),
+            config,
+            registry: RwLock::new(None),
+            workers: RwLock::new(None),
+            tasks: RwLock::new(None),
+            cleaner: RwLock::new(None),
+        });
+        let registry = {
+            let shared = shared.clone();
+            ChildSpec::new("worker_registry", move || {
+                let shared = shared.clone();
+                async move {
+                    let registry = WorkerRegistry::start().await?;
+                    *shared.registry.write() = Some(registry.clone());
+                    Ok::<_, otp_core::gen_server::StartError>(registry)
+                }
+            })
+        };
+        let workers = {
+            let shared = shared.clone();
+            ChildSpec::supervisor("worker_supervisor", move || {
+                let shared = shared.clone();
+                async move {
+                    // A new worker supervisor starts empty: forget what the old one ran.
+                    shared.board.clear();
+                    let workers = DynamicSupervisor::start(DynamicSupervisorOptions {
+                        max_restarts: u32::MAX,
+                        max_seconds: Duration::from_secs(1),
+                        max_children: None,
+                    })
+                    .await?;
+                    *shared.workers.write() = Some(workers.clone());
+                    Ok::<_, otp_core::supervisor::SupervisorStartError>(workers)
+                }
+            })
+        };
+        let tasks = {
+            let shared = shared.clone();
+            ChildSpec::supervisor("step_tasks", move || {
+                let shared = shared.clone();
+                async move {
+                    let tasks = TaskSupervisor::start().await?;
+                    *shared.tasks.write() = Some(tasks.clone());
+                    Ok::<_, otp_core::gen_server::StartError>(tasks)
+                }
+            })
+        };
+        let cleaner = {
+            let shared = shared.clone();
+            ChildSpec::new("execution_cleaner", move || {
+                let shared = shared.clone();
+                async move {
+                    let cleaner = ExecutionCleaner::start_with(
+                        shared.clone(),
+                        StartOptions::new().label("execution_cleaner"),
+                    )
+                    .await?;
+                    *shared.cleaner.write() = Some(cleaner.clone());
+                    Ok::<_, otp_core::gen_server::StartError>(cleaner)
+                }
+            })
+        };
+        let flags = SupFlags::new(Strategy::RestForOne)
+            .intensity(3, Duration::from_secs(5))
+            .map_err(|error| PipelineError::Unavailable(error.to_string()))?;
+        let root = Supervisor::start(flags, vec![registry, workers, tasks, cleaner])
+            .await
+            .map_err(|error| PipelineError::Unavailable(error.to_string()))?;
+        Ok(PipelineManager { root, shared })
+    }
+
+    /// Stops the whole tree in reverse order: the cleaner, the step tasks (their processes are
+    /// killed), the workers (each kills its running step's process group), the registry.
+    ///
+    /// # Errors
+    ///
+    /// If the manager was already stopped, returns [`PipelineError::Unavailable`].
+    pub async fn shutdown(&self) -> Result<(), PipelineError> {
+        self.root
+            .stop(Timeout::Infinity)
+            .await
+            .map_err(|error| PipelineError::Unavailable(error.to_string()))
+    }
+
+    /// The root supervisor, to watch its events or monitor it.
+    pub fn root(&self) -> &Supervisor {
+        &self.root
+    }
+
+    /// Starts an execution of `spec` in `pending` and returns its id (seed `start_execution`).
+    ///
+    /// # Errors
+    ///
+    /// - If `max_live_executions` executions are live, returns
+    ///   [`PipelineError::TooManyExecutions`].
+    /// - If the manager is not running, returns [`PipelineError::Unavailable`].
+    pub async fn start_execution(&self, spec: PipelineSpec) -> Result<ExecutionId, PipelineError> {
+        if let Some(limit) = self.shared.config.max_live_executions {
+            if self.shared.board.live_count() >= limit {
+                return Err(PipelineError::TooManyExecutions(limit));
+            }
+        }
+        let id = ExecutionId::generate();
+        let registry = self.shared.registry()?;
+        let workers = self.shared.workers()?;
+        let name = registry.via(id.clone());
+        let spec = Arc::new(spec);
+        let incarnations = Arc::new(AtomicU32::new(0));
+        let shared = self.shared.clone();
+        let worker_id = id.clone();
+        let child = ChildSpec::new(id.as_str(), move || {
+            let args = WorkerArgs {
+                id: worker_id.clone(),
+                spec: spec.clone(),
+                shared: shared.clone(),
+                incarnation: incarnations.fetch_add(1, Ordering::Relaxed) + 1,
+            };
+            PipelineWorker::start_with(
+                args,
+                StartOptions::new()
+                    .name(name.clone())
+                    .label("pipeline_worker"),
+            )
+        });
+        match workers.start_child(child).await {
+            Ok(_) => Ok(id),
+            Err(DynamicStartError::NoProc) => {
+                Err(PipelineError::Unavailable("worker supervisor".into()))
+            }
+            Err(error) => Err(PipelineError::Unavailable(error.to_string())),
+        }
+    }
+
+    async fn call(
+        &self,
+        id: &ExecutionId,
+        request: WorkerCall,
+    ) -> Result<WorkerReply, PipelineError> {
+        let registry = self.shared.registry()?;
+        match registry.via(id.clone()).call(request).await {
+            Ok(reply) => Ok(reply),
+            // Gone, or exited while answering: either way, not there (seed D9, never an exit).
+            Err(CallError::NoProc | CallError::Exited(_)) => {
+                Err(PipelineError::NotFound(id.clone()))
+            }
+            Err(error) => Err(PipelineError::Unavailable(error.to_string())),
+        }
+    }
+
+    /// Starts a pending execution's steps (seed `execute_pipeline`). Ignored (and logged) unless
+    /// the execution is pending.
+    ///
+    /// # Errors
+    ///
+    /// If no execution has this id, returns [`PipelineError::NotFound`].
+    pub async fn execute(&self, id: &ExecutionId) -> Result<(), PipelineError> {
+        self.call(id, WorkerCall::Execute).await.map(|_| ())
+    }
+
+    /// Starts an execution and executes it (seed `run_pipeline`).
+    ///
+    /// # Errors
+    ///
+    /// As [`start_execution`](Self::start_execution) and [`execute`](Self::execute).
+    pub async fn run_pipeline(&self, spec: PipelineSpec) -> Result<ExecutionId, PipelineError> {
+        let id = self.start_execution(spec).await?;
+        self.execute(&id).await?;
+        Ok(id)
+    }
+
+    /// The execution's current status, from its worker (seed `get_execution_status`).
+    ///
+    /// # Errors
+    ///
+    /// If no execution has this id, returns [`PipelineError::NotFound`].
+    pub async fn status(&self, id: &ExecutionId) -> Result<ExecutionStatus, PipelineError> {
+        match self.call(id, WorkerCall::Status).await? {
+            WorkerReply::Status(status) => Ok(*status),
+            WorkerReply::Done => Err(PipelineError::NotFound(id.clone())),
+        }
+    }
+
+    /// Cancels a running execution: its step's processes get SIGTERM, then SIGKILL after the
+    /// grace period (seed `cancel_execution`). Ignored (and logged) unless it is running.
+    ///
+    /// # Errors
+    ///
+    /// If no execution has this id, returns [`PipelineError::NotFound`].
+    pub async fn cancel(&self, id: &ExecutionId) -> Result<(), PipelineError> {
+        self.call(id, WorkerCall::Cancel).await.map(|_| ())
+    }
+
+    /// The pid of the execution's worker process, to monitor it (or, in tests, to kill it).
+    pub fn worker_pid(&self, id: &ExecutionId) -> Option<otp_core::Pid> {
+        let registry = self.shared.registry().ok()?;
+        registry
+            .via(id.clone())
+            .whereis()
+            .map(|worker| worker.pid())
+    }
+
+    /// Runs the cleaner now instead of at its next tick; returns how many executions it removed.
+    ///
+    /// # Errors
+    ///
+    /// If the cleaner is not running, returns [`PipelineError::Unavailable`].
+    pub async fn clean_now(&self) -> Result<usize, PipelineError> {
+        let cleaner = self.shared.cleaner.read().clone();
+        match cleaner {
+            Some(cleaner) => cleaner
+                .call_timeout((), Timeout::Infinity)
+                .await
+                .map_err(|error| PipelineError::Unavailable(error.to_string())),
+            None => Err(PipelineError::Unavailable("execution cleaner".into())),
+        }
+    }
+
+    /// Every execution (or those in `status`), as last published by their workers. Never
+    /// calls a worker, so a stuck worker cannot stall it.
+    pub fn list_executions(&self, status: Option<Status>) -> Vec<Arc<ExecutionStatus>> {
+        self.shared.board.list(status)
+    }
+
+    /// Status updates of every execution, from now on: each is the execution's whole status
+    /// after a change.
+    pub fn subscribe(&self) -> ExecutionUpdates {
+        ExecutionUpdates {
+            rx: self.shared.board.subscribe(),
+        }
+    }
+
+    /// Waits until the execution reaches a final status and returns it.
+    ///
+    /// # Errors
+    ///
+    /// - If no execution has this id, returns [`PipelineError::NotFound`].
+    /// - If it is not final within `timeout`, returns [`PipelineError::WaitTimeout`].
+    pub async fn wait(
+        &self,
+        id: &ExecutionId,
+        timeout: Duration,
+    ) -> Result<Arc<ExecutionStatus>, PipelineError> {
+        // Subscribe first, then look: an update between the two is not missed.
+        let mut updates = self.subscribe();
+        let waiting = async {
+            loop {
+                match self.shared.board.get(id) {
+                    Some(status) if status.status.is_final() => return Ok(status),
+                    Some(_) => {}
+                    None => return Err(PipelineError::NotFound(id.clone())),
+                }
+                loop {
+                    match updates.rx.recv().await {
+                        Ok(status) if &status.execution_id == id => {
+                            if status.status.is_final() {
+                                return Ok(status);
+                            }
+                        }
+                        Ok(_) => {}
+                        // Fell behind: read the board again.
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            return Err(PipelineError::Unavailable("status updates".into()));
+                        }
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(timeout, waiting)
+            .await
+            .map_err(|_| PipelineError::WaitTimeout(id.clone()))?
+    }
+}
+
+/// A stream of execution status updates (see [`PipelineManager::subscribe`]).
+#[derive(Debug)]
+pub struct ExecutionUpdates {
+    rx: broadcast::Receiver<Arc<ExecutionStatus>>,
+}
+
+impl ExecutionUpdates {
+    /// The next update; `None` once the manager is gone. A reader that falls more than 4096
+    /// updates behind skips the oldest ones (use `status` / `list_executions` to catch up).
+    pub async fn next(&mut self) -> Option<Arc<ExecutionStatus>> {
+        loop {
+            match self.rx.recv().await {
+                Ok(status) => return Some(status),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}

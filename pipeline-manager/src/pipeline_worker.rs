@@ -1,0 +1,450 @@
+//! One `GenServer` per execution: its lifecycle, its steps, its timeouts, and cancel.
+//!
+//! The seed's rules hold: `execute` acts only in `pending`, `cancel` only in `running`, and
+//! other requests are ignored and logged; the execution timeout is armed at `execute`, not at
+//! start (seed D6); a step result that arrives after a cancel or a timeout only records how the
+//! step ended (seed D7). Each step attempt runs as a supervised task that reports back by
+//! message (the seed's `spawn_link`, done right: seed D4, D5), so the worker always answers.
+//!
+//! Timeouts, retry backoff and the SIGTERM → SIGKILL escalation are timer messages; nothing
+//! sleeps. A worker killed or stopped with a step running SIGKILLs that step's process group,
+//! so no OS process outlives its execution.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::Signal;
+use otp_core::ExitReason;
+use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
+use otp_core::timer::TimerRef;
+
+use crate::execution::{
+    Artifact, ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState, millis,
+};
+use crate::manager::Shared;
+use crate::pipeline::PipelineSpec;
+use crate::step_runner::{StepOutcome, StepRun, signal_group};
+
+pub(crate) struct WorkerArgs {
+    pub(crate) id: ExecutionId,
+    pub(crate) spec: Arc<PipelineSpec>,
+    pub(crate) shared: Arc<Shared>,
+    /// 1 for the first start; more after a crash and restart.
+    pub(crate) incarnation: u32,
+}
+
+pub(crate) enum WorkerCall {
+    Status,
+    Execute,
+    Cancel,
+}
+
+pub(crate) enum WorkerReply {
+    Status(Box<ExecutionStatus>),
+    Done,
+}
+
+pub(crate) enum WorkerInfo {
+    /// The attempt started this process group.
+    Spawned {
+        attempt: u64,
+        group: i32,
+    },
+    /// The attempt ended (or its task crashed).
+    StepDone {
+        attempt: u64,
+        outcome: Result<StepOutcome, ExitReason>,
+    },
+    ExecutionTimeout,
+    StepTimeout {
+        attempt: u64,
+    },
+    /// The grace period after SIGTERM is over.
+    Escalate {
+        group: i32,
+    },
+    /// A failed attempt's backoff is over.
+    Retry {
+        attempt: u64,
+    },
+}
+
+pub(crate) struct PipelineWorker {
+    id: ExecutionId,
+    spec: Arc<PipelineSpec>,
+    shared: Arc<Shared>,
+    status: Status,
+    started_at: Option<SystemTime>,
+    started: Option<Instant>,
+    completed_at: Option<SystemTime>,
+    finished: Option<Instant>,
+    result: Option<String>,
+    error: Option<String>,
+    ended_by_signal: Option<i32>,
+    steps: Vec<StepProgress>,
+    current: Option<usize>,
+    /// Identifies the current attempt; messages about older ones are stale.
+    attempt: u64,
+    /// The current attempt's process group, once it reported it.
+    group: Option<i32>,
+    step_timed_out: bool,
+    execution_timer: Option<TimerRef>,
+    step_timer: Option<TimerRef>,
+    artifacts: Vec<Artifact>,
+    workdir: PathBuf,
+    restarted: bool,
+}
+
+impl PipelineWorker {
+    fn snapshot(&self) -> ExecutionStatus {
+        let duration = match (self.started, self.finished) {
+            (Some(started), Some(finished)) => Some(millis(finished - started)),
+            (Some(started), None) => Some(millis(started.elapsed())),
+            _ => None,
+        };
+        ExecutionStatus {
+            execution_id: self.id.clone(),
+            pipeline: self.spec.name.clone(),
+            status: self.status,
+            started_at: self.started_at,
+            completed_at: self.completed_at,
+            duration_ms: duration,
+            result: self.result.clone(),
+            error: self.error.clone(),
+            ended_by_signal: self.ended_by_signal,
+            current_step: self.current.map(|i| self.spec.steps[i].name.clone()),
+            steps_completed: self
+                .steps
+                .iter()
+                .filter(|s| s.state == StepState::Completed)
+                .count(),
+            steps_total: self.steps.len(),
+            steps: self.steps.clone(),
+            artifacts: self.artifacts.clone(),
+            workdir: self.workdir.clone(),
+            restarted: self.restarted,
+        }
+    }
+
+    fn publish(&self) {
+        self.shared.board.publish(self.snapshot());
+    }
+
+    /// Ends the execution in a final state.
+    fn finish(&mut self, status: Status, error: Option<String>, ctx: &mut Context<Self>) {
+        self.status = status;
+        self.error = error;
+        self.completed_at = Some(SystemTime::now());
+        self.finished = Some(Instant::now());
+        for timer in [self.execution_timer.take(), self.step_timer.take()]
+            .into_iter()
+            .flatten()
+        {
+            ctx.cancel_timer(timer);
+        }
+        if status == Status::Completed {
+            self.current = None;
+        }
+    }
+
+    /// SIGTERM to the running step's process group now, SIGKILL after the grace period.
+    fn stop_step(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        if let Some(group) = self.group {
+            signal_group(group, Signal::SIGTERM);
+            ctx.send_after(
+                self.shared.config.kill_grace,
+                WorkerInfo::Escalate { group },
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn start_attempt(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        let Some(index) = self.current else {
+            return Ok(());
+        };
+        self.attempt += 1;
+        let attempt = self.attempt;
+        self.group = None;
+        self.step_timed_out = false;
+        self.steps[index].state = StepState::Running;
+        self.steps[index].attempts += 1;
+        let step = self.spec.steps[index].clone();
+        let me = ctx.server_ref();
+        let reporter = me.clone();
+        let run = StepRun {
+            workdir: self.workdir.clone(),
+            on_spawn: Box::new(move |group| {
+                let _ = reporter.send(WorkerInfo::Spawned { attempt, group });
+            }),
+        };
+        let work = self.shared.config.executor.run(&step, run);
+        let tasks = self.shared.tasks()?;
+        tasks
+            .async_nolink_to(&me, work, move |outcome| WorkerInfo::StepDone {
+                attempt,
+                outcome,
+            })
+            .await?;
+        if let Some(limit) = step.timeout {
+            self.step_timer = Some(ctx.send_after(limit, WorkerInfo::StepTimeout { attempt })?);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    async fn step_done(
+        &mut self,
+        attempt: u64,
+        outcome: Result<StepOutcome, ExitReason>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        if attempt != self.attempt {
+            return Ok(());
+        }
+        let Some(index) = self.current else {
+            return Ok(());
+        };
+        self.group = None;
+        if let Some(timer) = self.step_timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(reason) => {
+                self.steps[index].state = StepState::Failed;
+                if self.status == Status::Running {
+                    self.finish(
+                        Status::Crashed,
+                        Some(format!("step runner crashed: {reason}")),
+                        ctx,
+                    );
+                }
+                self.publish();
+                return Ok(());
+            }
+        };
+        let progress = &mut self.steps[index];
+        progress.exit = Some(outcome.exit.clone());
+        progress.duration_ms = Some(millis(outcome.duration));
+        progress.output_tail = outcome.output_tail;
+        if self.status != Status::Running {
+            // A late result after cancel or timeout: record how the step ended, nothing more.
+            progress.state = StepState::Failed;
+            if let StepExit::Signal(signal) = outcome.exit {
+                self.ended_by_signal = Some(signal);
+            }
+            self.publish();
+            return Ok(());
+        }
+        if outcome.exit.is_success() {
+            progress.state = StepState::Completed;
+            if index + 1 < self.spec.steps.len() {
+                self.current = Some(index + 1);
+                return self.start_attempt(ctx).await;
+            }
+            self.complete(ctx);
+            self.publish();
+            return Ok(());
+        }
+        let step = &self.spec.steps[index];
+        let why = if self.step_timed_out {
+            format!(
+                "timed out after {}",
+                humantime::format_duration(step.timeout.unwrap_or_default())
+            )
+        } else {
+            outcome.exit.to_string()
+        };
+        if progress.attempts <= step.retries {
+            // Backoff doubles per retry: backoff, 2×backoff, 4×backoff, …
+            let factor = 1u32.checked_shl(progress.attempts - 1).unwrap_or(u32::MAX);
+            let delay = step.retry_backoff.saturating_mul(factor);
+            tracing::info!(execution = %self.id, step = %step.name, attempt = progress.attempts, %why, retry_in = ?delay, "step failed, retrying");
+            ctx.send_after(delay, WorkerInfo::Retry { attempt })?;
+        } else {
+            progress.state = StepState::Failed;
+            let error = format!("step {:?} failed: {why}", step.name);
+            self.finish(Status::Failed, Some(error), ctx);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn complete(&mut self, ctx: &mut Context<Self>) {
+        self.artifacts = self
+            .spec
+            .steps
+            .iter()
+            .flat_map(|step| step.artifacts.iter())
+            .map(|path| Artifact {
+                path: self.workdir.join(path),
+                bytes: std::fs::metadata(self.workdir.join(path))
+                    .ok()
+                    .map(|m| m.len()),
+            })
+            .collect();
+        let ran = self
+            .started
+            .map_or(Duration::ZERO, |started| started.elapsed());
+        self.result = Some(format!(
+            "{} steps completed in {}",
+            self.spec.steps.len(),
+            humantime::format_duration(Duration::from_millis(millis(ran)))
+        ));
+        self.finish(Status::Completed, None, ctx);
+    }
+
+    async fn execute(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        if self.status != Status::Pending {
+            tracing::warn!(execution = %self.id, status = %self.status, "execute ignored: not pending");
+            return Ok(());
+        }
+        self.status = Status::Running;
+        self.started_at = Some(SystemTime::now());
+        self.started = Some(Instant::now());
+        // Seed D6: the execution's timeout counts from execute.
+        self.execution_timer =
+            Some(ctx.send_after(self.spec.timeout, WorkerInfo::ExecutionTimeout)?);
+        if let Err(error) = std::fs::create_dir_all(&self.workdir) {
+            let error = format!("cannot create {}: {error}", self.workdir.display());
+            self.finish(Status::Failed, Some(error), ctx);
+            self.publish();
+            return Ok(());
+        }
+        self.current = Some(0);
+        self.start_attempt(ctx).await
+    }
+}
+
+impl GenServer for PipelineWorker {
+    type Args = WorkerArgs;
+    type Call = WorkerCall;
+    type Reply = WorkerReply;
+    type Cast = std::convert::Infallible;
+    type Info = WorkerInfo;
+    type Continue = std::convert::Infallible;
+
+    async fn init(args: WorkerArgs, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        let workdir = args.shared.config.output_dir.join(args.id.as_str());
+        let worker = PipelineWorker {
+            steps: args
+                .spec
+                .steps
+                .iter()
+                .map(|step| StepProgress {
+                    name: step.name.clone(),
+                    state: StepState::Pending,
+                    attempts: 0,
+                    exit: None,
+                    duration_ms: None,
+                    output_tail: Vec::new(),
+                })
+                .collect(),
+            id: args.id,
+            spec: args.spec,
+            shared: args.shared,
+            status: Status::Pending,
+            started_at: None,
+            started: None,
+            completed_at: None,
+            finished: None,
+            result: None,
+            error: None,
+            ended_by_signal: None,
+            current: None,
+            attempt: 0,
+            group: None,
+            step_timed_out: false,
+            execution_timer: None,
+            step_timer: None,
+            artifacts: Vec::new(),
+            workdir,
+            // Seed test 3: a crashed worker comes back pending under the same id.
+            restarted: args.incarnation > 1,
+        };
+        worker.publish();
+        Ok(Init::Ready(worker))
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: WorkerCall,
+        _: Caller<'_, WorkerReply>,
+        ctx: &mut Context<Self>,
+    ) -> Result<CallResult<WorkerReply>, BoxError> {
+        match request {
+            WorkerCall::Status => {
+                return Ok(CallResult::Reply(WorkerReply::Status(Box::new(
+                    self.snapshot(),
+                ))));
+            }
+            WorkerCall::Execute => self.execute(ctx).await?,
+            WorkerCall::Cancel => {
+                if self.status == Status::Running {
+                    tracing::info!(execution = %self.id, "cancelling");
+                    self.finish(Status::Cancelled, Some("execution cancelled".into()), ctx);
+                    self.stop_step(ctx)?;
+                    self.publish();
+                } else {
+                    tracing::info!(execution = %self.id, status = %self.status, "cancel ignored: not running");
+                }
+            }
+        }
+        Ok(CallResult::Reply(WorkerReply::Done))
+    }
+
+    async fn handle_info(
+        &mut self,
+        info: WorkerInfo,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        match info {
+            WorkerInfo::Spawned { attempt, group } if attempt == self.attempt => {
+                self.group = Some(group);
+                if self.status.is_final() {
+                    // Cancelled or timed out before the step reported its process group.
+                    self.stop_step(ctx)?;
+                }
+            }
+            WorkerInfo::Spawned { group, .. } => signal_group(group, Signal::SIGKILL),
+            WorkerInfo::StepDone { attempt, outcome } => {
+                self.step_done(attempt, outcome, ctx).await?
+            }
+            WorkerInfo::ExecutionTimeout => {
+                if self.status == Status::Running {
+                    let error = format!(
+                        "execution timed out after {}",
+                        humantime::format_duration(self.spec.timeout)
+                    );
+                    self.finish(Status::TimedOut, Some(error), ctx);
+                    self.stop_step(ctx)?;
+                    self.publish();
+                }
+            }
+            WorkerInfo::StepTimeout { attempt } => {
+                if attempt == self.attempt && self.status == Status::Running {
+                    self.step_timed_out = true;
+                    self.stop_step(ctx)?;
+                }
+            }
+            WorkerInfo::Escalate { group } => signal_group(group, Signal::SIGKILL),
+            WorkerInfo::Retry { attempt } => {
+                if attempt == self.attempt && self.status == Status::Running {
+                    self.start_attempt(ctx).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PipelineWorker {
+    fn drop(&mut self) {
+        // Stopped, crashed or killed with a step running: its processes go with it.
+        if let Some(group) = self.group.take() {
+            signal_group(group, Signal::SIGKILL);
+        }
+    }
+}

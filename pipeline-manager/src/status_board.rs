@@ -1,0 +1,91 @@
+//! The status board: every worker publishes a snapshot of its status here on each change, and
+//! the same snapshot goes to subscribers.
+//!
+//! This is what lets `list_executions` answer without calling any worker (seed defect D8: one
+//! stuck worker stalled the whole listing for the 5 s call timeout): listing reads the board's
+//! partitions, never a worker's mailbox. Like an ETS table next to a process tree in Erlang, it
+//! is shared state with no logic; the workers own what it says.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use tokio::sync::broadcast;
+
+use crate::execution::{ExecutionId, ExecutionStatus, Status};
+
+const PARTITIONS: usize = 16;
+
+type Partition = RwLock<HashMap<ExecutionId, Arc<ExecutionStatus>>>;
+
+pub(crate) struct StatusBoard {
+    partitions: Box<[Partition]>,
+    hasher: RandomState,
+    updates: broadcast::Sender<Arc<ExecutionStatus>>,
+}
+
+impl StatusBoard {
+    pub(crate) fn new() -> StatusBoard {
+        StatusBoard {
+            partitions: (0..PARTITIONS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
+            hasher: RandomState::new(),
+            updates: broadcast::channel(4096).0,
+        }
+    }
+
+    fn partition(&self, id: &ExecutionId) -> &Partition {
+        &self.partitions[(self.hasher.hash_one(id) % PARTITIONS as u64) as usize]
+    }
+
+    pub(crate) fn publish(&self, status: ExecutionStatus) {
+        let status = Arc::new(status);
+        self.partition(&status.execution_id)
+            .write()
+            .insert(status.execution_id.clone(), status.clone());
+        if self.updates.receiver_count() > 0 {
+            let _ = self.updates.send(status);
+        }
+    }
+
+    pub(crate) fn get(&self, id: &ExecutionId) -> Option<Arc<ExecutionStatus>> {
+        self.partition(id).read().get(id).cloned()
+    }
+
+    pub(crate) fn remove(&self, id: &ExecutionId) {
+        self.partition(id).write().remove(id);
+    }
+
+    pub(crate) fn clear(&self) {
+        for partition in self.partitions.iter() {
+            partition.write().clear();
+        }
+    }
+
+    pub(crate) fn list(&self, filter: Option<Status>) -> Vec<Arc<ExecutionStatus>> {
+        let mut all = Vec::new();
+        for partition in self.partitions.iter() {
+            all.extend(
+                partition
+                    .read()
+                    .values()
+                    .filter(|s| filter.is_none_or(|wanted| s.status == wanted))
+                    .cloned(),
+            );
+        }
+        all
+    }
+
+    pub(crate) fn live_count(&self) -> usize {
+        self.partitions
+            .iter()
+            .map(|p| p.read().values().filter(|s| !s.status.is_final()).count())
+            .sum()
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<ExecutionStatus>> {
+        self.updates.subscribe()
+    }
+}
