@@ -1,0 +1,156 @@
+//! The `pipeline-manager` binary on fixture pipelines: exit codes and output.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn cli(test: &str) -> Command {
+    let dir = common::output_dir(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipeline-manager"));
+    command.current_dir(dir);
+    command
+}
+
+fn run(test: &str, args: &[&str]) -> Output {
+    cli(test).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_completed_run_exits_0_and_prints_the_summary() {
+    let out = run("cli-ok", &["run", fixture("ok.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("completed"), "{stdout}");
+    assert!(stdout.contains("hello.txt (6 bytes)"), "{stdout}");
+}
+
+#[test]
+fn a_failed_run_exits_1_and_shows_the_step_output() {
+    let out = run(
+        "cli-fail",
+        &[
+            "run",
+            fixture("ok.toml").to_str().unwrap(),
+            fixture("fail.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("step \"broken\" failed: exit status 4"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("something went wrong"), "{stdout}");
+}
+
+#[test]
+fn an_invalid_spec_exits_2_naming_file_line_and_field_and_runs_nothing() {
+    let out = run(
+        "cli-bad",
+        &[
+            "run",
+            fixture("ok.toml").to_str().unwrap(),
+            fixture("bad.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml:5: unknown field `colour`"),
+        "{stderr}"
+    );
+    let dir = std::env::temp_dir().join(format!("pm-test-{}-cli-bad", std::process::id()));
+    assert!(!dir.join("runs").exists(), "nothing may run");
+    let missing = run("cli-missing", &["validate", "/nonexistent.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("/nonexistent.toml: cannot read"));
+    let usage = run("cli-usage", &["frobnicate"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn validate_checks_without_running() {
+    let out = run(
+        "cli-validate",
+        &["validate", fixture("ok.toml").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("ok (2 steps)"));
+}
+
+#[test]
+fn json_prints_the_final_statuses() {
+    let out = run(
+        "cli-json",
+        &["run", "--json", fixture("ok.toml").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let statuses: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(statuses[0]["status"], "completed");
+    assert_eq!(statuses[0]["steps_completed"], 2);
+    assert_eq!(statuses[0]["steps"][1]["output_tail"][0], "hello");
+}
+
+#[test]
+fn ctrl_c_cancels_running_executions_kills_their_processes_and_exits_130() {
+    let mut child = cli("cli-ctrl-c")
+        .args(["run", fixture("long.toml").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Plain progress lines (stderr is not a terminal): wait until the step is running.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("running wait") {
+            break;
+        }
+    }
+    let runs = std::env::temp_dir()
+        .join(format!("pm-test-{}-cli-ctrl-c", std::process::id()))
+        .join("runs");
+    let workdir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let pid_file = workdir.join("grandchild.pid");
+    let grandchild = loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                break pid;
+            }
+        }
+        std::hint::spin_loop();
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(stdout.contains("cancelled"), "{stdout}");
+    assert!(
+        common::gone(grandchild),
+        "the step's grandchild outlived the CLI"
+    );
+}

@@ -1,0 +1,383 @@
+//! Real work under supervision: cancel, timeout and shutdown kill whole process trees; failing
+//! steps, retries, crash isolation, the cleaner, typed errors for unknown ids.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{WAIT, assert_gone, manager, manager_with, read_pid, shell};
+use otp_core::ExitReason;
+use pipeline_manager::execution::StepState;
+use pipeline_manager::{
+    ExecutionId, PipelineError, PipelineSpec, Status, StepAction, StepExit, StepSpec,
+};
+
+/// A step that starts a background grandchild, records both pids, and waits forever.
+const TREE: &str = "sleep 300 & echo $! > grandchild.pid; echo $$ > step.pid; wait";
+
+async fn wait_for_file(dir: &std::path::Path, file: &str) {
+    let path = dir.join(file);
+    let result = tokio::time::timeout(WAIT, async {
+        while std::fs::read_to_string(&path).map_or(true, |text| text.trim().is_empty()) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(result.is_ok(), "{} never appeared", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_kills_the_step_and_its_grandchildren() {
+    let manager = manager("cancel-tree").await;
+    let id = manager
+        .run_pipeline(shell("tree", &[("tree", TREE)]))
+        .await
+        .unwrap();
+    let dir = manager.status(&id).await.unwrap().workdir;
+    wait_for_file(&dir, "step.pid").await;
+    let (step, grandchild) = (read_pid(&dir, "step.pid"), read_pid(&dir, "grandchild.pid"));
+    manager.cancel(&id).await.unwrap();
+    // Wait until the worker has recorded which signal ended the step.
+    let mut updates = manager.subscribe();
+    let mut status = manager.status(&id).await.unwrap();
+    while status.ended_by_signal.is_none() {
+        status = (*updates.next().await.unwrap()).clone();
+    }
+    assert_eq!(status.status, Status::Cancelled);
+    assert_eq!(
+        status.ended_by_signal,
+        Some(15),
+        "SIGTERM ends a cooperative step"
+    );
+    assert_gone(step).await;
+    assert_gone(grandchild).await;
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let manager = manager("cancel-stubborn").await;
+    let stubborn = "trap '' TERM; echo $$ > step.pid; while true; do sleep 1; done";
+    let id = manager
+        .run_pipeline(shell("stubborn", &[("stubborn", stubborn)]))
+        .await
+        .unwrap();
+    let dir = manager.status(&id).await.unwrap().workdir;
+    wait_for_file(&dir, "step.pid").await;
+    let step = read_pid(&dir, "step.pid");
+    let mut updates = manager.subscribe();
+    manager.cancel(&id).await.unwrap();
+    let mut status = manager.status(&id).await.unwrap();
+    while status.ended_by_signal.is_none() {
+        status = (*updates.next().await.unwrap()).clone();
+    }
+    assert_eq!(
+        status.ended_by_signal,
+        Some(9),
+        "SIGKILL after the grace period"
+    );
+    assert_gone(step).await;
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_execution_timeout_counts_from_execute_and_kills_the_step() {
+    let manager = manager("timeout").await;
+    let mut spec = shell("slow", &[("tree", TREE)]);
+    spec.timeout = Duration::from_millis(700);
+    let id = manager.start_execution(spec).await.unwrap();
+    // Seed D6: a pending execution does not time out, however long it waits.
+    let pending = manager.wait(&id, Duration::from_millis(900)).await;
+    assert_eq!(pending.unwrap_err(), PipelineError::WaitTimeout(id.clone()));
+    manager.execute(&id).await.unwrap();
+    let dir = manager.status(&id).await.unwrap().workdir;
+    wait_for_file(&dir, "grandchild.pid").await;
+    let grandchild = read_pid(&dir, "grandchild.pid");
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::TimedOut);
+    assert!(status.error.as_deref().unwrap().contains("timed out"));
+    assert_gone(grandchild).await;
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_timeout_fails_the_step() {
+    let manager = manager("step-timeout").await;
+    let mut step = StepSpec::new("slow", StepAction::Run("sleep 300".into()));
+    step.timeout = Some(Duration::from_millis(300));
+    let id = manager
+        .run_pipeline(PipelineSpec::new("p", vec![step]))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Failed);
+    assert!(
+        status
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("timed out after 300ms"),
+        "{:?}",
+        status.error
+    );
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_the_manager_down_leaves_no_process_behind() {
+    let manager = manager("shutdown").await;
+    let id = manager
+        .run_pipeline(shell("tree", &[("tree", TREE)]))
+        .await
+        .unwrap();
+    let dir = manager.status(&id).await.unwrap().workdir;
+    wait_for_file(&dir, "step.pid").await;
+    let (step, grandchild) = (read_pid(&dir, "step.pid"), read_pid(&dir, "grandchild.pid"));
+    manager.shutdown().await.unwrap();
+    assert_gone(step).await;
+    assert_gone(grandchild).await;
+    assert!(matches!(
+        manager.status(&id).await,
+        Err(PipelineError::Unavailable(_) | PipelineError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_step_fails_the_execution_with_its_exit_status() {
+    let manager = manager("failing").await;
+    let id = manager
+        .run_pipeline(shell(
+            "p",
+            &[
+                ("ok", "echo fine"),
+                ("bad", "echo oops >&2; exit 3"),
+                ("never", "true"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Failed);
+    assert_eq!(
+        status.error.as_deref(),
+        Some("step \"bad\" failed: exit status 3")
+    );
+    assert_eq!(status.steps[1].exit, Some(StepExit::Code(3)));
+    assert_eq!(status.steps[1].output_tail, ["oops"]);
+    assert_eq!(status.steps[2].state, StepState::Pending);
+    assert_eq!(status.steps[0].output_tail, ["fine"]);
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_program_fails_the_step_with_a_clear_error() {
+    let manager = manager("missing").await;
+    let step = StepSpec::new(
+        "ghost",
+        StepAction::Command(vec!["/nonexistent/program".into()]),
+    );
+    let id = manager
+        .run_pipeline(PipelineSpec::new("p", vec![step]))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Failed);
+    assert!(matches!(status.steps[0].exit, Some(StepExit::Error(_))));
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attempt_is_retried_after_its_backoff() {
+    let manager = manager("retry").await;
+    let mut step = StepSpec::new(
+        "flaky",
+        StepAction::Run("test -f marker || { touch marker; exit 1; }".into()),
+    );
+    step.retries = 2;
+    step.retry_backoff = Duration::from_millis(50);
+    let id = manager
+        .run_pipeline(PipelineSpec::new("p", vec![step]))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Completed);
+    assert_eq!(status.steps[0].attempts, 2);
+
+    let mut always = StepSpec::new("always", StepAction::Run("exit 1".into()));
+    always.retries = 2;
+    always.retry_backoff = Duration::from_millis(10);
+    let id = manager
+        .run_pipeline(PipelineSpec::new("p", vec![always]))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Failed);
+    assert_eq!(status.steps[0].attempts, 3);
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_worker_crashes_never_take_the_other_executions_down() {
+    // Seed defect D12: the fourth crash within 5 s wiped every execution.
+    let manager = manager("isolation").await;
+    let bystander = manager
+        .start_execution(shell("bystander", &[("one", "true")]))
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        let id = manager
+            .start_execution(shell("victim", &[("one", "true")]))
+            .await
+            .unwrap();
+        let worker = manager.worker_pid(&id).unwrap();
+        let down = otp_core::monitor::monitor(worker);
+        otp_core::process::exit(worker, ExitReason::Killed);
+        down.await;
+    }
+    let status = manager.status(&bystander).await.unwrap();
+    assert_eq!(status.status, Status::Pending);
+    assert!(!status.restarted);
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ids_are_not_found_errors() {
+    let manager = manager("unknown").await;
+    let nobody = ExecutionId::from("exec-nobody");
+    assert_eq!(
+        manager.status(&nobody).await.unwrap_err(),
+        PipelineError::NotFound(nobody.clone())
+    );
+    assert_eq!(
+        manager.execute(&nobody).await.unwrap_err(),
+        PipelineError::NotFound(nobody.clone())
+    );
+    assert_eq!(
+        manager.cancel(&nobody).await.unwrap_err(),
+        PipelineError::NotFound(nobody.clone())
+    );
+    assert_eq!(
+        manager.wait(&nobody, WAIT).await.unwrap_err(),
+        PipelineError::NotFound(nobody.clone())
+    );
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_and_cancel_in_the_wrong_state_are_ignored() {
+    let manager = manager("ignored").await;
+    let id = manager
+        .start_execution(shell("p", &[("one", "true")]))
+        .await
+        .unwrap();
+    manager.cancel(&id).await.unwrap();
+    assert_eq!(manager.status(&id).await.unwrap().status, Status::Pending);
+    manager.execute(&id).await.unwrap();
+    assert_eq!(
+        manager.wait(&id, WAIT).await.unwrap().status,
+        Status::Completed
+    );
+    manager.execute(&id).await.unwrap();
+    manager.cancel(&id).await.unwrap();
+    assert_eq!(manager.status(&id).await.unwrap().status, Status::Completed);
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cleaner_removes_finished_executions_beyond_its_limits() {
+    let manager = manager_with("cleaner", |config| config.cleaner.max_finished = 1).await;
+    let live = manager
+        .start_execution(shell("live", &[("one", "true")]))
+        .await
+        .unwrap();
+    let mut finished = Vec::new();
+    for _ in 0..3 {
+        let id = manager
+            .run_pipeline(shell("done", &[("one", "true")]))
+            .await
+            .unwrap();
+        manager.wait(&id, WAIT).await.unwrap();
+        finished.push(id);
+    }
+    assert_eq!(manager.clean_now().await.unwrap(), 2);
+    let left: Vec<_> = manager
+        .list_executions(None)
+        .iter()
+        .map(|s| s.execution_id.clone())
+        .collect();
+    assert!(left.contains(&live), "live executions are never removed");
+    assert!(
+        left.contains(&finished[2]),
+        "the newest finished one is kept"
+    );
+    assert_eq!(left.len(), 2);
+    assert_eq!(
+        manager.status(&finished[0]).await.unwrap_err(),
+        PipelineError::NotFound(finished[0].clone())
+    );
+
+    // max_age: everything finished goes once it is older than the limit.
+    let manager2 = manager_with("cleaner-age", |config| {
+        config.cleaner.max_age = Duration::from_millis(1)
+    })
+    .await;
+    let id = manager2
+        .run_pipeline(shell("done", &[("one", "true")]))
+        .await
+        .unwrap();
+    manager2.wait(&id, WAIT).await.unwrap();
+    let aged = tokio::time::timeout(WAIT, async {
+        loop {
+            if manager2.clean_now().await.unwrap() == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(aged.is_ok());
+    manager.shutdown().await.unwrap();
+    manager2.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_execution_limit_counts_live_executions_only() {
+    // Seed D13: finished executions counted against the limit.
+    let manager = manager_with("limit", |config| config.max_live_executions = Some(2)).await;
+    let a = manager
+        .run_pipeline(shell("p", &[("one", "true")]))
+        .await
+        .unwrap();
+    manager.wait(&a, WAIT).await.unwrap();
+    let _b = manager
+        .start_execution(shell("p", &[("one", "true")]))
+        .await
+        .unwrap();
+    let _c = manager
+        .start_execution(shell("p", &[("one", "true")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        manager
+            .start_execution(shell("p", &[("one", "true")]))
+            .await
+            .unwrap_err(),
+        PipelineError::TooManyExecutions(2)
+    );
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_are_collected_when_an_execution_completes() {
+    let manager = manager("artifacts").await;
+    let mut step = StepSpec::new("make", StepAction::Run("printf hello > out.txt".into()));
+    step.artifacts = vec!["out.txt".into(), "absent.txt".into()];
+    let id = manager
+        .run_pipeline(PipelineSpec::new("p", vec![step]))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.artifacts[0].bytes, Some(5));
+    assert_eq!(status.artifacts[1].bytes, None);
+    manager.shutdown().await.unwrap();
+}
