@@ -46,7 +46,7 @@ use crate::error::PipelineError;
 use crate::execution::{ExecutionId, ExecutionStatus, Status};
 use crate::execution_cleaner::{CleanerConfig, ExecutionCleaner};
 use crate::pipeline::PipelineSpec;
-use crate::pipeline_worker::{PipelineWorker, WorkerArgs, WorkerCall, WorkerReply};
+use crate::pipeline_worker::{PipelineWorker, WorkerArgs, WorkerCall, WorkerCast, WorkerReply};
 use crate::status_board::StatusBoard;
 use crate::step_runner::{ShellExecutor, StepExecutor};
 
@@ -300,14 +300,24 @@ impl PipelineManager {
         }
     }
 
-    /// Starts a pending execution's steps (seed `execute_pipeline`). Ignored (and logged) unless
-    /// the execution is pending.
+    fn cast(&self, id: &ExecutionId, request: WorkerCast) -> Result<(), PipelineError> {
+        self.shared
+            .registry()?
+            .via(id.clone())
+            .cast(request)
+            .map_err(|_| PipelineError::NotFound(id.clone()))
+    }
+
+    /// Starts a pending execution's steps (seed `execute_pipeline`). Returns once the request is
+    /// queued; the worker ignores it (and logs why) unless the execution is pending. A later
+    /// `status` from the same caller sees its effect.
     ///
     /// # Errors
     ///
-    /// If no execution has this id, returns [`PipelineError::NotFound`].
+    /// If no execution has this id, returns [`PipelineError::NotFound`] at once (the seed
+    /// returned `:ok` for an unknown id: defect D9).
     pub async fn execute(&self, id: &ExecutionId) -> Result<(), PipelineError> {
-        self.call(id, WorkerCall::Execute).await.map(|_| ())
+        self.cast(id, WorkerCast::Execute)
     }
 
     /// Starts an execution and executes it (seed `run_pipeline`).
@@ -329,18 +339,18 @@ impl PipelineManager {
     pub async fn status(&self, id: &ExecutionId) -> Result<ExecutionStatus, PipelineError> {
         match self.call(id, WorkerCall::Status).await? {
             WorkerReply::Status(status) => Ok(*status),
-            WorkerReply::Done => Err(PipelineError::NotFound(id.clone())),
         }
     }
 
     /// Cancels a running execution: its step's processes get SIGTERM, then SIGKILL after the
-    /// grace period (seed `cancel_execution`). Ignored (and logged) unless it is running.
+    /// grace period (seed `cancel_execution`). Returns once the request is queued; ignored (and
+    /// logged) unless the execution is running.
     ///
     /// # Errors
     ///
     /// If no execution has this id, returns [`PipelineError::NotFound`].
     pub async fn cancel(&self, id: &ExecutionId) -> Result<(), PipelineError> {
-        self.call(id, WorkerCall::Cancel).await.map(|_| ())
+        self.cast(id, WorkerCast::Cancel)
     }
 
     /// The pid of the execution's worker process, to monitor it (or, in tests, to kill it).

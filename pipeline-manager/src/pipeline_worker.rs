@@ -36,13 +36,16 @@ pub(crate) struct WorkerArgs {
 
 pub(crate) enum WorkerCall {
     Status,
+}
+
+/// Requests that need no answer, as in the seed (`GenServer.cast`).
+pub(crate) enum WorkerCast {
     Execute,
     Cancel,
 }
 
 pub(crate) enum WorkerReply {
     Status(Box<ExecutionStatus>),
-    Done,
 }
 
 pub(crate) enum WorkerInfo {
@@ -322,7 +325,7 @@ impl GenServer for PipelineWorker {
     type Args = WorkerArgs;
     type Call = WorkerCall;
     type Reply = WorkerReply;
-    type Cast = std::convert::Infallible;
+    type Cast = WorkerCast;
     type Info = WorkerInfo;
     type Continue = std::convert::Infallible;
 
@@ -372,16 +375,23 @@ impl GenServer for PipelineWorker {
         &mut self,
         request: WorkerCall,
         _: Caller<'_, WorkerReply>,
-        ctx: &mut Context<Self>,
+        _: &mut Context<Self>,
     ) -> Result<CallResult<WorkerReply>, BoxError> {
         match request {
-            WorkerCall::Status => {
-                return Ok(CallResult::Reply(WorkerReply::Status(Box::new(
-                    self.snapshot(),
-                ))));
-            }
-            WorkerCall::Execute => self.execute(ctx).await?,
-            WorkerCall::Cancel => {
+            WorkerCall::Status => Ok(CallResult::Reply(WorkerReply::Status(Box::new(
+                self.snapshot(),
+            )))),
+        }
+    }
+
+    async fn handle_cast(
+        &mut self,
+        request: WorkerCast,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        match request {
+            WorkerCast::Execute => self.execute(ctx).await?,
+            WorkerCast::Cancel => {
                 if self.status == Status::Running {
                     tracing::info!(execution = %self.id, "cancelling");
                     self.finish(Status::Cancelled, Some("execution cancelled".into()), ctx);
@@ -392,7 +402,7 @@ impl GenServer for PipelineWorker {
                 }
             }
         }
-        Ok(CallResult::Reply(WorkerReply::Done))
+        Ok(())
     }
 
     async fn handle_info(

@@ -116,6 +116,14 @@ impl Drop for GroupGuard {
 
 async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
     let started = Instant::now();
+    // Here, in the step's task, rather than in the worker: filesystem calls block.
+    if let Err(error) = std::fs::create_dir_all(&run.workdir) {
+        return StepOutcome {
+            exit: StepExit::Error(format!("cannot create {}: {error}", run.workdir.display())),
+            output_tail: Vec::new(),
+            duration: started.elapsed(),
+        };
+    }
     let mut command = match &step.action {
         StepAction::Run(line) => {
             let mut command = tokio::process::Command::new("sh");

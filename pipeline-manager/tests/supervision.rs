@@ -381,3 +381,80 @@ async fn artifacts_are_collected_when_an_execution_completes() {
     assert_eq!(status.artifacts[1].bytes, None);
     manager.shutdown().await.unwrap();
 }
+
+/// A buggy plug-in: building the step's future blocks the worker's thread until released.
+struct BlockingExecutor {
+    gate: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    entered: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl pipeline_manager::step_runner::StepExecutor for BlockingExecutor {
+    fn run(
+        &self,
+        step: &StepSpec,
+        run: pipeline_manager::step_runner::StepRun,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = pipeline_manager::step_runner::StepOutcome> + Send>,
+    > {
+        if step.name == "stuck" {
+            self.entered.notify_one();
+            let (lock, released) = &*self.gate;
+            let mut open = lock.lock().unwrap();
+            while !*open {
+                open = released.wait(open).unwrap();
+            }
+        }
+        pipeline_manager::step_runner::NoopExecutor.run(step, run)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_worker_does_not_stall_listing() {
+    // Seed defect D8: listing called every worker in turn and stalled 5 s on a stuck one.
+    let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let executor = BlockingExecutor {
+        gate: gate.clone(),
+        entered: entered.clone(),
+    };
+    let manager = manager_with("stuck", |config| {
+        config.executor = std::sync::Arc::new(executor)
+    })
+    .await;
+    let others: Vec<_> = futures::future::join_all(
+        (0..3).map(|_| manager.start_execution(shell("other", &[("one", "true")]))),
+    )
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let stuck = manager
+        .start_execution(shell("stuck", &[("stuck", "true")]))
+        .await
+        .unwrap();
+    // Release the worker whatever happens below, so the runtime can always shut down.
+    struct Release(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            *self.0.0.lock().unwrap() = true;
+            self.0.1.notify_all();
+        }
+    }
+    let release = Release(gate.clone());
+    manager.execute(&stuck).await.unwrap();
+    // Only once the worker is really stuck inside its handler.
+    tokio::time::timeout(WAIT, entered.notified())
+        .await
+        .expect("the worker reached the stuck step");
+    let listed = tokio::time::timeout(Duration::from_secs(1), async {
+        manager.list_executions(None)
+    })
+    .await
+    .expect("listing returned while a worker is stuck");
+    assert_eq!(listed.len(), 4);
+    for id in &others {
+        assert!(listed.iter().any(|s| &s.execution_id == id));
+    }
+    drop(release);
+    manager.shutdown().await.unwrap();
+}
