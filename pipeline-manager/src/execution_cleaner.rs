@@ -1,4 +1,4 @@
-//! [`ExecutionCleaner`]: a GenServer on a timer that removes old finished executions.
+//! `ExecutionCleaner`: a GenServer on a timer that removes old finished executions.
 //!
 //! Every `check_every` (seed: 60 s) it removes executions that finished more than `max_age`
 //! ago (seed: 1 h), then, if more than `max_finished` finished executions remain, the oldest of

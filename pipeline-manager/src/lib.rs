@@ -3,8 +3,38 @@
 //! cleaner, and a public API.
 //!
 //! It rebuilds the seed's Elixir pipeline manager (`shared/seed/pipeline-manager-guide.md`)
-//! with its intended behaviour and none of its defects (`shared/seed/FINDINGS.md`). The tree
-//! and why it is ordered so are in [`manager`].
+//! with its intended behaviour and none of its defects (`shared/seed/FINDINGS.md`).
+//!
+//! # The supervision tree
+//!
+//! ```text
+//! root Supervisor (rest_for_one, 3 restarts in 5 s)
+//! ├── worker_registry      Registry<ExecutionId, worker>      finds a worker by execution id
+//! ├── worker_supervisor    DynamicSupervisor                  one PipelineWorker per execution
+//! │   └── PipelineWorker × n   (permanent: a crashed worker comes back pending)
+//! ├── step_tasks           TaskSupervisor                     one task per step attempt
+//! │   └── step task × m    runs one OS process group, reports back to its worker by message
+//! └── execution_cleaner    GenServer on send_interval         removes old finished executions
+//! ```
+//!
+//! Each child depends only on those before it, and the root restarts a failed child together
+//! with every child after it, so nothing keeps a handle to a process that is gone; see
+//! [`manager`] for why (and why the seed's `one_for_one` was not enough), and for the worker
+//! supervisor's restart budget (seed defect D12).
+//!
+//! # What the seed's defects became
+//!
+//! | seed defect | here |
+//! |---|---|
+//! | D3–D5: the execute crash, results sent to the wrong process, links killing the worker | steps run as supervised tasks that report to their worker by message |
+//! | D6: the timeout counted from init | armed at `execute` |
+//! | D7: a late result crashed the worker | late results only record how the step ended |
+//! | D8: one stuck worker stalled or crashed the listing | listing reads the status board, never a worker |
+//! | D9: check-then-act races exited the caller | every function returns a typed `Result`; unknown ids are `NotFound` |
+//! | D12: 4 crashes wiped every execution | the worker supervisor never gives up on independent workers |
+//! | D13: finished executions counted against the limit | the limit counts live executions only |
+//! | D15: ids could collide | ids carry a process-wide counter |
+//! | D16: `Process.sleep`, unsupervised `spawn_link` | no sleeps, no bare spawns (clippy `disallowed-methods`) |
 //!
 //! ```no_run
 //! use std::time::Duration;

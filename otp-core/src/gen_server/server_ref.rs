@@ -68,6 +68,11 @@ impl<S: GenServer> ServerRef<S> {
     /// Requests from one sender are handled in the order sent, after that sender's earlier
     /// casts and info messages.
     ///
+    /// The timeout is a tokio timer. Calls made from inside an otp-core process reuse one timer
+    /// per process (moving a registered timer to a later deadline is an atomic update); calls
+    /// from plain tasks register a new timer each time, which costs a few hundred nanoseconds
+    /// more. [`Timeout::Infinity`] uses no timer at all.
+    ///
     /// # Errors
     ///
     /// - If no reply arrives in time, returns [`CallError::Timeout`]. The server keeps running;
