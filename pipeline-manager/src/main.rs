@@ -151,22 +151,25 @@ struct Progress {
 
 impl Progress {
     fn new(ids: &[(ExecutionId, String, usize)]) -> Progress {
-        let bars = std::io::stderr().is_terminal().then(|| {
-            let multi = MultiProgress::new();
-            let style = ProgressStyle::with_template("{prefix:>20} [{bar:24}] {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
-            let bars = ids
-                .iter()
-                .map(|(id, name, steps)| {
-                    let bar = multi.add(ProgressBar::new(*steps as u64));
-                    bar.set_style(style.clone());
-                    bar.set_prefix(name.clone());
-                    (id.clone(), bar)
-                })
-                .collect();
-            (multi, bars)
-        });
+        // Bars when a person watches; plain lines when the output goes to a file or a pipe.
+        let bars =
+            (std::io::stdout().is_terminal() && std::io::stderr().is_terminal()).then(|| {
+                let multi = MultiProgress::new();
+                let style =
+                    ProgressStyle::with_template("{prefix:>20} [{bar:24}] {pos}/{len} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> ");
+                let bars = ids
+                    .iter()
+                    .map(|(id, name, steps)| {
+                        let bar = multi.add(ProgressBar::new(*steps as u64));
+                        bar.set_style(style.clone());
+                        bar.set_prefix(name.clone());
+                        (id.clone(), bar)
+                    })
+                    .collect();
+                (multi, bars)
+            });
         Progress {
             bars,
             last: BTreeMap::new(),
@@ -181,6 +184,9 @@ impl Progress {
         self.last.insert(status.execution_id.clone(), now);
         let message = match (&status.status, &status.current_step) {
             (Status::Running, Some(step)) => format!("running {step}"),
+            (Status::Pending, _) if status.restarted => {
+                "pending (its worker crashed and restarted)".to_string()
+            }
             (state, _) => state.to_string(),
         };
         match &mut self.bars {
@@ -205,7 +211,47 @@ impl Progress {
     }
 }
 
+/// Completes on SIGINT, SIGTERM or SIGHUP. Installed before anything starts, so a signal at
+/// any moment reaches the cleanup below instead of killing the program with steps running.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+        }
+    }
+}
+
+/// Final for the CLI: a final status, or a worker that crashed and came back pending (it will
+/// not run again unless executed again).
+fn settled(status: &ExecutionStatus) -> bool {
+    status.status.is_final() || (status.restarted && status.status == Status::Pending)
+}
+
 async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitCode {
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("error: cannot install signal handlers: {error}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
     let config = ManagerConfig {
         output_dir,
         ..ManagerConfig::default()
@@ -219,44 +265,55 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
     };
     let mut updates = manager.subscribe();
     let mut ids = Vec::new();
+    let mut start_failed = false;
     for spec in specs {
         let (name, steps) = (spec.name.clone(), spec.steps.len());
         match manager.run_pipeline(spec).await {
             Ok(id) => ids.push((id, name, steps)),
-            Err(error) => eprintln!("error: {name}: {error}"),
+            Err(error) => {
+                eprintln!("error: {name}: {error}");
+                start_failed = true;
+            }
         }
     }
     let mut progress = Progress::new(&ids);
-    // The subscription predates every start, so it sees each execution's every update.
+    // The subscription predates every start, so it sees each execution's updates; a periodic
+    // re-read of the board covers any it dropped by falling behind.
     let mut finals: BTreeMap<ExecutionId, Arc<ExecutionStatus>> = BTreeMap::new();
+    let mut refresh = tokio::time::interval(Duration::from_secs(1));
     let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     while finals.len() < ids.len() {
         tokio::select! {
             update = updates.next() => match update {
-                Some(status) if ids.iter().any(|(id, _, _)| id == &status.execution_id) => {
-                    progress.update(&status);
-                    if status.status.is_final() {
+                Some(status) => {
+                    if ids.iter().any(|(id, _, _)| id == &status.execution_id) {
+                        progress.update(&status);
+                        if settled(&status) {
+                            finals.insert(status.execution_id.clone(), status);
+                        }
+                    }
+                }
+                None => break,
+            },
+            _ = refresh.tick() => {
+                for status in manager.list_executions(None) {
+                    if ids.iter().any(|(id, _, _)| id == &status.execution_id) && settled(&status) {
+                        progress.update(&status);
                         finals.insert(status.execution_id.clone(), status);
                     }
                 }
-                Some(_) => {}
-                None => break,
-            },
-            _ = &mut ctrl_c, if !interrupted => {
+            }
+            () = signals.next() => {
+                if interrupted {
+                    eprintln!("interrupted again: stopping now");
+                    break;
+                }
                 interrupted = true;
-                eprintln!("interrupted: cancelling running executions");
+                eprintln!("interrupted: cancelling running executions (again to stop at once)");
                 for (id, _, _) in &ids {
                     let _ = manager.cancel(id).await;
                 }
             }
-        }
-    }
-    // Wait for cancelled steps' processes: a worker records the signal that ended its step.
-    for (id, _, _) in &ids {
-        if let Ok(status) = manager.wait(id, Duration::from_secs(1)).await {
-            finals.insert(id.clone(), status);
         }
     }
     let statuses: Vec<Arc<ExecutionStatus>> = ids
@@ -274,12 +331,13 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
     }
     // Stops every process of the tree, and every step's process group with it.
     let _ = manager.shutdown().await;
+    let all_completed = !start_failed
+        && !ids.is_empty()
+        && statuses.len() == ids.len()
+        && statuses.iter().all(|s| s.status == Status::Completed);
     if interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
-    } else if statuses.len() == ids.len()
-        && statuses.iter().all(|s| s.status == Status::Completed)
-        && !ids.is_empty()
-    {
+    } else if all_completed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)

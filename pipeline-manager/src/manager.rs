@@ -229,10 +229,18 @@ impl PipelineManager {
     ///
     /// If the manager was already stopped, returns [`PipelineError::Unavailable`].
     pub async fn shutdown(&self) -> Result<(), PipelineError> {
-        self.root
+        let stopped = self
+            .root
             .stop(Timeout::Infinity)
             .await
-            .map_err(|error| PipelineError::Unavailable(error.to_string()))
+            .map_err(|error| PipelineError::Unavailable(error.to_string()));
+        // Everything after this answers "not running", and subscribers see the end.
+        *self.shared.registry.write() = None;
+        *self.shared.workers.write() = None;
+        *self.shared.tasks.write() = None;
+        *self.shared.cleaner.write() = None;
+        self.shared.board.close();
+        stopped
     }
 
     /// The root supervisor, to watch its events or monitor it.
@@ -244,10 +252,13 @@ impl PipelineManager {
     ///
     /// # Errors
     ///
+    /// - If the spec is invalid (a spec built in code), returns [`PipelineError::Spec`].
     /// - If `max_live_executions` executions are live, returns
     ///   [`PipelineError::TooManyExecutions`].
     /// - If the manager is not running, returns [`PipelineError::Unavailable`].
     pub async fn start_execution(&self, spec: PipelineSpec) -> Result<ExecutionId, PipelineError> {
+        // Specs from files were checked when parsed; specs built in code are checked here.
+        spec.validate()?;
         if let Some(limit) = self.shared.config.max_live_executions {
             if self.shared.board.live_count() >= limit {
                 return Err(PipelineError::TooManyExecutions(limit));
@@ -301,6 +312,7 @@ impl PipelineManager {
     }
 
     fn cast(&self, id: &ExecutionId, request: WorkerCast) -> Result<(), PipelineError> {
+        self.shared.workers()?;
         self.shared
             .registry()?
             .via(id.clone())

@@ -247,6 +247,61 @@ impl PipelineSpec {
     }
 }
 
+impl PipelineSpec {
+    /// Checks a spec built in code with the rules a file is checked with (files are checked
+    /// when parsed). The error's `file` is `<spec>`.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let invalid = |field: String, message: &str| SpecError::Invalid {
+            file: "<spec>".into(),
+            line: None,
+            field: Some(field),
+            message: message.to_string(),
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name".into(), "must not be empty"));
+        }
+        if self.timeout.is_zero() {
+            return Err(invalid("timeout".into(), "must be greater than zero"));
+        }
+        if self.steps.is_empty() {
+            return Err(invalid(
+                "steps".into(),
+                "a pipeline needs at least one step",
+            ));
+        }
+        let mut names = HashSet::new();
+        for (index, step) in self.steps.iter().enumerate() {
+            let field = |name: &str| format!("steps[{index}].{name}");
+            if step.name.trim().is_empty() {
+                return Err(invalid(field("name"), "must not be empty"));
+            }
+            if !names.insert(step.name.as_str()) {
+                return Err(invalid(field("name"), "duplicate step name"));
+            }
+            match &step.action {
+                StepAction::Run(line) if line.trim().is_empty() => {
+                    return Err(invalid(field("run"), "must not be empty"));
+                }
+                StepAction::Command(argv) if argv.first().is_none_or(|p| p.trim().is_empty()) => {
+                    return Err(invalid(field("command"), "must name a program"));
+                }
+                _ => {}
+            }
+            if step.timeout.is_some_and(|t| t.is_zero()) {
+                return Err(invalid(field("timeout"), "must be greater than zero"));
+            }
+            if step.retry_backoff.is_zero() {
+                return Err(invalid(field("retry_backoff"), "must be greater than zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl StepSpec {
     /// A step in code: `action` with no timeout, no retries, no env, no artifacts.
     pub fn new(name: impl Into<String>, action: StepAction) -> StepSpec {

@@ -65,7 +65,7 @@ pub(crate) enum WorkerInfo {
     },
     /// The grace period after SIGTERM is over.
     Escalate {
-        group: i32,
+        attempt: u64,
     },
     /// A failed attempt's backoff is over.
     Retry {
@@ -91,6 +91,8 @@ pub(crate) struct PipelineWorker {
     attempt: u64,
     /// The current attempt's process group, once it reported it.
     group: Option<i32>,
+    /// The current attempt's task, until its result arrives.
+    task: Option<otp_core::Pid>,
     step_timed_out: bool,
     execution_timer: Option<TimerRef>,
     step_timer: Option<TimerRef>,
@@ -148,6 +150,11 @@ impl PipelineWorker {
         }
         if status == Status::Completed {
             self.current = None;
+        } else if let Some(index) = self.current {
+            // Stopped while waiting for a retry, or before its result: the step did not succeed.
+            if self.task.is_none() && self.steps[index].state == StepState::Running {
+                self.steps[index].state = StepState::Failed;
+            }
         }
     }
 
@@ -155,12 +162,43 @@ impl PipelineWorker {
     fn stop_step(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
         if let Some(group) = self.group {
             signal_group(group, Signal::SIGTERM);
+        }
+        if self.task.is_some() {
+            let attempt = self.attempt;
             ctx.send_after(
                 self.shared.config.kill_grace,
-                WorkerInfo::Escalate { group },
+                WorkerInfo::Escalate { attempt },
             )?;
         }
         Ok(())
+    }
+
+    /// After the grace period: SIGKILL the attempt's group, or, for a step with no process group
+    /// (a custom executor, or one that has not reported its group yet), end its task. Only for
+    /// the attempt still running: its group id cannot have been reused, because the task has
+    /// not reaped its process yet. A killed group ends the task by itself, with the signal as
+    /// the step's outcome; ending the task too would race with that outcome.
+    async fn escalate(&mut self, attempt: u64) {
+        if attempt != self.attempt {
+            return;
+        }
+        match (self.group, self.task) {
+            (Some(group), _) => signal_group(group, Signal::SIGKILL),
+            (None, Some(task)) => {
+                if let Ok(tasks) = self.shared.tasks() {
+                    let _ = tasks.terminate_child(task).await;
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Publishes a final status now, unless a step is still running: then its late result
+    /// publishes it, with the signal that ended it, once its processes are gone.
+    fn publish_when_stopped(&self) {
+        if self.task.is_none() {
+            self.publish();
+        }
     }
 
     async fn start_attempt(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
@@ -179,17 +217,50 @@ impl PipelineWorker {
         let run = StepRun {
             workdir: self.workdir.clone(),
             on_spawn: Box::new(move |group| {
-                let _ = reporter.send(WorkerInfo::Spawned { attempt, group });
+                // A worker that is gone cannot stop this group later: stop it now.
+                if reporter
+                    .send(WorkerInfo::Spawned { attempt, group })
+                    .is_err()
+                {
+                    signal_group(group, Signal::SIGKILL);
+                }
             }),
         };
         let work = self.shared.config.executor.run(&step, run);
-        let tasks = self.shared.tasks()?;
-        tasks
-            .async_nolink_to(&me, work, move |outcome| WorkerInfo::StepDone {
-                attempt,
-                outcome,
-            })
-            .await?;
+        // The task is not linked to the worker: it watches the worker, and if the worker dies
+        // (crash, kill, shutdown) it drops the step, whose process group goes with it.
+        let worker_exit = otp_core::monitor::monitor(ctx.pid());
+        let watched = async move {
+            tokio::select! {
+                biased;
+                outcome = work => Some(outcome),
+                _ = worker_exit => None,
+            }
+        };
+        let started = match self.shared.tasks() {
+            Ok(tasks) => tasks
+                .async_nolink_to(&me, watched, move |outcome| WorkerInfo::StepDone {
+                    attempt,
+                    outcome: outcome.and_then(|outcome| outcome.ok_or(ExitReason::Shutdown)),
+                })
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match started {
+            Ok(task) => self.task = Some(task),
+            Err(error) => {
+                // Not a reason to crash (and come back pending): the execution cannot go on.
+                self.steps[index].state = StepState::Failed;
+                self.finish(
+                    Status::Crashed,
+                    Some(format!("cannot start step {:?}: {error}", step.name)),
+                    ctx,
+                );
+                self.publish();
+                return Ok(());
+            }
+        }
         if let Some(limit) = step.timeout {
             self.step_timer = Some(ctx.send_after(limit, WorkerInfo::StepTimeout { attempt })?);
         }
@@ -210,6 +281,7 @@ impl PipelineWorker {
             return Ok(());
         };
         self.group = None;
+        self.task = None;
         if let Some(timer) = self.step_timer.take() {
             ctx.cancel_timer(timer);
         }
@@ -359,6 +431,7 @@ impl GenServer for PipelineWorker {
             current: None,
             attempt: 0,
             group: None,
+            task: None,
             step_timed_out: false,
             execution_timer: None,
             step_timer: None,
@@ -396,7 +469,7 @@ impl GenServer for PipelineWorker {
                     tracing::info!(execution = %self.id, "cancelling");
                     self.finish(Status::Cancelled, Some("execution cancelled".into()), ctx);
                     self.stop_step(ctx)?;
-                    self.publish();
+                    self.publish_when_stopped();
                 } else {
                     tracing::info!(execution = %self.id, status = %self.status, "cancel ignored: not running");
                 }
@@ -430,7 +503,7 @@ impl GenServer for PipelineWorker {
                     );
                     self.finish(Status::TimedOut, Some(error), ctx);
                     self.stop_step(ctx)?;
-                    self.publish();
+                    self.publish_when_stopped();
                 }
             }
             WorkerInfo::StepTimeout { attempt } => {
@@ -439,7 +512,7 @@ impl GenServer for PipelineWorker {
                     self.stop_step(ctx)?;
                 }
             }
-            WorkerInfo::Escalate { group } => signal_group(group, Signal::SIGKILL),
+            WorkerInfo::Escalate { attempt } => self.escalate(attempt).await,
             WorkerInfo::Retry { attempt } => {
                 if attempt == self.attempt && self.status == Status::Running {
                     self.start_attempt(ctx).await?;

@@ -22,7 +22,8 @@ type Partition = RwLock<HashMap<ExecutionId, Arc<ExecutionStatus>>>;
 pub(crate) struct StatusBoard {
     partitions: Box<[Partition]>,
     hasher: RandomState,
-    updates: broadcast::Sender<Arc<ExecutionStatus>>,
+    /// `None` once the manager has shut down: subscribers then see the stream end.
+    updates: RwLock<Option<broadcast::Sender<Arc<ExecutionStatus>>>>,
 }
 
 impl StatusBoard {
@@ -32,7 +33,7 @@ impl StatusBoard {
                 .map(|_| RwLock::new(HashMap::new()))
                 .collect(),
             hasher: RandomState::new(),
-            updates: broadcast::channel(4096).0,
+            updates: RwLock::new(Some(broadcast::channel(4096).0)),
         }
     }
 
@@ -45,8 +46,10 @@ impl StatusBoard {
         self.partition(&status.execution_id)
             .write()
             .insert(status.execution_id.clone(), status.clone());
-        if self.updates.receiver_count() > 0 {
-            let _ = self.updates.send(status);
+        if let Some(updates) = self.updates.read().as_ref() {
+            if updates.receiver_count() > 0 {
+                let _ = updates.send(status);
+            }
         }
     }
 
@@ -85,7 +88,17 @@ impl StatusBoard {
             .sum()
     }
 
+    /// A receiver of updates; one that is already closed once the manager has shut down.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<ExecutionStatus>> {
-        self.updates.subscribe()
+        match self.updates.read().as_ref() {
+            Some(updates) => updates.subscribe(),
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    /// Ends every subscription and forgets every status.
+    pub(crate) fn close(&self) {
+        self.updates.write().take();
+        self.clear();
     }
 }

@@ -458,3 +458,69 @@ async fn a_stuck_worker_does_not_stall_listing() {
     drop(release);
     manager.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_worker_mid_step_kills_its_step_processes() {
+    let manager = manager("kill-worker").await;
+    let id = manager
+        .run_pipeline(shell("tree", &[("tree", TREE)]))
+        .await
+        .unwrap();
+    let dir = manager.status(&id).await.unwrap().workdir;
+    wait_for_file(&dir, "step.pid").await;
+    let (step, grandchild) = (read_pid(&dir, "step.pid"), read_pid(&dir, "grandchild.pid"));
+    let worker = manager.worker_pid(&id).unwrap();
+    otp_core::process::exit(worker, ExitReason::Killed);
+    assert_gone(step).await;
+    assert_gone(grandchild).await;
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn specs_built_in_code_are_validated_before_anything_starts() {
+    let manager = manager("validate").await;
+    let empty = PipelineSpec::new("p", vec![]);
+    assert!(matches!(
+        manager.start_execution(empty).await,
+        Err(PipelineError::Spec(_))
+    ));
+    let no_program = PipelineSpec::new("p", vec![StepSpec::new("s", StepAction::Command(vec![]))]);
+    assert!(matches!(
+        manager.run_pipeline(no_program).await,
+        Err(PipelineError::Spec(_))
+    ));
+    let twice = shell("p", &[("a", "true"), ("a", "true")]);
+    assert!(matches!(
+        manager.start_execution(twice).await,
+        Err(PipelineError::Spec(_))
+    ));
+    assert!(manager.list_executions(None).is_empty());
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_shutdown_every_call_is_unavailable_and_subscriptions_end() {
+    let manager = manager("after-shutdown").await;
+    let id = manager
+        .start_execution(shell("p", &[("a", "true")]))
+        .await
+        .unwrap();
+    let mut updates = manager.subscribe();
+    manager.shutdown().await.unwrap();
+    assert!(matches!(
+        manager.status(&id).await,
+        Err(PipelineError::Unavailable(_))
+    ));
+    assert!(matches!(
+        manager.execute(&id).await,
+        Err(PipelineError::Unavailable(_))
+    ));
+    assert!(matches!(
+        manager.start_execution(shell("p", &[("a", "true")])).await,
+        Err(PipelineError::Unavailable(_))
+    ));
+    assert!(manager.list_executions(None).is_empty());
+    // The stream ends once what was already sent has been read.
+    while updates.next().await.is_some() {}
+    assert!(manager.subscribe().next().await.is_none());
+}
