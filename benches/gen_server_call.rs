@@ -6,9 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use benches::{BoxedCounter, Counter, FloorCounter, Request, runtime};
+use benches::{BoxedCounter, Counter, FloorCounter, Request, runtime, time_in_task};
 use criterion::{Criterion, criterion_group, criterion_main};
 use otp_core::GenServer;
+use otp_core::gen_server::Timeout;
 
 fn call(c: &mut Criterion) {
     let rt = runtime();
@@ -17,16 +18,9 @@ fn call(c: &mut Criterion) {
     group.bench_function("floor_tokio", |b| {
         b.iter_custom(|iters| {
             let floor = floor.clone();
-            rt.block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        std::hint::black_box(floor.call(Request::Add(1)).await);
-                    }
-                    start.elapsed()
-                })
-                .await
-                .unwrap_or(Duration::ZERO)
+            time_in_task(&rt, iters, move || {
+                let floor = floor.clone();
+                async move { floor.call(Request::Add(1)).await }
             })
         })
     });
@@ -34,40 +28,22 @@ fn call(c: &mut Criterion) {
     group.bench_function("otp_core", |b| {
         b.iter_custom(|iters| {
             let server = server.clone();
-            rt.block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let _ = std::hint::black_box(server.call(Request::Add(1)).await);
-                    }
-                    start.elapsed()
-                })
-                .await
-                .unwrap_or(Duration::ZERO)
+            time_in_task(&rt, iters, move || {
+                let server = server.clone();
+                async move { server.call(Request::Add(1)).await }
             })
         })
     });
-    let infinite = server.clone();
     group.bench_function("otp_core_no_timeout", |b| {
         b.iter_custom(|iters| {
-            let server = infinite.clone();
-            rt.block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let _ = std::hint::black_box(
-                            server
-                                .call_timeout(
-                                    Request::Add(1),
-                                    otp_core::gen_server::Timeout::Infinity,
-                                )
-                                .await,
-                        );
-                    }
-                    start.elapsed()
-                })
-                .await
-                .unwrap_or(Duration::ZERO)
+            let server = server.clone();
+            time_in_task(&rt, iters, move || {
+                let server = server.clone();
+                async move {
+                    server
+                        .call_timeout(Request::Add(1), Timeout::Infinity)
+                        .await
+                }
             })
         })
     });
@@ -99,16 +75,9 @@ fn call(c: &mut Criterion) {
     group.bench_function("otp_core_boxed_callbacks", |b| {
         b.iter_custom(|iters| {
             let boxed = boxed.clone();
-            rt.block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let _ = std::hint::black_box(boxed.call(Request::Add(1)).await);
-                    }
-                    start.elapsed()
-                })
-                .await
-                .unwrap_or(Duration::ZERO)
+            time_in_task(&rt, iters, move || {
+                let boxed = boxed.clone();
+                async move { boxed.call(Request::Add(1)).await }
             })
         })
     });

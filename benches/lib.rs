@@ -153,3 +153,23 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// Runs `calls` iterations of `call` in a task on the runtime's workers and returns the time
+/// they took: a caller on a thread outside the runtime would measure thread wake-ups instead.
+pub fn time_in_task<C, F>(rt: &tokio::runtime::Runtime, iters: u64, call: C) -> std::time::Duration
+where
+    C: Fn() -> F + Send + 'static,
+    F: std::future::Future + Send,
+{
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                std::hint::black_box(call().await);
+            }
+            start.elapsed()
+        })
+        .await
+        .unwrap_or_default()
+    })
+}

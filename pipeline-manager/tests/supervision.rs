@@ -15,6 +15,19 @@ use pipeline_manager::{
 /// A step that starts a background grandchild, records both pids, and waits forever.
 const TREE: &str = "sleep 300 & echo $! > grandchild.pid; echo $$ > step.pid; wait";
 
+/// Waits until the worker has recorded the signal that ended its step, and returns the status.
+async fn ended_by_signal(
+    manager: &pipeline_manager::PipelineManager,
+    id: &ExecutionId,
+) -> pipeline_manager::ExecutionStatus {
+    let mut updates = manager.subscribe();
+    let mut status = manager.status(id).await.unwrap();
+    while status.ended_by_signal.is_none() {
+        status = (*updates.next().await.unwrap()).clone();
+    }
+    status
+}
+
 async fn wait_for_file(dir: &std::path::Path, file: &str) {
     let path = dir.join(file);
     let result = tokio::time::timeout(WAIT, async {
@@ -37,12 +50,7 @@ async fn cancel_kills_the_step_and_its_grandchildren() {
     wait_for_file(&dir, "step.pid").await;
     let (step, grandchild) = (read_pid(&dir, "step.pid"), read_pid(&dir, "grandchild.pid"));
     manager.cancel(&id).await.unwrap();
-    // Wait until the worker has recorded which signal ended the step.
-    let mut updates = manager.subscribe();
-    let mut status = manager.status(&id).await.unwrap();
-    while status.ended_by_signal.is_none() {
-        status = (*updates.next().await.unwrap()).clone();
-    }
+    let status = ended_by_signal(&manager, &id).await;
     assert_eq!(status.status, Status::Cancelled);
     assert_eq!(
         status.ended_by_signal,
@@ -65,12 +73,8 @@ async fn a_step_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let dir = manager.status(&id).await.unwrap().workdir;
     wait_for_file(&dir, "step.pid").await;
     let step = read_pid(&dir, "step.pid");
-    let mut updates = manager.subscribe();
     manager.cancel(&id).await.unwrap();
-    let mut status = manager.status(&id).await.unwrap();
-    while status.ended_by_signal.is_none() {
-        status = (*updates.next().await.unwrap()).clone();
-    }
+    let status = ended_by_signal(&manager, &id).await;
     assert_eq!(
         status.ended_by_signal,
         Some(9),
