@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
 
 use super::Shutdown;
 use crate::ExitReason;
@@ -76,18 +77,51 @@ pub(crate) async fn stop_concurrently(children: Vec<(Arc<dyn AnyProcess>, Shutdo
 }
 
 /// Waits for every process of a group; after `limit`, kills the ones left and waits for them.
+///
+/// Exits are counted down by a monitor on each process, run synchronously in its exit fan-out,
+/// and one `Notify` wakes the waiter when the count reaches zero. No future per child: polling
+/// 100k per-child futures (`FuturesUnordered`) runs into tokio's cooperative budget, where ready
+/// futures keep re-waking themselves, and the cost per child grew with the number of children.
 async fn wait_group(group: Vec<Arc<dyn AnyProcess>>, limit: Option<Duration>) {
-    let mut exits: FuturesUnordered<_> = group.iter().map(|p| wait_exit(p.header())).collect();
-    let all_exited = async { while exits.next().await.is_some() {} };
+    let countdown = Arc::new(Countdown {
+        remaining: AtomicUsize::new(group.len()),
+        done: Notify::new(),
+    });
+    for process in &group {
+        let countdown = countdown.clone();
+        process
+            .header()
+            .add_monitor(Box::new(move |_| countdown.exited()));
+    }
     match limit {
-        None => all_exited.await,
+        None => countdown.wait().await,
         Some(limit) => {
-            if tokio::time::timeout(limit, all_exited).await.is_err() {
+            if tokio::time::timeout(limit, countdown.wait()).await.is_err() {
                 for process in &group {
                     process.header().force_exit(ExitReason::Killed);
                 }
-                while exits.next().await.is_some() {}
+                countdown.wait().await;
             }
+        }
+    }
+}
+
+struct Countdown {
+    remaining: AtomicUsize,
+    done: Notify,
+}
+
+impl Countdown {
+    fn exited(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // `notify_one` keeps a permit if nobody waits yet, so the wake-up is never lost.
+            self.done.notify_one();
+        }
+    }
+
+    async fn wait(&self) {
+        if self.remaining.load(Ordering::Acquire) > 0 {
+            self.done.notified().await;
         }
     }
 }
