@@ -62,6 +62,8 @@
 //! ```
 
 use std::collections::HashMap;
+
+use hashbrown::{HashTable, hash_table};
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -95,12 +97,15 @@ pub enum RegisterError {
     RegistryDown,
 }
 
-struct Entry<V> {
+struct Entry<K, V> {
+    key: K,
     owner: Pid,
     value: V,
 }
 
-type KeyPartition<K, V> = RwLock<HashMap<K, Entry<V>>>;
+/// Keys are hashed once: the hash picks the partition (from its high bits) and the slot in the
+/// partition's table (hashbrown uses its low bits and its top 7 bits).
+type KeyPartition<K, V> = RwLock<HashTable<Entry<K, V>>>;
 /// The keys each owner holds, for `keys/1` and for clean-up when it exits.
 type OwnerPartition<K> = Mutex<HashMap<Pid, Vec<K>>>;
 
@@ -120,16 +125,15 @@ where
     fn new(partitions: NonZeroUsize) -> Table<K, V> {
         let n = partitions.get();
         Table {
-            keys: (0..n).map(|_| RwLock::new(HashMap::new())).collect(),
+            keys: (0..n).map(|_| RwLock::new(HashTable::new())).collect(),
             owners: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             closed: AtomicBool::new(false),
         }
     }
 
-    fn key_partition(&self, key: &K) -> &KeyPartition<K, V> {
-        let index = (self.hasher.hash_one(key) % self.keys.len() as u64) as usize;
-        &self.keys[index]
+    fn key_partition(&self, hash: u64) -> &KeyPartition<K, V> {
+        &self.keys[((hash >> 32) % self.keys.len() as u64) as usize]
     }
 
     fn owner_partition(&self, owner: Pid) -> &OwnerPartition<K> {
@@ -149,16 +153,30 @@ where
         }
         let pid = owner.pid();
         {
-            let mut partition = self.key_partition(&key).write();
+            let hash = self.hasher.hash_one(&key);
+            let mut partition = self.key_partition(hash).write();
             // Checked again under the lock: `close` sets the flag before clearing partitions,
             // so an insert either sees the flag or is cleared by `close`.
             if self.closed.load(Ordering::Acquire) {
                 return Err(RegisterError::RegistryDown);
             }
-            if let Some(entry) = partition.get(&key) {
-                return Err(RegisterError::AlreadyRegistered(entry.owner));
+            let hasher = &self.hasher;
+            match partition.entry(
+                hash,
+                |entry| entry.key == key,
+                |entry| hasher.hash_one(&entry.key),
+            ) {
+                hash_table::Entry::Occupied(held) => {
+                    return Err(RegisterError::AlreadyRegistered(held.get().owner));
+                }
+                hash_table::Entry::Vacant(free) => {
+                    free.insert(Entry {
+                        key: key.clone(),
+                        owner: pid,
+                        value,
+                    });
+                }
             }
-            partition.insert(key.clone(), Entry { owner: pid, value });
         }
         let mut owners = self.owner_partition(pid).lock();
         let first_key_of_owner = !owners.contains_key(&pid);
@@ -181,10 +199,11 @@ where
     }
 
     fn remove_key_of(&self, owner: Pid, key: &K) -> bool {
+        let hash = self.hasher.hash_one(key);
         let removed = {
-            let mut partition = self.key_partition(key).write();
-            match partition.get(key) {
-                Some(entry) if entry.owner == owner => partition.remove(key),
+            let mut partition = self.key_partition(hash).write();
+            match partition.find_entry(hash, |entry| entry.key == *key) {
+                Ok(found) if found.get().owner == owner => Some(found.remove().0),
                 _ => None,
             }
         };
@@ -208,9 +227,10 @@ where
     }
 
     fn lookup(&self, key: &K) -> Option<(Pid, V)> {
-        self.key_partition(key)
+        let hash = self.hasher.hash_one(key);
+        self.key_partition(hash)
             .read()
-            .get(key)
+            .find(hash, |entry| entry.key == *key)
             .map(|entry| (entry.owner, entry.value.clone()))
     }
 
