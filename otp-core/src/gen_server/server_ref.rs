@@ -75,8 +75,9 @@ impl<S: GenServer> ServerRef<S> {
     ///
     /// # Errors
     ///
-    /// - If no reply arrives in time, returns [`CallError::Timeout`]. The server keeps running;
-    ///   its late reply is dropped and never reaches a later call.
+    /// - If no reply arrives in time, returns [`CallError::Timeout`] (no earlier than
+    ///   `timeout`, at most 1/64 of it later). The server keeps running; its late reply is
+    ///   dropped and never reaches a later call.
     /// - If the server is not running, returns [`CallError::NoProc`] at once.
     /// - If the server exits before replying (it crashed, stopped, or was shut down), returns
     ///   [`CallError::Exited`] with its exit reason.
@@ -91,10 +92,8 @@ impl<S: GenServer> ServerRef<S> {
         request: S::Call,
         timeout: impl Into<Timeout>,
     ) -> Result<S::Reply, CallError> {
-        let deadline = timeout
-            .into()
-            .deadline()
-            .map_err(|_| CallError::InvalidTimeout)?;
+        let timeout = timeout.into();
+        let deadline = timeout.deadline().map_err(|_| CallError::InvalidTimeout)?;
         let caller = current_pid();
         if caller == Some(self.pid()) {
             return Err(CallError::CallingSelf);
@@ -112,7 +111,13 @@ impl<S: GenServer> ServerRef<S> {
         let received = match deadline {
             None => rx.await,
             Some(deadline) => {
-                let mut timer = spawn::call_timer(deadline);
+                // Fires at most 1/64 of the timeout late, so quick successive calls can share
+                // the timer without moving it.
+                let slack = match timeout {
+                    Timeout::After(duration) => duration / 64,
+                    Timeout::Infinity => std::time::Duration::ZERO,
+                };
+                let mut timer = spawn::call_timer(deadline, slack);
                 // Biased towards the reply: a reply and the deadline in the same poll is a reply.
                 let received = tokio::select! {
                     biased;

@@ -58,19 +58,31 @@ pub(crate) fn current_pid() -> Option<Pid> {
     CURRENT.try_with(|local| local.pid).ok()
 }
 
-/// Borrows the calling process's reusable call timer, set to `deadline`; a new timer outside a
-/// process (or while the process's timer is already in use by another call).
-pub(crate) fn call_timer(deadline: tokio::time::Instant) -> Pin<Box<tokio::time::Sleep>> {
+/// Borrows the calling process's reusable call timer, due between `deadline` and
+/// `deadline + slack`; a new timer outside a process (or while the process's timer is already
+/// in use by another call).
+///
+/// A timer already due inside that window is left as it is: calls in quick succession then do
+/// not touch the timer at all, and a call times out no earlier than asked and at most `slack`
+/// later (tokio's timer wheel has millisecond granularity anyway).
+pub(crate) fn call_timer(
+    deadline: tokio::time::Instant,
+    slack: std::time::Duration,
+) -> Pin<Box<tokio::time::Sleep>> {
+    let latest = deadline.checked_add(slack).unwrap_or(deadline);
     match CURRENT
         .try_with(|local| local.call_timer.take())
         .ok()
         .flatten()
     {
         Some(mut timer) => {
-            timer.as_mut().reset(deadline);
+            let due = timer.deadline();
+            if due < deadline || due > latest {
+                timer.as_mut().reset(latest);
+            }
             timer
         }
-        None => Box::pin(tokio::time::sleep_until(deadline)),
+        None => Box::pin(tokio::time::sleep_until(latest)),
     }
 }
 
