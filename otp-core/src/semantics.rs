@@ -23,6 +23,8 @@
 //!
 //! - A call to a process that is not running fails with `NoProc` at once, not after the
 //!   timeout (GS-05).
+//! - A call times out no earlier than its timeout and at most 1/64 of it later (its timer is
+//!   shared by the calling process's successive calls; see `ServerRef::call_timeout`).
 //! - A call that times out leaves the server running; the server's late reply goes to a one-shot
 //!   channel whose receiver is gone, so it is dropped and can never reach a later call (GS-06,
 //!   D6). (`gen_server_call.rs`: `late_reply_after_timeout_never_reaches_the_next_call`.)
