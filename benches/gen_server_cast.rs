@@ -2,9 +2,7 @@
 //!
 //! The timed loop runs in a task on the runtime's workers, as the workload defines it.
 
-use std::time::Instant;
-
-use benches::{BoxedCounter, Counter, FloorCounter, Request, runtime};
+use benches::{BoxedCounter, Counter, FloorCounter, Request, runtime, time_in_task};
 use criterion::{Criterion, criterion_group, criterion_main};
 use otp_core::GenServer;
 
@@ -18,19 +16,14 @@ fn cast(c: &mut Criterion) {
     group.bench_function("floor_tokio", |b| {
         b.iter_custom(|iters| {
             let floor = floor.clone();
-            rt.block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        for _ in 0..BATCH {
-                            floor.cast();
-                        }
-                        floor.call(Request::Get).await;
+            time_in_task(&rt, iters, move || {
+                let floor = floor.clone();
+                async move {
+                    for _ in 0..BATCH {
+                        floor.cast();
                     }
-                    start.elapsed()
-                })
-                .await
-                .unwrap_or(std::time::Duration::ZERO)
+                    floor.call(Request::Get).await
+                }
             })
         })
     });
@@ -38,19 +31,14 @@ fn cast(c: &mut Criterion) {
     group.bench_function("otp_core", |b| {
         b.iter_custom(|iters| {
             let server = server.clone();
-            rt.block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        for _ in 0..BATCH {
-                            let _ = server.cast(());
-                        }
-                        let _ = server.call(Request::Get).await;
+            time_in_task(&rt, iters, move || {
+                let server = server.clone();
+                async move {
+                    for _ in 0..BATCH {
+                        let _ = server.cast(());
                     }
-                    start.elapsed()
-                })
-                .await
-                .unwrap_or(std::time::Duration::ZERO)
+                    server.call(Request::Get).await
+                }
             })
         })
     });
@@ -58,19 +46,14 @@ fn cast(c: &mut Criterion) {
     group.bench_function("otp_core_boxed_callbacks", |b| {
         b.iter_custom(|iters| {
             let boxed = boxed.clone();
-            rt.block_on(async move {
-                tokio::spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        for _ in 0..BATCH {
-                            let _ = boxed.cast(());
-                        }
-                        let _ = boxed.call(Request::Get).await;
+            time_in_task(&rt, iters, move || {
+                let boxed = boxed.clone();
+                async move {
+                    for _ in 0..BATCH {
+                        let _ = boxed.cast(());
                     }
-                    start.elapsed()
-                })
-                .await
-                .unwrap_or(std::time::Duration::ZERO)
+                    boxed.call(Request::Get).await
+                }
             })
         })
     });
