@@ -109,13 +109,20 @@ pub enum FloorMessage {
     Call(Request, oneshot::Sender<u64>),
     /// A cast (`inc`).
     Cast,
+    /// Panics the server (W6).
+    Crash,
 }
 
 impl FloorCounter {
     /// Spawns the floor server on the current runtime.
     pub fn spawn() -> FloorCounter {
+        FloorCounter::spawn_joinable().0
+    }
+
+    /// Spawns the floor server and returns its task handle too, for a supervisor to await.
+    pub fn spawn_joinable() -> (FloorCounter, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut value = 0u64;
             while let Some(message) = rx.recv().await {
                 match message {
@@ -126,10 +133,11 @@ impl FloorCounter {
                         let _ = reply.send(value);
                     }
                     FloorMessage::Cast => value += 1,
+                    FloorMessage::Crash => panic!("crash"),
                 }
             }
         });
-        FloorCounter { tx }
+        (FloorCounter { tx }, task)
     }
 
     /// A call round trip.
@@ -139,10 +147,78 @@ impl FloorCounter {
         rx.await.unwrap_or(0)
     }
 
+    /// A call round trip that reports a dead server as `None`.
+    pub async fn try_call(&self, request: Request) -> Option<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(FloorMessage::Call(request, tx)).ok()?;
+        rx.await.ok()
+    }
+
     /// A cast.
     pub fn cast(&self) {
         let _ = self.tx.send(FloorMessage::Cast);
     }
+
+    /// Makes the server panic.
+    pub fn crash(&self) {
+        let _ = self.tx.send(FloorMessage::Crash);
+    }
+}
+
+/// The names the W6 and W8 floors look servers up by: `parking_lot::RwLock<HashMap>`.
+pub type FloorNames =
+    std::sync::Arc<parking_lot::RwLock<std::collections::HashMap<String, FloorCounter>>>;
+
+/// The W6 floor: a hand-written minimal supervisor task for one named floor server. It awaits
+/// the server's task, and when the task panicked it spawns a new one under the same name; no
+/// restart intensity, no shutdown ordering, no events. Returns once the first server is named.
+pub fn spawn_floor_supervisor(name: &str, names: FloorNames) {
+    let name = name.to_owned();
+    let (first, task) = FloorCounter::spawn_joinable();
+    names.write().insert(name.clone(), first);
+    tokio::spawn(async move {
+        let mut task = task;
+        while let Err(exit) = task.await {
+            if !exit.is_panic() {
+                break;
+            }
+            let (server, next) = FloorCounter::spawn_joinable();
+            names.write().insert(name.clone(), server);
+            task = next;
+        }
+    });
+}
+
+/// One W6 sample: crash the server named `name`, then look it up and call `get` until a
+/// server answers, yielding between attempts. `lookup` and `call` are the contender's own.
+pub async fn restart_sample<S, L, C, F>(
+    crash: impl FnOnce(),
+    lookup: L,
+    call: C,
+) -> std::time::Duration
+where
+    L: Fn() -> Option<S>,
+    C: Fn(S) -> F,
+    F: std::future::Future<Output = bool>,
+{
+    let crashed = std::time::Instant::now();
+    crash();
+    loop {
+        if let Some(server) = lookup()
+            && call(server).await
+        {
+            return crashed.elapsed();
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// p50 and p99 of restart samples, in µs.
+pub fn percentiles_us(samples: &mut [std::time::Duration]) -> (f64, f64) {
+    samples.sort();
+    let at =
+        |q: usize| samples[(samples.len() * q / 100).min(samples.len() - 1)].as_secs_f64() * 1e6;
+    (at(50), at(99))
 }
 
 /// The runtime every workload runs on: multi-thread, 2 workers.

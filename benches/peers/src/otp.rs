@@ -1,0 +1,215 @@
+//! otp-core: a `GenServer`, `DynamicSupervisor` (W5), a `one_for_one` `Supervisor` with a named
+//! child (W6) and the `Registry` (W8). The workload itself runs as an otp-core process (a
+//! supervised task), as code using otp-core does, and so do W3's and W8's callers.
+
+use std::convert::Infallible;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use benches::{percentiles_us, restart_sample};
+use otp_core::dynamic_supervisor::{DynamicSupervisor, DynamicSupervisorOptions};
+use otp_core::gen_server::{
+    BoxError, CallResult, Caller, Context, GenServer, Init, StartOptions, Timeout,
+};
+use otp_core::registry::Registry;
+use otp_core::supervisor::{ChildSpec, Strategy, SupFlags, Supervisor};
+use otp_core::task_supervisor::TaskSupervisor;
+use otp_core::{ExitReason, ServerRef};
+
+use crate::workloads::{self, Task, await_inits, on_tokio, ran_init, terminated};
+use crate::{Figures, Server};
+
+/// The counter's calls.
+#[derive(Debug, Clone, Copy)]
+pub enum Call {
+    Add(u64),
+    Get,
+}
+
+/// The counter's casts.
+#[derive(Debug, Clone, Copy)]
+pub enum Cast {
+    Inc,
+    Stop,
+    Crash,
+}
+
+/// The otp-core counter server.
+pub struct Counter(u64);
+
+impl GenServer for Counter {
+    type Args = ();
+    type Call = Call;
+    type Reply = u64;
+    type Cast = Cast;
+    type Info = Infallible;
+    type Continue = Infallible;
+
+    async fn init(_: (), _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        ran_init();
+        Ok(Init::Ready(Counter(0)))
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: Call,
+        _: Caller<'_, u64>,
+        _: &mut Context<Self>,
+    ) -> Result<CallResult<u64>, BoxError> {
+        if let Call::Add(n) = request {
+            self.0 += n;
+        }
+        Ok(CallResult::Reply(self.0))
+    }
+
+    async fn handle_cast(&mut self, cast: Cast, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        match cast {
+            Cast::Inc => self.0 += 1,
+            Cast::Stop => ctx.stop(ExitReason::Normal),
+            Cast::Crash => panic!("crash"),
+        }
+        Ok(())
+    }
+
+    async fn terminate(&mut self, _: &ExitReason, _: &mut Context<Self>) {
+        terminated();
+    }
+}
+
+impl Server for ServerRef<Counter> {
+    async fn spawn() -> Self {
+        Counter::start(()).await.expect("start")
+    }
+
+    async fn add(&self, n: u64) -> u64 {
+        self.call(Call::Add(n)).await.expect("call")
+    }
+
+    fn inc(&self) {
+        let _ = self.cast(Cast::Inc);
+    }
+
+    async fn get(&self) -> u64 {
+        self.call(Call::Get).await.expect("call")
+    }
+
+    async fn stop(&self) {
+        let _ = self.cast(Cast::Stop);
+    }
+}
+
+static TASKS: OnceLock<TaskSupervisor> = OnceLock::new();
+
+/// Starts a task as an otp-core process under the workload's task supervisor.
+// The outer future resolves once the task is started, the inner one when it has finished.
+#[allow(clippy::async_yields_async)]
+fn process_task(task: Task) -> std::pin::Pin<Box<dyn Future<Output = Task> + Send>> {
+    Box::pin(async move {
+        let tasks = TASKS.get().expect("task supervisor");
+        let handle = tasks.async_nolink(task).await.expect("task");
+        Box::pin(async move {
+            let _ = handle.await;
+        }) as Task
+    })
+}
+
+/// W5: `children` children started one after the other under a `DynamicSupervisor`, then the
+/// supervisor shut down with them.
+async fn supervised_start(children: usize) -> Figures {
+    let supervisor = DynamicSupervisor::start(DynamicSupervisorOptions::default())
+        .await
+        .expect("supervisor");
+    let spec = ChildSpec::new("counter", || Counter::start(()));
+    let start = Instant::now();
+    for _ in 0..children {
+        supervisor.start_child(spec.clone()).await.expect("child");
+    }
+    await_inits(children).await;
+    let started = start.elapsed();
+    let start = Instant::now();
+    supervisor.stop(Timeout::Infinity).await.expect("stop");
+    let stopped = start.elapsed();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / children as f64;
+    Figures::Measured(vec![
+        ("us_per_start_child", per(started)),
+        ("us_per_child_shutdown", per(stopped)),
+    ])
+}
+
+/// W6: a `one_for_one` supervisor whose child is registered as "crashy". `window` is the
+/// intensity period (1 µs keeps the restart history empty, an hour keeps every restart in it);
+/// `history` untimed restarts come first.
+async fn restart(window: Duration, history: usize) -> Figures {
+    let names: Registry<&'static str, ServerRef<Counter>> =
+        Registry::start().await.expect("registry");
+    let via = names.via("crashy");
+    let spec_via = via.clone();
+    let flags = SupFlags::new(Strategy::OneForOne)
+        .intensity(u32::MAX, window)
+        .expect("flags");
+    let spec = ChildSpec::new("crashy", move || {
+        Counter::start_with((), StartOptions::new().name(spec_via.clone()))
+    });
+    let _supervisor = Supervisor::start(flags, vec![spec])
+        .await
+        .expect("supervisor");
+    let mut samples = Vec::with_capacity(10_000);
+    for round in 0..history + 10_000 {
+        let sample = restart_sample(
+            || {
+                let _ = via.cast(Cast::Crash);
+            },
+            || via.whereis(),
+            |server| async move { server.call(Call::Get).await.is_ok() },
+        )
+        .await;
+        if round >= history {
+            samples.push(sample);
+        }
+    }
+    let (p50, p99) = percentiles_us(&mut samples);
+    Figures::Measured(vec![("p50_us", p50), ("p99_us", p99)])
+}
+
+/// W8 on otp-core's `Registry`: each server registered by its via-name as it starts.
+async fn registry() -> Figures {
+    let names: Registry<String, ServerRef<Counter>> = Registry::start().await.expect("registry");
+    let register = names.clone();
+    workloads::registry(
+        move |name| {
+            let via = register.via(name);
+            async move {
+                Counter::start_with((), StartOptions::new().name(via))
+                    .await
+                    .expect("start")
+            }
+        },
+        move |name: &String| names.lookup(name).map(|(_, server)| server),
+        process_task,
+    )
+    .await
+}
+
+async fn workload(name: String) -> Option<Figures> {
+    Some(match name.as_str() {
+        "w5" => supervised_start(100_000).await,
+        "w6" => restart(Duration::from_secs(3600), 0).await,
+        "w8" => registry().await,
+        "scale-dynsup-1k" => supervised_start(1_000).await,
+        "scale-dynsup-100k" => supervised_start(100_000).await,
+        "scale-dynsup-1m" => supervised_start(1_000_000).await,
+        "scale-restart-history-0" => restart(Duration::from_micros(1), 0).await,
+        "scale-restart-history-10k" => restart(Duration::from_secs(3600), 10_000).await,
+        other => return workloads::common::<ServerRef<Counter>>(other, process_task).await,
+    })
+}
+
+pub fn run(name: &str) -> Option<Figures> {
+    let name = name.to_owned();
+    on_tokio(async move {
+        let tasks = TaskSupervisor::start().await.expect("task supervisor");
+        let _ = TASKS.set(tasks.clone());
+        let handle = tasks.async_nolink(workload(name)).await.expect("workload");
+        handle.await.expect("workload process")
+    })
+}
