@@ -382,12 +382,8 @@ impl PipelineWorker {
         // Seed D6: the execution's timeout counts from execute.
         self.execution_timer =
             Some(ctx.send_after(self.spec.timeout, WorkerInfo::ExecutionTimeout)?);
-        if let Err(error) = std::fs::create_dir_all(&self.workdir) {
-            let error = format!("cannot create {}: {error}", self.workdir.display());
-            self.finish(Status::Failed, Some(error), ctx);
-            self.publish();
-            return Ok(());
-        }
+        // The step executor creates the working directory, in the step's task: filesystem
+        // calls block, and a step type that writes nothing needs none.
         self.current = Some(0);
         self.start_attempt(ctx).await
     }

@@ -528,3 +528,24 @@ async fn after_shutdown_every_call_is_unavailable_and_subscriptions_end() {
     while updates.next().await.is_some() {}
     assert!(manager.subscribe().next().await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_directory_that_cannot_be_created_fails_the_execution() {
+    // The output "directory" is a regular file, so no execution directory fits under it.
+    let blocker = common::output_dir("blocked");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let manager = manager_with("blocked-manager", |config| {
+        config.output_dir = blocker.clone();
+    })
+    .await;
+    let id = manager
+        .run_pipeline(shell("blocked", &[("echo", "echo hi")]))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Failed);
+    let error = status.error.clone().unwrap_or_default();
+    assert!(error.contains("cannot create"), "error: {error}");
+    manager.shutdown().await.unwrap();
+    let _ = std::fs::remove_file(&blocker);
+}
