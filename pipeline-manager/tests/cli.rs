@@ -123,19 +123,23 @@ fn ctrl_c_cancels_running_executions_kills_their_processes_and_exits_130() {
     let runs = std::env::temp_dir()
         .join(format!("pm-test-{}-cli-ctrl-c", std::process::id()))
         .join("runs");
-    let workdir = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let pid_file = workdir.join("grandchild.pid");
+    // The step's task creates the execution directory, so it may appear just after the
+    // "running" line: look for the grandchild's pid file, bounded, without sleeping.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let grandchild = loop {
-        if let Ok(text) = std::fs::read_to_string(&pid_file) {
-            if let Ok(pid) = text.trim().parse::<i32>() {
-                break pid;
-            }
+        let pid = std::fs::read_dir(&runs)
+            .ok()
+            .and_then(|mut entries| entries.next())
+            .and_then(Result::ok)
+            .and_then(|workdir| std::fs::read_to_string(workdir.path().join("grandchild.pid")).ok())
+            .and_then(|text| text.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            break pid;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never wrote grandchild.pid"
+        );
         std::hint::spin_loop();
     };
     nix::sys::signal::kill(
