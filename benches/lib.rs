@@ -4,6 +4,8 @@
 //! A "server" holds a `u64` counter; `add(n)` is a call returning the new value, `inc` a cast,
 //! `get` a call.
 
+pub mod restart;
+
 use std::convert::Infallible;
 
 use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};

@@ -4,101 +4,12 @@
 //! so that 10,000 restarts in a row are allowed. A silent panic hook, as for every contender.
 //! The floor is a hand-written restart loop; otp-core runs with 0 and with 10,000 restarts in
 //! its intensity window, to show the restart cost does not grow with the history.
+//! The contenders are in `benches::restart`, shared with the peers binary.
 
 use std::time::Duration;
 
-use benches::{
-    FloorNames, Request, percentiles_us, restart_sample, runtime, spawn_floor_supervisor,
-};
-use otp_core::ServerRef;
-use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init, StartOptions};
-use otp_core::registry::Registry;
-use otp_core::supervisor::{ChildSpec, Strategy, SupFlags, Supervisor};
-
-struct Crashy(u64);
-
-impl GenServer for Crashy {
-    type Args = ();
-    type Call = Request;
-    type Reply = u64;
-    type Cast = ();
-    type Info = std::convert::Infallible;
-    type Continue = std::convert::Infallible;
-
-    async fn init(_: (), _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
-        Ok(Init::Ready(Crashy(0)))
-    }
-
-    async fn handle_call(
-        &mut self,
-        _: Request,
-        _: Caller<'_, u64>,
-        _: &mut Context<Self>,
-    ) -> Result<CallResult<u64>, BoxError> {
-        Ok(CallResult::Reply(self.0))
-    }
-
-    async fn handle_cast(&mut self, _: (), _: &mut Context<Self>) -> Result<(), BoxError> {
-        panic!("crash")
-    }
-}
-
-const RESTARTS: usize = 10_000;
-
-/// The floor: a hand-written restart loop (`benches::spawn_floor_supervisor`) and a
-/// `RwLock<HashMap>` of names.
-async fn floor() -> Vec<Duration> {
-    let names = FloorNames::default();
-    spawn_floor_supervisor("crashy", names.clone());
-    let mut samples = Vec::with_capacity(RESTARTS);
-    for _ in 0..RESTARTS {
-        let sample = restart_sample(
-            || {
-                if let Some(server) = names.read().get("crashy") {
-                    server.crash();
-                }
-            },
-            || names.read().get("crashy").cloned(),
-            |server| async move { server.try_call(Request::Get).await.is_some() },
-        );
-        samples.push(sample.await);
-    }
-    samples
-}
-
-/// otp-core: a `one_for_one` supervisor with a named child. `window` is the intensity period:
-/// 1 µs keeps the restart history empty; an hour keeps every restart in it. `history` restarts
-/// are made, untimed, before the timed ones.
-async fn otp_core(window: Duration, history: usize) -> Vec<Duration> {
-    let names: Registry<&'static str, ServerRef<Crashy>> =
-        Registry::start().await.expect("registry");
-    let via = names.via("crashy");
-    let spec_via = via.clone();
-    let flags = SupFlags::new(Strategy::OneForOne)
-        .intensity(u32::MAX, window)
-        .expect("flags");
-    let spec = ChildSpec::new("crashy", move || {
-        Crashy::start_with((), StartOptions::new().name(spec_via.clone()))
-    });
-    let _sup = Supervisor::start(flags, vec![spec])
-        .await
-        .expect("supervisor");
-    let mut samples = Vec::with_capacity(RESTARTS);
-    for round in 0..history + RESTARTS {
-        let sample = restart_sample(
-            || {
-                let _ = via.cast(());
-            },
-            || via.whereis(),
-            |server| async move { server.call(Request::Get).await.is_ok() },
-        )
-        .await;
-        if round >= history {
-            samples.push(sample);
-        }
-    }
-    samples
-}
+use benches::restart::{RESTARTS, floor, otp_core};
+use benches::{percentiles_us, runtime};
 
 fn main() {
     std::panic::set_hook(Box::new(|_| {}));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use benches::{FloorNames, Request, percentiles_us, restart_sample, spawn_floor_supervisor};
+use benches::percentiles_us;
 use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -133,21 +133,7 @@ async fn supervised_start(children: usize) -> Figures {
 }
 
 async fn restart() -> Figures {
-    let names = FloorNames::default();
-    spawn_floor_supervisor("crashy", names.clone());
-    let mut samples = Vec::with_capacity(10_000);
-    for _ in 0..10_000 {
-        let sample = restart_sample(
-            || {
-                if let Some(server) = names.read().get("crashy") {
-                    server.crash();
-                }
-            },
-            || names.read().get("crashy").cloned(),
-            |server| async move { server.try_call(Request::Get).await.is_some() },
-        );
-        samples.push(sample.await);
-    }
+    let mut samples = benches::restart::floor().await;
     let (p50, p99) = percentiles_us(&mut samples);
     Figures::Measured(vec![("p50_us", p50), ("p99_us", p99)])
 }

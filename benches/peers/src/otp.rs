@@ -6,13 +6,13 @@ use std::convert::Infallible;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use benches::{percentiles_us, restart_sample};
+use benches::percentiles_us;
 use otp_core::dynamic_supervisor::{DynamicSupervisor, DynamicSupervisorOptions};
 use otp_core::gen_server::{
     BoxError, CallResult, Caller, Context, GenServer, Init, StartOptions, Timeout,
 };
 use otp_core::registry::Registry;
-use otp_core::supervisor::{ChildSpec, Strategy, SupFlags, Supervisor};
+use otp_core::supervisor::ChildSpec;
 use otp_core::task_supervisor::TaskSupervisor;
 use otp_core::{ExitReason, ServerRef};
 
@@ -136,37 +136,11 @@ async fn supervised_start(children: usize) -> Figures {
     ])
 }
 
-/// W6: a `one_for_one` supervisor whose child is registered as "crashy". `window` is the
-/// intensity period (1 µs keeps the restart history empty, an hour keeps every restart in it);
-/// `history` untimed restarts come first.
+/// W6: a `one_for_one` supervisor whose child is registered as "crashy" (`benches::restart`).
+/// `window` is the intensity period (1 µs keeps the restart history empty, an hour keeps every
+/// restart in it); `history` untimed restarts come first.
 async fn restart(window: Duration, history: usize) -> Figures {
-    let names: Registry<&'static str, ServerRef<Counter>> =
-        Registry::start().await.expect("registry");
-    let via = names.via("crashy");
-    let spec_via = via.clone();
-    let flags = SupFlags::new(Strategy::OneForOne)
-        .intensity(u32::MAX, window)
-        .expect("flags");
-    let spec = ChildSpec::new("crashy", move || {
-        Counter::start_with((), StartOptions::new().name(spec_via.clone()))
-    });
-    let _supervisor = Supervisor::start(flags, vec![spec])
-        .await
-        .expect("supervisor");
-    let mut samples = Vec::with_capacity(10_000);
-    for round in 0..history + 10_000 {
-        let sample = restart_sample(
-            || {
-                let _ = via.cast(Cast::Crash);
-            },
-            || via.whereis(),
-            |server| async move { server.call(Call::Get).await.is_ok() },
-        )
-        .await;
-        if round >= history {
-            samples.push(sample);
-        }
-    }
+    let mut samples = benches::restart::otp_core(window, history).await;
     let (p50, p99) = percentiles_us(&mut samples);
     Figures::Measured(vec![("p50_us", p50), ("p99_us", p99)])
 }
