@@ -144,9 +144,7 @@ impl FloorCounter {
 
     /// A call round trip.
     pub async fn call(&self, request: Request) -> u64 {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.tx.send(FloorMessage::Call(request, tx));
-        rx.await.unwrap_or(0)
+        self.try_call(request).await.unwrap_or(0)
     }
 
     /// A call round trip that reports a dead server as `None`.
