@@ -32,7 +32,9 @@ use crate::process::{BoxError, panic_message};
 
 /// Everything a server's mailbox can hold.
 pub(crate) enum Envelope<S: GenServer> {
-    Call(S::Call, ReplyTo<S::Reply>),
+    /// The reply handle is in an `Option` so that the handler can take it in place
+    /// ([`Caller::defer`]) without the loop keeping a second copy of it.
+    Call(S::Call, Option<ReplyTo<S::Reply>>),
     Cast(S::Cast),
     Info(S::Info),
     /// A monitor fired; handled only if the monitor is still active (see `Context::demonitor`).
@@ -101,11 +103,13 @@ pub(super) async fn start<S: GenServer>(
     };
 
     let (started_tx, mut started_rx) = oneshot::channel();
-    let handshake = Box::new(Handshake {
+    let start = Box::new(Start {
+        process: process.clone(),
+        args,
         started: started_tx,
         release,
     });
-    let body = run::<S>(process.clone(), args, handshake);
+    let body = run::<S>(start);
     spawn::launch(&runtime, process.clone(), body, |outcome| {
         outcome.unwrap_or_else(|reason| reason)
     });
@@ -161,45 +165,54 @@ struct Core<S: GenServer> {
     batch: VecDeque<Envelope<S>>,
 }
 
-/// What `init` reports through; boxed because it is needed only until `init` returns, and the
-/// server's task keeps room for its arguments for as long as it lives.
-struct Handshake {
+/// What the server needs until `init` returns: its arguments and how to report back. Boxed,
+/// because an async fn keeps room for its arguments for as long as it runs, and a server runs
+/// for a long time after `init`.
+struct Start<S: GenServer> {
+    process: Arc<ServerProcess<S>>,
+    args: S::Args,
     started: oneshot::Sender<Result<(), StartError>>,
     release: Option<ReleaseName>,
 }
 
-async fn run<S: GenServer>(
-    process: Arc<ServerProcess<S>>,
-    args: S::Args,
-    handshake: Box<Handshake>,
-) -> ExitReason {
-    let mut core = match init(process, args, handshake).await {
+async fn run<S: GenServer>(start: Box<Start<S>>) -> ExitReason {
+    let mut core = match init(start).await {
         Ok(core) => core,
         Err(reason) => return reason,
     };
     let reason = receive_loop(&mut core).await;
+    terminate(core, reason).await
+}
+
+/// Runs `terminate`; returns the reason the process exits with.
+///
+/// A plain fn around an `async move` block: an async fn would copy its by-value arguments
+/// into its body, and this future is part of every server's task.
+fn terminate<S: GenServer>(core: Core<S>, reason: ExitReason) -> impl Future<Output = ExitReason> {
     let Core {
         mut state, mut ctx, ..
     } = core;
-    match guarded(async {
-        state.terminate(&reason, &mut ctx).await;
-        Ok(())
-    })
-    .await
-    {
-        Ok(()) => reason,
-        // As in Erlang, a crash in terminate replaces the exit reason.
-        Err(crash) => crash,
+    async move {
+        let terminated = guarded(async {
+            state.terminate(&reason, &mut ctx).await;
+            Ok(())
+        });
+        match terminated.await {
+            Ok(()) => reason,
+            // As in Erlang, a crash in terminate replaces the exit reason.
+            Err(crash) => crash,
+        }
     }
 }
 
 /// Runs `init` and tells the starter; returns the loop's core, or the exit reason.
-async fn init<S: GenServer>(
-    process: Arc<ServerProcess<S>>,
-    args: S::Args,
-    handshake: Box<Handshake>,
-) -> Result<Core<S>, ExitReason> {
-    let Handshake { started, release } = *handshake;
+async fn init<S: GenServer>(start: Box<Start<S>>) -> Result<Core<S>, ExitReason> {
+    let Start {
+        process,
+        args,
+        started,
+        release,
+    } = *start;
     let mut ctx = Context::new(process);
     let (error, reason) = match guarded(S::init(args, &mut ctx)).await {
         Ok(Init::Ready(state)) => {
@@ -223,38 +236,53 @@ async fn init<S: GenServer>(
     Err(reason)
 }
 
+/// The next thing the loop runs a callback for.
+enum Work<S: GenServer> {
+    Continue(S::Continue),
+    /// A due timer's message.
+    Timer(S::Info),
+    Message(Envelope<S>),
+}
+
 async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
     loop {
         if let Some(reason) = core.ctx.stop.take() {
             return reason;
         }
-        let outcome = if let Some(value) = core.ctx.next_continue.take() {
-            guarded(core.state.handle_continue(value, &mut core.ctx)).await
-        } else if let Some(info) = core.ctx.timers().and_then(|timers| timers.pop_due()) {
-            guarded(core.state.handle_info(info, &mut core.ctx)).await
-        } else if let Some(envelope) = core.batch.pop_front() {
-            match envelope {
-                Envelope::Call(request, reply_to) => handle_call(core, request, reply_to).await,
-                Envelope::Cast(message) => {
-                    guarded(core.state.handle_cast(message, &mut core.ctx)).await
-                }
-                Envelope::Info(info) => guarded(core.state.handle_info(info, &mut core.ctx)).await,
-                Envelope::Down(down) => {
-                    let (down, to_info) = *down;
-                    if core.ctx.take_down(down.monitor) {
-                        match std::panic::catch_unwind(AssertUnwindSafe(|| to_info(down))) {
-                            Ok(info) => guarded(core.state.handle_info(info, &mut core.ctx)).await,
-                            Err(payload) => Err(ExitReason::Panic(panic_message(&*payload))),
-                        }
-                    } else {
-                        Ok(())
-                    }
-                }
-                Envelope::Stop(reason) => return reason,
+        // Dispatched here rather than in a helper async fn: the work item would then be stored
+        // twice (as the helper's argument and as its mutable binding), in every idle server.
+        let mut work = NextWork { core }.await;
+        let Core { state, ctx, .. } = &mut *core;
+        let outcome = match work {
+            Work::Continue(value) => guarded(state.handle_continue(value, ctx)).await,
+            Work::Timer(info) | Work::Message(Envelope::Info(info)) => {
+                guarded(state.handle_info(info, ctx)).await
             }
-        } else {
-            WaitForWork { core }.await;
-            continue;
+            Work::Message(Envelope::Call(request, ref mut slot)) => {
+                let result = guarded(state.handle_call(request, Caller::new(slot), ctx)).await;
+                // No handle is left if the handler deferred: that handle alone answers. On `Err`
+                // the handle is dropped with the work item; the caller then waits for the exit
+                // reason, published after `terminate`.
+                result.map(|result| {
+                    if let (CallResult::Reply(reply), Some(reply_to)) = (result, slot.take()) {
+                        let _ = reply_to.reply(reply);
+                    }
+                })
+            }
+            Work::Message(Envelope::Cast(message)) => {
+                guarded(state.handle_cast(message, ctx)).await
+            }
+            Work::Message(Envelope::Down(down)) => {
+                let (down, to_info) = *down;
+                if !ctx.take_down(down.monitor) {
+                    continue;
+                }
+                match std::panic::catch_unwind(AssertUnwindSafe(|| to_info(down))) {
+                    Ok(info) => guarded(state.handle_info(info, ctx)).await,
+                    Err(payload) => Err(ExitReason::Panic(panic_message(&*payload))),
+                }
+            }
+            Work::Message(Envelope::Stop(reason)) => Err(reason),
         };
         if let Err(reason) = outcome {
             return reason;
@@ -262,49 +290,42 @@ async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
     }
 }
 
-async fn handle_call<S: GenServer>(
-    core: &mut Core<S>,
-    request: S::Call,
-    reply_to: ReplyTo<S::Reply>,
-) -> Result<(), ExitReason> {
-    let mut slot = Some(reply_to);
-    let outcome = guarded(
-        core.state
-            .handle_call(request, Caller::new(&mut slot), &mut core.ctx),
-    )
-    .await;
-    match outcome {
-        Ok(CallResult::Reply(reply)) => {
-            if let Some(reply_to) = slot {
-                let _ = reply_to.reply(reply);
-            }
-            Ok(())
-        }
-        Ok(CallResult::NoReply) => Ok(()),
-        // `slot` is dropped on return; the caller then waits for the exit reason, which is
-        // published after `terminate`.
-        Err(reason) => Err(reason),
-    }
-}
-
-/// Ready when the mailbox had messages (now moved into the batch) or a timer is due.
-struct WaitForWork<'a, S: GenServer> {
+/// Takes the next work item, in priority order: a requested `handle_continue`, then a due
+/// timer, then the next message; waits for the mailbox or a timer when there is none.
+///
+/// A due timer is not starved by a busy mailbox, because timers are checked before each
+/// message is taken from the batch.
+struct NextWork<'a, S: GenServer> {
     core: &'a mut Core<S>,
 }
 
-impl<S: GenServer> Future for WaitForWork<'_, S> {
-    type Output = ();
+impl<S: GenServer> Future for NextWork<'_, S> {
+    type Output = Work<S>;
 
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Work<S>> {
         let core = &mut *self.core;
-        // Mailbox first: it is the common case. A due timer is not starved by a busy mailbox,
-        // because the loop checks timers before taking each message from the batch.
-        if core.ctx.mailbox().poll_take(cx, &mut core.batch).is_ready() {
-            return Poll::Ready(());
-        }
-        match core.ctx.timers() {
-            Some(timers) => timers.poll_due(cx),
-            None => Poll::Pending,
+        loop {
+            if let Some(value) = core.ctx.next_continue.take() {
+                return Poll::Ready(Work::Continue(value));
+            }
+            if let Some(info) = core.ctx.timers().and_then(|timers| timers.pop_due()) {
+                return Poll::Ready(Work::Timer(info));
+            }
+            if let Some(envelope) = core.batch.pop_front() {
+                return Poll::Ready(Work::Message(envelope));
+            }
+            // Mailbox first: it is the common case.
+            if core
+                .ctx
+                .mailbox()
+                .poll_take(cx, &mut core.batch)
+                .is_pending()
+            {
+                match core.ctx.timers() {
+                    Some(timers) => std::task::ready!(timers.poll_due(cx)),
+                    None => return Poll::Pending,
+                }
+            }
         }
     }
 }

@@ -102,7 +102,7 @@ impl<S: GenServer> ServerRef<S> {
         if self
             .process
             .mailbox
-            .send(Envelope::Call(request, ReplyTo::new(tx, caller)))
+            .send(Envelope::Call(request, Some(ReplyTo::new(tx, caller))))
             .is_err()
         {
             return Err(CallError::NoProc);
