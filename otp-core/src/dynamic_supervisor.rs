@@ -33,12 +33,12 @@
 //! - `Ignore` is reported as [`DynamicStartError::Ignored`] (D16).
 //! - The differences of [`supervisor`](crate::supervisor#differences-from-otp) apply.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::FutureExt;
+use rustc_hash::FxHashMap;
 
 use crate::gen_server::{
     BoxError, CallError, CallResult, Caller, Context, GenServer, Init, ServerRef, StartError,
@@ -102,8 +102,8 @@ struct DynChild {
 }
 
 struct DynamicServer {
-    children: HashMap<u64, DynChild>,
-    by_pid: HashMap<Pid, u64>,
+    children: FxHashMap<u64, DynChild>,
+    by_pid: FxHashMap<Pid, u64>,
     next_key: u64,
     max_children: Option<usize>,
     intensity: RestartIntensity,
@@ -292,8 +292,8 @@ impl GenServer for DynamicServer {
         _: &mut Context<Self>,
     ) -> Result<Init<Self>, BoxError> {
         Ok(Init::Ready(DynamicServer {
-            children: HashMap::new(),
-            by_pid: HashMap::new(),
+            children: FxHashMap::default(),
+            by_pid: FxHashMap::default(),
             next_key: 0,
             max_children: options.max_children,
             intensity: RestartIntensity::new(options.max_restarts, options.max_seconds),

@@ -61,9 +61,8 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
-
 use hashbrown::{HashTable, hash_table};
+use rustc_hash::FxHashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -107,7 +106,7 @@ struct Entry<K, V> {
 /// partition's table (hashbrown uses its low bits and its top 7 bits).
 type KeyPartition<K, V> = RwLock<HashTable<Entry<K, V>>>;
 /// The keys each owner holds, for `keys/1` and for clean-up when it exits.
-type OwnerPartition<K> = Mutex<HashMap<Pid, Vec<K>>>;
+type OwnerPartition<K> = Mutex<FxHashMap<Pid, Vec<K>>>;
 
 /// The table shared by the registry handle, its process and the exit hooks of its owners.
 struct Table<K, V> {
@@ -126,7 +125,7 @@ where
         let n = partitions.get();
         Table {
             keys: (0..n).map(|_| RwLock::new(HashTable::new())).collect(),
-            owners: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
+            owners: (0..n).map(|_| Mutex::new(FxHashMap::default())).collect(),
             hasher: RandomState::new(),
             closed: AtomicBool::new(false),
         }

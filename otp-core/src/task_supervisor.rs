@@ -44,7 +44,6 @@
 //! - The task body of [`start_child`](TaskSupervisor::start_child) returns `Result<(), BoxError>`
 //!   so `?` works; an `Err` is an abnormal exit.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -52,6 +51,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::gen_server::{
@@ -172,7 +172,7 @@ struct TaskChild {
 
 /// The task supervisor's process.
 struct TaskSupervisorServer {
-    children: HashMap<Pid, TaskChild>,
+    children: FxHashMap<Pid, TaskChild>,
     intensity: RestartIntensity,
 }
 
@@ -227,7 +227,7 @@ impl GenServer for TaskSupervisorServer {
         _: &mut Context<Self>,
     ) -> Result<Init<Self>, BoxError> {
         Ok(Init::Ready(TaskSupervisorServer {
-            children: HashMap::new(),
+            children: FxHashMap::default(),
             intensity: RestartIntensity::new(options.max_restarts, options.max_seconds),
         }))
     }

@@ -1,9 +1,10 @@
 //! [`Context`]: what a callback can ask of its own process.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+
+use rustc_hash::FxHashSet;
 
 use super::server_loop::{DownToInfo, Envelope, ServerProcess};
 use super::{GenServer, ServerRef};
@@ -28,7 +29,7 @@ pub struct Context<S: GenServer> {
 
 pub(super) struct Extras<S: GenServer> {
     pub(super) timers: Timers<S::Info>,
-    monitors: HashSet<MonitorRef>,
+    monitors: FxHashSet<MonitorRef>,
 }
 
 impl<S: GenServer> Context<S> {
@@ -49,7 +50,7 @@ impl<S: GenServer> Context<S> {
         self.extras.get_or_insert_with(|| {
             Box::new(Extras {
                 timers: Timers::new(),
-                monitors: HashSet::new(),
+                monitors: FxHashSet::default(),
             })
         })
     }

@@ -6,7 +6,7 @@
 //! - Every process is in the process table from before its first poll until its exit fan-out.
 //! - A process's exit reason is set exactly once, by [`exit_process`], whatever ended it: its body
 //!   returning, a panic, or its future being dropped (kill, runtime shutdown). The last case runs
-//!   from [`ExitGuard`]'s `Drop`, so even an aborted task reports an exit.
+//!   from [`Boundary`]'s `Drop`, so even an aborted task reports an exit.
 //! - Exit fan-out order, which the rest of the crate relies on:
 //!   1. run the exit hooks (registry clean-up), so that no lookup returns the process once any
 //!      sign of its exit can be observed, not even a failed send (stronger than Elixir's
@@ -18,17 +18,18 @@
 //!   5. deliver one `Down` to every monitor;
 //!   6. drop the messages that were still queued. Pending callers learn that their request was
 //!      dropped only now, when the reason they will report is already published.
-//! - The guard that runs the fan-out exists before the task is spawned, so a process that is
+//! - The boundary that runs the fan-out exists before the task is spawned, so a process that is
 //!   killed (or whose runtime shuts down) before its first poll still exits properly.
+//! - While a process's task is polled or dropped, that process is [current](Current) on the
+//!   thread: `process::current()` names it, in its callbacks and in the `Drop` of what it owned.
 //! - Nothing in the fan-out may unwind out of it: `finish`, each hook and each delivery run
 //!   behind `catch_unwind`, so one faulty callback cannot leave a zombie or swallow other
 //!   monitors' `Down`s.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
@@ -36,26 +37,63 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures::FutureExt;
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use tokio::task::AbortHandle;
 
 use super::{ExitReason, Pid, panic_message};
 use crate::monitor::{Down, MonitorRef};
 
-/// What a process's task knows about itself while it runs.
-struct ProcessLocal {
-    pid: Pid,
-    /// A timer reused by this process's successive calls: moving a registered tokio timer to a
-    /// later deadline is an atomic update, while registering a new one takes a lock and can
-    /// wake the timer driver (about 400 ns per call on a 2-core machine).
-    call_timer: Cell<Option<Pin<Box<tokio::time::Sleep>>>>,
+thread_local! {
+    /// The pid of the process being polled on this thread (see [`Current`]).
+    static CURRENT_PID: Cell<Option<Pid>> = const { Cell::new(None) };
+    /// The polled process's reusable call timer, lent for the length of one poll. In
+    /// `ManuallyDrop` so that the slot needs no thread-exit destructor (which would make every
+    /// access check whether it has run): [`Current`] always takes the timer back.
+    static CALL_TIMER: Cell<ManuallyDrop<Option<CallTimer>>> =
+        const { Cell::new(ManuallyDrop::new(None)) };
 }
 
-tokio::task_local! {
-    static CURRENT: ProcessLocal;
-}
+/// A timer reused by one process's successive calls: moving a registered tokio timer to a later
+/// deadline is an atomic update, while registering a new one takes a lock and can wake the
+/// timer driver (about 400 ns per call on a 2-core machine).
+type CallTimer = Pin<Box<tokio::time::Sleep>>;
 
 pub(crate) fn current_pid() -> Option<Pid> {
-    CURRENT.try_with(|local| local.pid).ok()
+    CURRENT_PID.get()
+}
+
+/// Makes a process current on this thread while its task is polled or dropped: its pid for
+/// [`current_pid`], its call timer for [`call_timer`]. Restores what was current before when
+/// dropped, so a poll nested in another (a `block_on` inside a process) stays correct.
+///
+/// A thread-local swapped by the process boundary rather than a tokio task-local: the boundary
+/// already wraps every poll, and a second wrapper future costs each poll about 50 instructions
+/// and each idle process 24 bytes.
+struct Current<'a> {
+    timer: &'a mut Option<CallTimer>,
+    previous_pid: Option<Pid>,
+    previous_timer: Option<CallTimer>,
+}
+
+impl<'a> Current<'a> {
+    fn enter(pid: Pid, timer: &'a mut Option<CallTimer>) -> Current<'a> {
+        let previous_pid = CURRENT_PID.replace(Some(pid));
+        let lent = ManuallyDrop::new(timer.take());
+        let previous_timer = ManuallyDrop::into_inner(CALL_TIMER.replace(lent));
+        Current {
+            timer,
+            previous_pid,
+            previous_timer,
+        }
+    }
+}
+
+impl Drop for Current<'_> {
+    fn drop(&mut self) {
+        CURRENT_PID.set(self.previous_pid);
+        let restored = ManuallyDrop::new(self.previous_timer.take());
+        *self.timer = ManuallyDrop::into_inner(CALL_TIMER.replace(restored));
+    }
 }
 
 /// Borrows the calling process's reusable call timer, due between `deadline` and
@@ -65,16 +103,9 @@ pub(crate) fn current_pid() -> Option<Pid> {
 /// A timer already due inside that window is left as it is: calls in quick succession then do
 /// not touch the timer at all, and a call times out no earlier than asked and at most `slack`
 /// later (tokio's timer wheel has millisecond granularity anyway).
-pub(crate) fn call_timer(
-    deadline: tokio::time::Instant,
-    slack: std::time::Duration,
-) -> Pin<Box<tokio::time::Sleep>> {
+pub(crate) fn call_timer(deadline: tokio::time::Instant, slack: std::time::Duration) -> CallTimer {
     let latest = deadline.checked_add(slack).unwrap_or(deadline);
-    match CURRENT
-        .try_with(|local| local.call_timer.take())
-        .ok()
-        .flatten()
-    {
+    match ManuallyDrop::into_inner(CALL_TIMER.replace(ManuallyDrop::new(None))) {
         Some(mut timer) => {
             let due = timer.deadline();
             if due < deadline || due > latest {
@@ -87,8 +118,11 @@ pub(crate) fn call_timer(
 }
 
 /// Gives a timer from [`call_timer`] back for the next call (dropped outside a process).
-pub(crate) fn return_call_timer(timer: Pin<Box<tokio::time::Sleep>>) {
-    let _ = CURRENT.try_with(|local| local.call_timer.set(Some(timer)));
+pub(crate) fn return_call_timer(timer: CallTimer) {
+    if current_pid().is_some() {
+        let replaced = CALL_TIMER.replace(ManuallyDrop::new(Some(timer)));
+        drop(ManuallyDrop::into_inner(replaced));
+    }
 }
 
 /// What the runtime needs from any kind of process, whatever its message type.
@@ -291,29 +325,13 @@ impl ProcessHeader {
 
 const SHARDS: usize = 64;
 
-/// Pids are sequential, so a multiplicative hash spreads them well and costs one instruction.
-#[derive(Default)]
-struct PidHasher(u64);
-
-impl Hasher for PidHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type Shard = Mutex<HashMap<Pid, Arc<dyn AnyProcess>, BuildHasherDefault<PidHasher>>>;
+// Pids are sequential and made here, never chosen by a user, so the fast multiplicative Fx hash
+// spreads them well and cannot be attacked.
+type Shard = Mutex<FxHashMap<Pid, Arc<dyn AnyProcess>>>;
 
 static TABLE: LazyLock<Vec<Shard>> = LazyLock::new(|| {
     (0..SHARDS)
-        .map(|_| Mutex::new(HashMap::default()))
+        .map(|_| Mutex::new(FxHashMap::default()))
         .collect()
 });
 
@@ -376,37 +394,58 @@ pub(crate) fn launch<P, F, Fin>(
     F: Future + Send + 'static,
     Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
 {
-    let pid = process.header().pid();
     let for_abort = process.clone();
-    // The guard exists before the task does, so dropping the task unpolled still runs the
-    // fan-out. A hand-written future rather than an `async` block: an async block would hold
-    // the body twice (once captured, once being awaited), doubling every idle process.
+    // A hand-written future rather than an `async` block: an async block would hold the body
+    // twice (once captured, once being awaited), doubling every idle process.
     let boundary = Boundary {
-        body: AssertUnwindSafe(body).catch_unwind(),
-        guard: ExitGuard {
-            process,
-            finish: Some(finish),
-            output: PhantomData,
-        },
+        body: Some(AssertUnwindSafe(body).catch_unwind()),
+        process,
+        finish: Some(finish),
+        call_timer: None,
+        output: PhantomData,
     };
-    let local = ProcessLocal {
-        pid,
-        call_timer: Cell::new(None),
-    };
-    let task = runtime.spawn(CURRENT.scope(local, boundary));
+    let task = runtime.spawn(boundary);
     for_abort.header().set_abort(task.abort_handle());
 }
 
 pin_project_lite::pin_project! {
-    /// The process boundary: polls the body with panics caught, then completes the guard.
+    /// The process boundary: polls the body with panics caught and the process
+    /// [current](Current), then runs the exit fan-out. It runs the fan-out from its `Drop` too,
+    /// so a process whose task is dropped before its body finished (it was killed, or the runtime
+    /// is shutting down, maybe before its first poll) still exits properly.
     struct Boundary<B, P, T, Fin>
     where
         P: AnyProcess,
         Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
     {
+        // In an `Option` so that `drop` can drop it while the process is still current.
         #[pin]
-        body: B,
-        guard: ExitGuard<P, T, Fin>,
+        body: Option<B>,
+        process: Arc<P>,
+        // `Some` until the fan-out has run.
+        finish: Option<Fin>,
+        call_timer: Option<CallTimer>,
+        output: PhantomData<fn(T)>,
+    }
+
+    impl<B, P, T, Fin> PinnedDrop for Boundary<B, P, T, Fin>
+    where
+        P: AnyProcess,
+        Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let header = this.process.header();
+            let _entered = header.enter_span();
+            let _current = Current::enter(header.pid(), this.call_timer);
+            // What the process owned is dropped as it ran: inside its span, as the current
+            // process.
+            this.body.set(None);
+            if this.finish.is_some() {
+                let reason = header.take_forced();
+                complete(&**this.process, this.finish, Err(reason));
+            }
+        }
     }
 }
 
@@ -420,36 +459,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.project();
-        let ExitGuard {
-            process, finish, ..
-        } = this.guard;
+        let header = this.process.header();
         // As `tracing::Instrument` does, with the span kept in the process header.
-        let _entered = process.header().enter_span();
-        let outcome = std::task::ready!(this.body.poll(cx));
+        let _entered = header.enter_span();
+        let _current = Current::enter(header.pid(), this.call_timer);
+        let Some(body) = this.body.as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        let outcome = std::task::ready!(body.poll(cx));
         let outcome = outcome.map_err(|payload| ExitReason::Panic(panic_message(&*payload)));
-        complete(&**process, finish, outcome);
+        complete(&**this.process, this.finish, outcome);
         Poll::Ready(())
-    }
-}
-
-/// Reports the exit however the body ends, including by being dropped.
-struct ExitGuard<P, T, Fin>
-where
-    P: AnyProcess,
-    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
-{
-    process: Arc<P>,
-    finish: Option<Fin>,
-    output: PhantomData<fn(T)>,
-}
-
-impl<P, T, Fin> ExitGuard<P, T, Fin>
-where
-    P: AnyProcess,
-    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
-{
-    fn complete(&mut self, outcome: Result<T, ExitReason>) {
-        complete(&*self.process, &mut self.finish, outcome);
     }
 }
 
@@ -465,23 +485,6 @@ fn complete<T, Fin>(
         let reason = std::panic::catch_unwind(AssertUnwindSafe(|| finish(outcome)))
             .unwrap_or_else(|payload| ExitReason::Panic(panic_message(&*payload)));
         exit_process(process, reason);
-    }
-}
-
-impl<P, T, Fin> Drop for ExitGuard<P, T, Fin>
-where
-    P: AnyProcess,
-    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
-{
-    fn drop(&mut self) {
-        // Still armed: the future was dropped before the body finished, because the process was
-        // killed (`forced` holds the reason) or the runtime is shutting down.
-        if self.finish.is_some() {
-            let process = self.process.clone();
-            let _entered = process.header().enter_span();
-            let reason = process.header().take_forced();
-            self.complete(Err(reason));
-        }
     }
 }
 
