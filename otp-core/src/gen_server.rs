@@ -109,6 +109,18 @@
 //! - Casts and info messages to a stopped server return [`SendError::NoProc`] with the message,
 //!   where Erlang silently drops it (D13).
 //! - There is no hibernation, no `code_change` and no `format_status`.
+//! - **`init` runs in the starter's task, as the new process.** Erlang spawns the process and
+//!   the starter waits for its `init`. Here the starter's task polls `init` itself, with the new
+//!   process [current](crate::process::current) and its span entered; a kill
+//!   ([`process::exit`](crate::process::exit), the start timeout) ends `init` at its next
+//!   `.await` as it would in a task of its own. The process gets its own task once `init`
+//!   succeeds. What you can observe is the same, and a start costs two thread hand-offs less;
+//!   the one difference is that dropping the `start` future (the starter was cancelled) kills
+//!   the starting process, as a linked starter's exit would in Erlang.
+//! - **A server that always has work still yields.** Each message, timer and continue spends a
+//!   unit of tokio's cooperative budget, so a server that keeps itself busy (say, by messaging
+//!   itself) gives its thread up every so often, as a BEAM process is preempted after its
+//!   reductions. Tokio's budget is not preemption, though: it only counts at `.await`s.
 //!
 //! # Why native `async fn` rather than `#[async_trait]`
 //!
@@ -279,7 +291,8 @@ pub trait GenServer: Sized + Send + 'static {
     /// Values passed from a callback to [`handle_continue`](Self::handle_continue).
     type Continue: Send + 'static;
 
-    /// Builds the state (Erlang `init/1`). Runs in the new process before `start` returns.
+    /// Builds the state (Erlang `init/1`). Runs as the new process before `start` returns (in
+    /// the starter's task: see [Differences from OTP](self#differences-from-otp)).
     ///
     /// Return [`Init::Ready`] to start serving, [`Init::Ignore`] or [`Init::Stop`] not to start.
     /// An `Err` or a panic also fails the start, with that reason. Call

@@ -69,5 +69,11 @@ pub fn exit(pid: Pid, reason: ExitReason) -> bool {
     if reason == ExitReason::Normal {
         return false;
     }
-    spawn::lookup(pid).is_some_and(|process| process.header().force_exit(reason))
+    spawn::lookup(pid).is_some_and(|process| {
+        let alive = process.header().force_exit(reason);
+        if alive {
+            process.interrupt_init();
+        }
+        alive
+    })
 }

@@ -3,10 +3,13 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use otp_core::ExitReason;
-use otp_core::gen_server::{GenServer, StartError, StartOptions, StopError};
+use otp_core::gen_server::{Context, GenServer, Init, StartError, StartOptions, StopError};
+use otp_core::process::{BoxError, Pid};
 use otp_core::testing::{EventLog, await_exit};
 use support::{Call, Cast, InitScript, Mutexed, Probe, ProbeArgs, Reply, WAIT, start_probe};
 use tokio::sync::oneshot;
@@ -242,4 +245,77 @@ async fn stop_reports_a_different_exit_reason() {
             "cleanup failed".into()
         )))
     );
+}
+
+/// A server whose `init` reports its pid, then waits forever; `dropped` is set when what its
+/// `init` held is dropped.
+struct Stuck;
+
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl GenServer for Stuck {
+    type Args = (oneshot::Sender<Pid>, Arc<AtomicBool>);
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+
+    async fn init(
+        (pid_to, dropped): Self::Args,
+        ctx: &mut Context<Self>,
+    ) -> Result<Init<Self>, BoxError> {
+        let _held = SetOnDrop(dropped);
+        let _ = pid_to.send(ctx.pid());
+        std::future::pending::<()>().await;
+        Ok(Init::Ready(Stuck))
+    }
+}
+
+// OTP: GS-04; proc_lib:start_link ("If the process is killed before it calls init_ack, the
+// starter gets its exit reason"). `init` runs in the starter's task, and a kill still ends it.
+#[tokio::test]
+async fn a_server_exited_while_its_init_waits_fails_to_start_with_that_reason() {
+    let (pid_to, pid) = oneshot::channel();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let killing = async {
+        let pid = pid.await.unwrap();
+        let down = otp_core::monitor::monitor(pid);
+        assert!(otp_core::process::exit(
+            pid,
+            ExitReason::shutdown_with("bye")
+        ));
+        down.await
+    };
+    let (started, down) = tokio::join!(Stuck::start((pid_to, dropped.clone())), killing);
+    assert_eq!(
+        started.err(),
+        Some(StartError::InitFailed(ExitReason::shutdown_with("bye")))
+    );
+    assert_eq!(down.reason, ExitReason::shutdown_with("bye"));
+    assert!(dropped.load(Ordering::SeqCst));
+}
+
+// As a linked starter's exit would (proc_lib), abandoning a start ends the starting process.
+#[tokio::test]
+async fn dropping_a_start_while_init_runs_kills_the_new_process() {
+    let (pid_to, pid) = oneshot::channel();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let mut starting = Box::pin(Stuck::start((pid_to, dropped.clone())));
+    let pid = tokio::select! {
+        _ = &mut starting => panic!("Stuck's init never returns"),
+        pid = pid => pid.unwrap(),
+    };
+    let down = otp_core::monitor::monitor(pid);
+    assert!(otp_core::process::is_alive(pid));
+    drop(starting);
+    assert_eq!(down.await.reason, ExitReason::Killed);
+    assert!(dropped.load(Ordering::SeqCst));
+    assert!(!otp_core::process::is_alive(pid));
 }

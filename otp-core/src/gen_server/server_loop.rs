@@ -19,13 +19,12 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use futures::FutureExt;
-use tokio::sync::oneshot;
 
 use super::context::Context;
 use super::reply_to::{Caller, ReplyTo};
 use super::{CallResult, GenServer, Init, ServerRef, StartError, StartOptions};
 use crate::ExitReason;
-use crate::monitor::{Down, wait_exit};
+use crate::monitor::Down;
 use crate::process::mailbox::Mailbox;
 use crate::process::spawn::{self, AnyProcess, ProcessHeader};
 use crate::process::{BoxError, panic_message};
@@ -66,6 +65,11 @@ impl<S: GenServer> AnyProcess for ServerProcess<S> {
     fn request_stop(&self, reason: ExitReason) -> bool {
         self.mailbox.send(Envelope::Stop(reason)).is_ok()
     }
+
+    fn interrupt_init(&self) {
+        // While `init` runs, its starter waits on the mailbox's waker (see `InitAsProcess`).
+        self.mailbox.wake();
+    }
 }
 
 /// Releases a name claimed for a server whose `init` failed, before the starter hears of it.
@@ -102,40 +106,113 @@ pub(super) async fn start<S: GenServer>(
         None => None,
     };
 
-    let (started_tx, mut started_rx) = oneshot::channel();
-    let start = Box::new(Start {
-        process: process.clone(),
-        args,
-        started: started_tx,
-        release,
-    });
-    let body = run::<S>(start);
-    spawn::launch(&runtime, process.clone(), body, |outcome| {
-        outcome.unwrap_or_else(|reason| reason)
-    });
-
-    let started = match deadline {
-        None => started_rx.await,
-        Some(deadline) => match tokio::time::timeout_at(deadline, &mut started_rx).await {
-            Ok(started) => started,
-            // Too late, unless init finished in the meantime: then its own result stands.
-            Err(_) if process.header.force_exit(ExitReason::Killed) => {
-                wait_exit(&process.header).await;
+    // Erlang runs `init` in the new process while the starter waits for it (`proc_lib`'s
+    // synchronous start). Here `init` runs in the starter's task *as* the new process: its pid
+    // is current, its span entered, a kill ends it. The process gets a task of its own only once
+    // `init` has succeeded, which saves two thread hand-offs per start.
+    let abandoned = AbandonedInit(Some(&*process));
+    let mut ctx = Context::new(process.clone());
+    let init = InitAsProcess {
+        process: &process,
+        init: guarded(S::init(args, &mut ctx)),
+        call_timer: None,
+    };
+    let outcome = match deadline {
+        None => init.await,
+        // Should `init` finish at the deadline, its result stands: `timeout_at` polls it first.
+        Some(deadline) => match tokio::time::timeout_at(deadline, init).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                drop(ctx);
+                abandoned.exit(ExitReason::Killed);
                 return Err(StartError::Timeout);
             }
-            Err(_) => started_rx.await,
         },
     };
-    match started {
-        Ok(Ok(())) => Ok(server),
-        Ok(Err(error)) => {
-            // Erlang: "If start_link returns ignore or {error, _}, the started gen_server
-            // process has terminated." Wait for that, so the caller never sees it alive.
-            wait_exit(&process.header).await;
-            Err(error)
+    process.mailbox.clear_waker();
+    let (error, reason) = match outcome {
+        Ok(Init::Ready(state)) => {
+            let core = Core {
+                state,
+                ctx,
+                batch: VecDeque::new(),
+            };
+            abandoned.disarm();
+            spawn::launch(&runtime, process.clone(), run(core), |outcome| {
+                outcome.unwrap_or_else(|reason| reason)
+            });
+            return Ok(server);
         }
-        // The process ended during `init` without reporting: it was killed from outside.
-        Err(_) => Err(StartError::InitFailed(wait_exit(&process.header).await)),
+        Ok(Init::Ignore) => (StartError::Ignored, ExitReason::Normal),
+        Ok(Init::Stop(reason)) => (StartError::InitFailed(reason.clone()), reason),
+        // A failed or panicking `init`, or a kill from outside while it ran.
+        Err(reason) => (StartError::InitFailed(reason.clone()), reason),
+    };
+    drop(ctx);
+    // gen_server.erl init_it: the name is released *before* the starter is told, or an
+    // immediate retry could get `already_started`.
+    if let Some(release) = release {
+        release();
+    }
+    // Erlang: "If start_link returns ignore or {error, _}, the started gen_server process has
+    // terminated." The exit fan-out runs here, so the caller never sees it alive.
+    abandoned.exit(reason);
+    Err(error)
+}
+
+pin_project_lite::pin_project! {
+    /// A server's `init`, run in its starter's task as the server's process: inside its span,
+    /// with it current, and ended with the forced reason as soon as the process is exited.
+    struct InitAsProcess<'a, S: GenServer, F> {
+        process: &'a ServerProcess<S>,
+        #[pin]
+        init: F,
+        call_timer: Option<spawn::CallTimer>,
+    }
+}
+
+impl<S: GenServer, F, T> Future for InitAsProcess<'_, S, F>
+where
+    F: Future<Output = Result<T, ExitReason>>,
+{
+    type Output = Result<T, ExitReason>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let header = &this.process.header;
+        let _entered = header.enter_span();
+        let _current = spawn::Current::enter(header.pid(), this.call_timer);
+        // The waker first, then the check: a kill in between still wakes this future (see
+        // `AnyProcess::interrupt_init`).
+        this.process.mailbox.register_waker(cx.waker());
+        if let Some(reason) = header.forced_reason() {
+            return Poll::Ready(Err(reason));
+        }
+        this.init.poll(cx)
+    }
+}
+
+/// Runs the exit fan-out of a process whose `init` did not succeed, or was abandoned because
+/// its starter's future was dropped: then the process exits as if killed.
+struct AbandonedInit<'a>(Option<&'a dyn AnyProcess>);
+
+impl AbandonedInit<'_> {
+    fn exit(mut self, reason: ExitReason) {
+        if let Some(process) = self.0.take() {
+            spawn::exit_unlaunched(process, reason);
+        }
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbandonedInit<'_> {
+    fn drop(&mut self) {
+        if let Some(process) = self.0.take() {
+            spawn::exit_unlaunched(process, process.header().take_forced());
+        }
     }
 }
 
@@ -165,23 +242,14 @@ struct Core<S: GenServer> {
     batch: VecDeque<Envelope<S>>,
 }
 
-/// What the server needs until `init` returns: its arguments and how to report back. Boxed,
-/// because an async fn keeps room for its arguments for as long as it runs, and a server runs
-/// for a long time after `init`.
-struct Start<S: GenServer> {
-    process: Arc<ServerProcess<S>>,
-    args: S::Args,
-    started: oneshot::Sender<Result<(), StartError>>,
-    release: Option<ReleaseName>,
-}
-
-async fn run<S: GenServer>(start: Box<Start<S>>) -> ExitReason {
-    let mut core = match init(start).await {
-        Ok(core) => core,
-        Err(reason) => return reason,
-    };
-    let reason = receive_loop(&mut core).await;
-    terminate(core, reason).await
+/// The server's task: the receive loop, then `terminate`.
+///
+/// A plain fn around an `async move` block, as [`terminate`] is.
+fn run<S: GenServer>(mut core: Core<S>) -> impl Future<Output = ExitReason> {
+    async move {
+        let reason = receive_loop(&mut core).await;
+        terminate(core, reason).await
+    }
 }
 
 /// Runs `terminate`; returns the reason the process exits with.
@@ -203,37 +271,6 @@ fn terminate<S: GenServer>(core: Core<S>, reason: ExitReason) -> impl Future<Out
             Err(crash) => crash,
         }
     }
-}
-
-/// Runs `init` and tells the starter; returns the loop's core, or the exit reason.
-async fn init<S: GenServer>(start: Box<Start<S>>) -> Result<Core<S>, ExitReason> {
-    let Start {
-        process,
-        args,
-        started,
-        release,
-    } = *start;
-    let mut ctx = Context::new(process);
-    let (error, reason) = match guarded(S::init(args, &mut ctx)).await {
-        Ok(Init::Ready(state)) => {
-            let _ = started.send(Ok(()));
-            return Ok(Core {
-                state,
-                ctx,
-                batch: VecDeque::new(),
-            });
-        }
-        Ok(Init::Ignore) => (StartError::Ignored, ExitReason::Normal),
-        Ok(Init::Stop(reason)) => (StartError::InitFailed(reason.clone()), reason),
-        Err(reason) => (StartError::InitFailed(reason.clone()), reason),
-    };
-    // gen_server.erl init_it: the name is released *before* the starter is told, or an
-    // immediate retry could get `already_started`.
-    if let Some(release) = release {
-        release();
-    }
-    let _ = started.send(Err(error));
-    Err(reason)
 }
 
 /// The next thing the loop runs a callback for.

@@ -92,6 +92,28 @@ impl<M> Mailbox<M> {
         Poll::Ready(())
     }
 
+    /// Registers `waker` to be woken by the next send, or by [`wake`](Self::wake).
+    pub(crate) fn register_waker(&self, waker: &Waker) {
+        let mut inner = self.inner.lock();
+        match &inner.waker {
+            Some(registered) if registered.will_wake(waker) => {}
+            _ => inner.waker = Some(waker.clone()),
+        }
+    }
+
+    /// Forgets a waker registered with [`register_waker`](Self::register_waker).
+    pub(crate) fn clear_waker(&self) {
+        self.inner.lock().waker = None;
+    }
+
+    /// Wakes the registered waker, if any.
+    pub(crate) fn wake(&self) {
+        let waker = self.inner.lock().waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
     /// Closes the mailbox and returns what was still queued, for the caller to drop when it is
     /// safe to do so (see the module invariants).
     pub(crate) fn close(&self) -> VecDeque<M> {

@@ -56,7 +56,7 @@ thread_local! {
 /// A timer reused by one process's successive calls: moving a registered tokio timer to a later
 /// deadline is an atomic update, while registering a new one takes a lock and can wake the
 /// timer driver (about 400 ns per call on a 2-core machine).
-type CallTimer = Pin<Box<tokio::time::Sleep>>;
+pub(crate) type CallTimer = Pin<Box<tokio::time::Sleep>>;
 
 pub(crate) fn current_pid() -> Option<Pid> {
     CURRENT_PID.get()
@@ -69,14 +69,14 @@ pub(crate) fn current_pid() -> Option<Pid> {
 /// A thread-local swapped by the process boundary rather than a tokio task-local: the boundary
 /// already wraps every poll, and a second wrapper future costs each poll about 50 instructions
 /// and each idle process 24 bytes.
-struct Current<'a> {
+pub(crate) struct Current<'a> {
     timer: &'a mut Option<CallTimer>,
     previous_pid: Option<Pid>,
     previous_timer: Option<CallTimer>,
 }
 
 impl<'a> Current<'a> {
-    fn enter(pid: Pid, timer: &'a mut Option<CallTimer>) -> Current<'a> {
+    pub(crate) fn enter(pid: Pid, timer: &'a mut Option<CallTimer>) -> Current<'a> {
         let previous_pid = CURRENT_PID.replace(Some(pid));
         let lent = ManuallyDrop::new(timer.take());
         let previous_timer = ManuallyDrop::into_inner(CALL_TIMER.replace(lent));
@@ -136,6 +136,10 @@ pub(crate) trait AnyProcess: Send + Sync + 'static {
     /// in-band stop request behind the messages already queued; a task is ended at once.
     /// Returns whether the request was delivered.
     fn request_stop(&self, reason: ExitReason) -> bool;
+
+    /// Wakes whatever runs the process's start-up outside its own task (a server's `init` runs
+    /// in its starter's task), so that it notices a kill. Nothing to do by default.
+    fn interrupt_init(&self) {}
 }
 
 type ExitHook = Box<dyn FnOnce(Pid) + Send>;
@@ -197,7 +201,7 @@ impl ProcessHeader {
         self.pid
     }
 
-    fn enter_span(&self) -> Option<tracing::span::Entered<'_>> {
+    pub(crate) fn enter_span(&self) -> Option<tracing::span::Entered<'_>> {
         self.span.as_deref().map(tracing::Span::enter)
     }
 
@@ -275,8 +279,16 @@ impl ProcessHeader {
         state.abort = Some(abort);
     }
 
+    /// The reason the process was [forced](Self::force_exit) to exit with, if it was.
+    pub(crate) fn forced_reason(&self) -> Option<ExitReason> {
+        match &self.state.lock().status {
+            Status::Forced(reason) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
     /// The reason a killed process exits with: the forced one, or `Killed`.
-    fn take_forced(&self) -> ExitReason {
+    pub(crate) fn take_forced(&self) -> ExitReason {
         let mut state = self.state.lock();
         match std::mem::take(&mut state.status) {
             Status::Forced(reason) => reason,
@@ -364,6 +376,13 @@ pub(crate) fn admit<P: AnyProcess>(process: &Arc<P>) {
 /// its pid was never handed out.
 pub(crate) fn withdraw(pid: Pid) {
     shard(pid).lock().remove(&pid);
+}
+
+/// Runs the exit fan-out of an [admitted](admit) process that never got a task (a server whose
+/// `init` failed or was abandoned).
+pub(crate) fn exit_unlaunched(process: &dyn AnyProcess, reason: ExitReason) {
+    let _entered = process.header().enter_span();
+    exit_process(process, reason);
 }
 
 /// Spawns `body` as the process `process`.
