@@ -245,6 +245,8 @@ struct Core<S: GenServer> {
 /// The server's task: the receive loop, then `terminate`.
 ///
 /// A plain fn around an `async move` block, as [`terminate`] is.
+// An `async fn` would store `core` twice: as its argument and as its `mut` binding.
+#[allow(clippy::manual_async_fn)]
 fn run<S: GenServer>(mut core: Core<S>) -> impl Future<Output = ExitReason> {
     async move {
         let reason = receive_loop(&mut core).await;
