@@ -362,14 +362,15 @@ impl GenServer for DynamicServer {
     }
 
     async fn terminate(&mut self, _: &ExitReason, _: &mut Context<Self>) {
-        // SHD-07: all at once, each by its own policy.
+        // SHD-07: all at once, each by its own policy. The supervisor's own monitors go first:
+        // the `Down`s they would deliver now could never be handled.
         let running = self
             .children
             .drain()
             .filter_map(|(_, child)| {
-                child
-                    .running
-                    .map(|(process, _)| (process.process, child.spec.shutdown))
+                let (process, monitor) = child.running?;
+                process.process.header().remove_monitor(monitor);
+                Some((process.process, child.spec.shutdown))
             })
             .collect();
         self.by_pid.clear();

@@ -300,15 +300,14 @@ impl ProcessHeader {
     }
 
     /// Fan-out step 1: marks the process as exiting and takes its exit hooks.
+    ///
+    /// Allocates nothing unless there are hooks: every process exits through here.
     fn begin_exit(&self) -> Vec<ExitHook> {
         let mut state = self.state.lock();
         state.status = Status::Exiting;
-        let (hooks, monitors): (Vec<_>, Vec<_>) = std::mem::take(&mut state.watchers)
-            .into_iter()
-            .partition(|watcher| matches!(watcher, Watcher::Hook(_)));
-        state.watchers = monitors;
-        hooks
-            .into_iter()
+        state
+            .watchers
+            .extract_if(.., |watcher| matches!(watcher, Watcher::Hook(_)))
             .filter_map(|watcher| match watcher {
                 Watcher::Hook(hook) => Some(hook),
                 Watcher::Monitor(..) => None,
@@ -316,18 +315,13 @@ impl ProcessHeader {
             .collect()
     }
 
-    /// Fan-out step 3: publishes the exit reason and takes the monitors.
-    fn publish_exit(&self, reason: &ExitReason) -> Vec<(u64, DownDelivery)> {
+    /// Fan-out step 3: publishes the exit reason and takes the monitors (all that is left once
+    /// step 1 has taken the hooks).
+    fn publish_exit(&self, reason: &ExitReason) -> Vec<Watcher> {
         let mut state = self.state.lock();
         state.status = Status::Exited(reason.clone());
         state.abort = None;
         std::mem::take(&mut state.watchers)
-            .into_iter()
-            .filter_map(|watcher| match watcher {
-                Watcher::Monitor(id, deliver) => Some((id, deliver)),
-                Watcher::Hook(_) => None,
-            })
-            .collect()
     }
 }
 
@@ -533,9 +527,11 @@ fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
             tracing::warn!(%pid, %reason, "process exited");
         }
     });
-    for (id, deliver) in monitors {
-        let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
-        contained(|| deliver(down));
+    for watcher in monitors {
+        if let Watcher::Monitor(id, deliver) = watcher {
+            let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
+            contained(|| deliver(down));
+        }
     }
     contained(|| drop(queued));
 }
