@@ -305,9 +305,15 @@ impl ProcessHeader {
     fn begin_exit(&self) -> Vec<ExitHook> {
         let mut state = self.state.lock();
         state.status = Status::Exiting;
-        state
-            .watchers
-            .extract_if(.., |watcher| matches!(watcher, Watcher::Hook(_)))
+        if !state.watchers.iter().any(|w| matches!(w, Watcher::Hook(_))) {
+            return Vec::new();
+        }
+        let (hooks, monitors): (Vec<_>, Vec<_>) = std::mem::take(&mut state.watchers)
+            .into_iter()
+            .partition(|watcher| matches!(watcher, Watcher::Hook(_)));
+        state.watchers = monitors;
+        hooks
+            .into_iter()
             .filter_map(|watcher| match watcher {
                 Watcher::Hook(hook) => Some(hook),
                 Watcher::Monitor(..) => None,
