@@ -105,4 +105,6 @@
 //! | D15 | default intensity 1 in 5 s (Erlang) / 3 in 5 s (Elixir) | 3 in 5 s | Elixir's, the more forgiving; tests always set it |
 //! | D16 | dynamic `ignore` → `:ignore` / `{ok, undefined}` | [`DynamicStartError::Ignored`](crate::dynamic_supervisor::DynamicStartError::Ignored); static `start_child`/`restart_child` → `Ok(None)` | a distinct outcome |
 //! | DYN-06 | `extra_arguments` | none: start closures capture their arguments | closures are Rust's way to bind arguments |
+//! | GS-04 | `init` runs in the spawned process; the starter waits | `init` runs in the starter's task *as* the new process (its pid current, its span entered, a kill or the start timeout ends it); the process gets a task once `init` succeeds. Dropping the start future kills the starting process | two thread hand-offs less per start; what a process can observe is the same |
+//! | preemption | the BEAM preempts a process after its reductions | a server spends a unit of tokio's cooperative budget per message, timer and continue, and yields when it runs out | tokio cannot preempt; a server that keeps itself busy still lets others run |
 //! | backoff | none | opt-in [`RestartBackoff`](crate::supervisor::RestartBackoff) per child | crash loops should not burn the budget in microseconds |

@@ -38,6 +38,7 @@ use std::task::{Context as TaskContext, Poll};
 use futures::FutureExt;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
+use thin_vec::ThinVec;
 use tokio::task::AbortHandle;
 
 use super::{ExitReason, Pid, panic_message};
@@ -163,8 +164,10 @@ pub(crate) struct ProcessHeader {
 struct ExitState {
     status: Status,
     abort: Option<AbortHandle>,
-    /// Exit hooks (registry clean-up) and monitors, in the order added.
-    watchers: Vec<Watcher>,
+    /// Exit hooks (registry clean-up) and monitors, in the order added. A `ThinVec` (8 bytes,
+    /// its length and capacity live in its allocation) because most processes have at most one
+    /// watcher, and this struct is part of every idle process.
+    watchers: ThinVec<Watcher>,
 }
 
 #[derive(Default)]
@@ -308,7 +311,7 @@ impl ProcessHeader {
         if !state.watchers.iter().any(|w| matches!(w, Watcher::Hook(_))) {
             return Vec::new();
         }
-        let (hooks, monitors): (Vec<_>, Vec<_>) = std::mem::take(&mut state.watchers)
+        let (hooks, monitors): (ThinVec<_>, ThinVec<_>) = std::mem::take(&mut state.watchers)
             .into_iter()
             .partition(|watcher| matches!(watcher, Watcher::Hook(_)));
         state.watchers = monitors;
@@ -323,7 +326,7 @@ impl ProcessHeader {
 
     /// Fan-out step 3: publishes the exit reason and takes the monitors (all that is left once
     /// step 1 has taken the hooks).
-    fn publish_exit(&self, reason: &ExitReason) -> Vec<Watcher> {
+    fn publish_exit(&self, reason: &ExitReason) -> ThinVec<Watcher> {
         let mut state = self.state.lock();
         state.status = Status::Exited(reason.clone());
         state.abort = None;
