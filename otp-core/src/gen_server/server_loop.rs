@@ -116,6 +116,7 @@ pub(super) async fn start<S: GenServer>(
         process: &process,
         init: guarded(S::init(args, &mut ctx)),
         call_timer: None,
+        waiting: false,
     };
     let outcome = match deadline {
         None => init.await,
@@ -129,7 +130,6 @@ pub(super) async fn start<S: GenServer>(
             }
         },
     };
-    process.mailbox.clear_waker();
     let (error, reason) = match outcome {
         Ok(Init::Ready(state)) => {
             let core = Core {
@@ -168,6 +168,8 @@ pin_project_lite::pin_project! {
         #[pin]
         init: F,
         call_timer: Option<spawn::CallTimer>,
+        // Whether this future's waker is in the mailbox's waker slot.
+        waiting: bool,
     }
 }
 
@@ -182,13 +184,24 @@ where
         let header = &this.process.header;
         let _entered = header.enter_span();
         let _current = spawn::Current::enter(header.pid(), this.call_timer);
-        // The waker first, then the check: a kill in between still wakes this future (see
-        // `AnyProcess::interrupt_init`).
-        this.process.mailbox.register_waker(cx.waker());
         if let Some(reason) = header.forced_reason() {
             return Poll::Ready(Err(reason));
         }
-        this.init.poll(cx)
+        let Poll::Ready(outcome) = this.init.poll(cx) else {
+            // Only an `init` that waits needs waking by a kill (`AnyProcess::interrupt_init`):
+            // the waker first, then the check again, so a kill in between is not missed.
+            this.process.mailbox.register_waker(cx.waker());
+            *this.waiting = true;
+            return match header.forced_reason() {
+                Some(reason) => Poll::Ready(Err(reason)),
+                None => Poll::Pending,
+            };
+        };
+        if *this.waiting {
+            // The process's own task takes the slot over from here.
+            this.process.mailbox.clear_waker();
+        }
+        Poll::Ready(outcome)
     }
 }
 
