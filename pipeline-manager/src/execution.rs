@@ -1,7 +1,8 @@
 //! Executions: ids that cannot collide, the lifecycle, and the status record.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -11,9 +12,12 @@ use serde::{Serialize, Serializer};
 ///
 /// Unique within a manager by construction (a process-wide counter), and across runs by the
 /// start time and the OS pid (seed defect D15: ids that can collide).
+///
+/// Shared text (`Arc<str>`): an id is copied into every status, the registry and the board, and
+/// cloning it is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct ExecutionId(String);
+pub struct ExecutionId(Arc<str>);
 
 static NEXT_EXECUTION: AtomicU64 = AtomicU64::new(1);
 
@@ -23,7 +27,7 @@ impl ExecutionId {
         let started = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        ExecutionId(format!("exec-{started:x}-{:x}-{n}", std::process::id()))
+        ExecutionId(format!("exec-{started:x}-{:x}-{n}", std::process::id()).into())
     }
 
     /// The id as text.
@@ -40,7 +44,7 @@ impl fmt::Display for ExecutionId {
 
 impl From<&str> for ExecutionId {
     fn from(id: &str) -> ExecutionId {
-        ExecutionId(id.to_string())
+        ExecutionId(id.into())
     }
 }
 
@@ -121,7 +125,7 @@ impl fmt::Display for StepExit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepProgress {
     /// The step's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// `pending`, `running`, `completed` or `failed`.
     pub state: StepState,
     /// Attempts made so far (1 + retries used).
@@ -159,12 +163,15 @@ pub struct Artifact {
 
 /// An execution's status: the seed's fields (`execution_id, status, started_at, completed_at,
 /// duration, result, error`) plus step progress, artifacts and the restart flag.
+///
+/// The parts that never change during an execution (its pipeline's name, step names, its
+/// directory) are shared `Arc`s, so that publishing a status on each change copies little.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExecutionStatus {
     /// The id.
     pub execution_id: ExecutionId,
     /// The pipeline's name.
-    pub pipeline: String,
+    pub pipeline: Arc<str>,
     /// Where it is in its lifecycle.
     pub status: Status,
     /// When `execute` started it.
@@ -182,7 +189,7 @@ pub struct ExecutionStatus {
     /// The signal that ended the running step after a cancel or a timeout.
     pub ended_by_signal: Option<i32>,
     /// The step running now (or that ran last).
-    pub current_step: Option<String>,
+    pub current_step: Option<Arc<str>>,
     /// How many steps completed.
     pub steps_completed: usize,
     /// How many steps there are.
@@ -192,7 +199,7 @@ pub struct ExecutionStatus {
     /// Artifacts, collected when it completes.
     pub artifacts: Vec<Artifact>,
     /// Its directory.
-    pub workdir: PathBuf,
+    pub workdir: Arc<Path>,
     /// Whether its worker crashed and was restarted (which resets it to pending).
     pub restarted: bool,
 }

@@ -146,7 +146,7 @@ fn load(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ExitCode> {
 /// Shows progress: bars on a terminal, plain lines otherwise.
 struct Progress {
     bars: Option<(MultiProgress, BTreeMap<ExecutionId, ProgressBar>)>,
-    last: BTreeMap<ExecutionId, (Status, Option<String>)>,
+    last: BTreeMap<ExecutionId, (Status, Option<std::sync::Arc<str>>)>,
 }
 
 impl Progress {

@@ -10,7 +10,7 @@
 //! sleeps. A worker killed or stopped with a step running SIGKILLs that step's process group,
 //! so no OS process outlives its execution.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -76,6 +76,8 @@ pub(crate) enum WorkerInfo {
 pub(crate) struct PipelineWorker {
     id: ExecutionId,
     spec: Arc<PipelineSpec>,
+    /// The spec's name, shared with every status published.
+    pipeline: Arc<str>,
     shared: Arc<Shared>,
     status: Status,
     started_at: Option<SystemTime>,
@@ -97,7 +99,7 @@ pub(crate) struct PipelineWorker {
     execution_timer: Option<TimerRef>,
     step_timer: Option<TimerRef>,
     artifacts: Vec<Artifact>,
-    workdir: PathBuf,
+    workdir: Arc<Path>,
     restarted: bool,
 }
 
@@ -110,7 +112,7 @@ impl PipelineWorker {
         };
         ExecutionStatus {
             execution_id: self.id.clone(),
-            pipeline: self.spec.name.clone(),
+            pipeline: self.pipeline.clone(),
             status: self.status,
             started_at: self.started_at,
             completed_at: self.completed_at,
@@ -118,7 +120,7 @@ impl PipelineWorker {
             result: self.result.clone(),
             error: self.error.clone(),
             ended_by_signal: self.ended_by_signal,
-            current_step: self.current.map(|i| self.spec.steps[i].name.clone()),
+            current_step: self.current.map(|i| self.steps[i].name.clone()),
             steps_completed: self
                 .steps
                 .iter()
@@ -211,7 +213,8 @@ impl PipelineWorker {
         self.step_timed_out = false;
         self.steps[index].state = StepState::Running;
         self.steps[index].attempts += 1;
-        let step = self.spec.steps[index].clone();
+        let spec = self.spec.clone();
+        let step = &spec.steps[index];
         let me = ctx.server_ref();
         let reporter = me.clone();
         let run = StepRun {
@@ -226,7 +229,7 @@ impl PipelineWorker {
                 }
             }),
         };
-        let work = self.shared.config.executor.run(&step, run);
+        let work = self.shared.config.executor.run(step, run);
         // The task is not linked to the worker: it watches the worker, and if the worker dies
         // (crash, kill, shutdown) it drops the step, whose process group goes with it.
         let worker_exit = otp_core::monitor::monitor(ctx.pid());
@@ -398,14 +401,14 @@ impl GenServer for PipelineWorker {
     type Continue = std::convert::Infallible;
 
     async fn init(args: WorkerArgs, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
-        let workdir = args.shared.config.output_dir.join(args.id.as_str());
+        let workdir = Arc::from(args.shared.config.output_dir.join(args.id.as_str()));
         let worker = PipelineWorker {
             steps: args
                 .spec
                 .steps
                 .iter()
                 .map(|step| StepProgress {
-                    name: step.name.clone(),
+                    name: step.name.as_str().into(),
                     state: StepState::Pending,
                     attempts: 0,
                     exit: None,
@@ -414,6 +417,7 @@ impl GenServer for PipelineWorker {
                 })
                 .collect(),
             id: args.id,
+            pipeline: args.spec.name.as_str().into(),
             spec: args.spec,
             shared: args.shared,
             status: Status::Pending,

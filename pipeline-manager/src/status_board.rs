@@ -7,21 +7,24 @@
 //! is shared state with no logic; the workers own what it says.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use rustc_hash::FxBuildHasher;
 use tokio::sync::broadcast;
 
 use crate::execution::{ExecutionId, ExecutionStatus, Status};
 
 const PARTITIONS: usize = 16;
 
-type Partition = RwLock<HashMap<ExecutionId, Arc<ExecutionStatus>>>;
+// Fx hashing, not SipHash: the keys are ids the manager generated itself, never chosen by a
+// client, so there is no hash flooding to defend against, and every publish hashes one.
+type Partition = RwLock<HashMap<ExecutionId, Arc<ExecutionStatus>, FxBuildHasher>>;
 
 pub(crate) struct StatusBoard {
     partitions: Box<[Partition]>,
-    hasher: RandomState,
+    hasher: FxBuildHasher,
     /// `None` once the manager has shut down: subscribers then see the stream end.
     updates: RwLock<Option<broadcast::Sender<Arc<ExecutionStatus>>>>,
 }
@@ -30,15 +33,17 @@ impl StatusBoard {
     pub(crate) fn new() -> StatusBoard {
         StatusBoard {
             partitions: (0..PARTITIONS)
-                .map(|_| RwLock::new(HashMap::new()))
+                .map(|_| RwLock::new(HashMap::default()))
                 .collect(),
-            hasher: RandomState::new(),
+            hasher: FxBuildHasher,
             updates: RwLock::new(Some(broadcast::channel(4096).0)),
         }
     }
 
     fn partition(&self, id: &ExecutionId) -> &Partition {
-        &self.partitions[(self.hasher.hash_one(id) % PARTITIONS as u64) as usize]
+        // The high half picks the partition: the map inside it indexes by the low bits of the
+        // same hash.
+        &self.partitions[((self.hasher.hash_one(id) >> 32) % PARTITIONS as u64) as usize]
     }
 
     pub(crate) fn publish(&self, status: ExecutionStatus) {

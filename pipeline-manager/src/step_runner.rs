@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::Path;
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ pub struct StepOutcome {
 /// What an attempt is given: where to run, and how to say which process group it started.
 pub struct StepRun {
     /// The execution's directory.
-    pub workdir: PathBuf,
+    pub workdir: Arc<Path>,
     pub(crate) on_spawn: Box<dyn Fn(i32) + Send + Sync>,
 }
 
