@@ -24,7 +24,11 @@ fn main() {
             ..ManagerConfig::default()
         };
         let manager = PipelineManager::start(config).await.expect("manager");
-        let spec = PipelineSpec::new("noop", vec![StepSpec::new("noop", StepAction::Run("true".into()))]);
+        // One spec, shared by every run (`run_pipeline` takes an `Arc` as it is).
+        let spec = Arc::new(PipelineSpec::new(
+            "noop",
+            vec![StepSpec::new("noop", StepAction::Run("true".into()))],
+        ));
         let started = Instant::now();
         let mut ids = Vec::with_capacity(EXECUTIONS);
         for _ in 0..EXECUTIONS {

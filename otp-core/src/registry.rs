@@ -106,7 +106,48 @@ struct Entry<K, V> {
 /// partition's table (hashbrown uses its low bits and its top 7 bits).
 type KeyPartition<K, V> = RwLock<HashTable<Entry<K, V>>>;
 /// The keys each owner holds, for `keys/1` and for clean-up when it exits.
-type OwnerPartition<K> = Mutex<FxHashMap<Pid, Vec<K>>>;
+type OwnerPartition<K> = Mutex<FxHashMap<Pid, OwnedKeys<K>>>;
+
+/// One owner's keys, in registration order. Most processes register one name (a via-name),
+/// so one key is held inline, without a `Vec`.
+enum OwnedKeys<K> {
+    One(K),
+    Many(Vec<K>),
+}
+
+impl<K: Clone + PartialEq> OwnedKeys<K> {
+    fn push(&mut self, key: K) {
+        match self {
+            OwnedKeys::One(first) => *self = OwnedKeys::Many(vec![first.clone(), key]),
+            OwnedKeys::Many(keys) => keys.push(key),
+        }
+    }
+
+    /// Removes `key`; returns whether none are left.
+    fn remove(&mut self, key: &K) -> bool {
+        match self {
+            OwnedKeys::One(only) => only == key,
+            OwnedKeys::Many(keys) => {
+                keys.retain(|k| k != key);
+                keys.is_empty()
+            }
+        }
+    }
+
+    fn to_vec(&self) -> Vec<K> {
+        match self {
+            OwnedKeys::One(only) => vec![only.clone()],
+            OwnedKeys::Many(keys) => keys.clone(),
+        }
+    }
+
+    fn into_vec(self) -> Vec<K> {
+        match self {
+            OwnedKeys::One(only) => vec![only],
+            OwnedKeys::Many(keys) => keys,
+        }
+    }
+}
 
 /// The table shared by the registry handle, its process and the exit hooks of its owners.
 struct Table<K, V> {
@@ -178,8 +219,9 @@ where
             }
         }
         let mut owners = self.owner_partition(pid).lock();
-        let first_key_of_owner = !owners.contains_key(&pid);
-        if first_key_of_owner {
+        if let Some(keys) = owners.get_mut(&pid) {
+            keys.push(key);
+        } else {
             // One exit hook per (registry, owner), installed with its first key.
             let table = Arc::downgrade(self);
             let hooked = owner.add_exit_hook(Box::new(move |pid| {
@@ -192,8 +234,8 @@ where
                 self.remove_key_of(pid, &key);
                 return Err(RegisterError::NotAProcess);
             }
+            owners.insert(pid, OwnedKeys::One(key));
         }
-        owners.entry(pid).or_default().push(key);
         Ok(())
     }
 
@@ -212,15 +254,18 @@ where
 
     fn unregister(&self, owner: Pid, key: &K) {
         if self.remove_key_of(owner, key) {
-            if let Some(keys) = self.owner_partition(owner).lock().get_mut(&owner) {
-                keys.retain(|k| k != key);
+            let mut owners = self.owner_partition(owner).lock();
+            if owners.get_mut(&owner).is_some_and(|keys| keys.remove(key)) {
+                // The exit hook stays installed: it finds nothing left to remove, and a later
+                // registration must not install a second one.
+                owners.insert(owner, OwnedKeys::Many(Vec::new()));
             }
         }
     }
 
     fn remove_owner(&self, owner: Pid) {
         let keys = self.owner_partition(owner).lock().remove(&owner);
-        for key in keys.into_iter().flatten() {
+        for key in keys.map(OwnedKeys::into_vec).into_iter().flatten() {
             self.remove_key_of(owner, &key);
         }
     }
@@ -359,7 +404,7 @@ where
             .owner_partition(pid)
             .lock()
             .get(&pid)
-            .cloned()
+            .map(OwnedKeys::to_vec)
             .unwrap_or_default()
     }
 

@@ -67,18 +67,24 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use tokio::time::{Instant, Sleep};
 
 /// Identifies a timer set with [`send_after`](crate::gen_server::Context::send_after) or
 /// [`send_interval`](crate::gen_server::Context::send_interval).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TimerRef(u64);
+pub struct TimerRef {
+    id: u64,
+    /// The first deadline: where a one-off timer sits in the queue, so cancelling it needs no
+    /// lookup table (intervals move, and are looked up in `Timers::intervals`).
+    deadline: Instant,
+}
 
 /// Why a timer could not be set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -104,7 +110,8 @@ enum Payload<M> {
 /// One server's timers, ordered by deadline.
 pub(crate) struct Timers<M> {
     queue: BTreeMap<(Instant, u64), Payload<M>>,
-    deadlines: HashMap<u64, Instant>,
+    /// The current deadline of each interval that has been re-armed since it was set.
+    intervals: FxHashMap<u64, Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
     next_id: u64,
 }
@@ -113,7 +120,7 @@ impl<M> Timers<M> {
     pub(crate) fn new() -> Timers<M> {
         Timers {
             queue: BTreeMap::new(),
-            deadlines: HashMap::new(),
+            intervals: FxHashMap::default(),
             sleep: None,
             next_id: 0,
         }
@@ -123,8 +130,7 @@ impl<M> Timers<M> {
         self.next_id += 1;
         let id = self.next_id;
         self.queue.insert((deadline, id), payload);
-        self.deadlines.insert(id, deadline);
-        TimerRef(id)
+        TimerRef { id, deadline }
     }
 
     pub(crate) fn send_after(
@@ -164,10 +170,8 @@ impl<M> Timers<M> {
 
     /// Returns whether the timer was pending (and is now cancelled).
     pub(crate) fn cancel(&mut self, timer: TimerRef) -> bool {
-        match self.deadlines.remove(&timer.0) {
-            Some(deadline) => self.queue.remove(&(deadline, timer.0)).is_some(),
-            None => false,
-        }
+        let deadline = self.intervals.remove(&timer.id).unwrap_or(timer.deadline);
+        self.queue.remove(&(deadline, timer.id)).is_some()
     }
 
     /// Takes the message of the earliest timer whose deadline has passed, re-arming intervals.
@@ -179,10 +183,7 @@ impl<M> Timers<M> {
         }
         let payload = self.queue.remove(&(deadline, id))?;
         match payload {
-            Payload::Once(message) => {
-                self.deadlines.remove(&id);
-                Some(message)
-            }
+            Payload::Once(message) => Some(message),
             Payload::Every {
                 message,
                 period,
@@ -196,7 +197,7 @@ impl<M> Timers<M> {
                     .or_else(|| now.checked_add(period));
                 let Some(next) = next else {
                     // The next tick cannot be represented: the interval ends with this one.
-                    self.deadlines.remove(&id);
+                    self.intervals.remove(&id);
                     return Some(out);
                 };
                 self.queue.insert(
@@ -207,7 +208,7 @@ impl<M> Timers<M> {
                         clone,
                     },
                 );
-                self.deadlines.insert(id, next);
+                self.intervals.insert(id, next);
                 Some(out)
             }
         }

@@ -207,6 +207,30 @@ async fn keys_are_gone_before_the_down_is_delivered() {
     }
 }
 
+// OTP: REG-05 after REG-04: keys registered after an unregister still go with their owner
+#[tokio::test]
+async fn keys_registered_after_unregistering_the_only_one_are_removed_at_exit() {
+    for partitions in PARTITIONS {
+        let registry = registry(partitions).await;
+        let t = holder(&registry).await;
+        register(&t, "first", 1).await.unwrap();
+        t.call(HolderCall::Unregister(key("first")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(registry.keys(t.pid()).is_empty());
+        register(&t, "second", 2).await.unwrap();
+        register(&t, "third", 3).await.unwrap();
+        assert_eq!(registry.keys(t.pid()), ["second", "third"]);
+        let down = t.monitor();
+        t.stop(ExitReason::Normal, WAIT).await.unwrap();
+        down.await;
+        assert_eq!(registry.lookup(&key("second")), None);
+        assert_eq!(registry.lookup(&key("third")), None);
+        assert_eq!(registry.count(), 0);
+    }
+}
+
 // OTP: Ex registry: when the registry itself goes, its entries go with it
 #[tokio::test]
 async fn a_stopped_registry_forgets_everything_and_refuses_registrations() {

@@ -1,17 +1,18 @@
 //! Executions: ids that cannot collide, the lifecycle, and the status record.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
-/// An execution's id: `exec-<start time>-<counter>`.
+/// An execution's id: `exec-<time>-<os pid>-<counter>`, where the time (in seconds, hex) is
+/// when this OS process generated its first id.
 ///
 /// Unique within a manager by construction (a process-wide counter), and across runs by the
-/// start time and the OS pid (seed defect D15: ids that can collide).
+/// time and the OS pid (seed defect D15: ids that can collide).
 ///
 /// Shared text (`Arc<str>`): an id is copied into every status, the registry and the board, and
 /// cloning it is a reference count, not an allocation.
@@ -21,18 +22,33 @@ pub struct ExecutionId(Arc<str>);
 
 static NEXT_EXECUTION: AtomicU64 = AtomicU64::new(1);
 
+/// `exec-<time>-<os pid>-`: the same for every id of a run, so it is formatted once.
+static ID_PREFIX: OnceLock<String> = OnceLock::new();
+
 impl ExecutionId {
     pub(crate) fn generate() -> ExecutionId {
+        let prefix = ID_PREFIX.get_or_init(|| {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            format!("exec-{now:x}-{:x}-", std::process::id())
+        });
         let n = NEXT_EXECUTION.fetch_add(1, Ordering::Relaxed);
-        let started = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        ExecutionId(format!("exec-{started:x}-{:x}-{n}", std::process::id()).into())
+        let mut id = String::with_capacity(prefix.len() + 20);
+        id.push_str(prefix);
+        // Writing to a String cannot fail.
+        let _ = write!(id, "{n}");
+        ExecutionId(id.into())
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id as shared text, for names that take an `Arc<str>` (no copy).
+    pub(crate) fn to_shared(&self) -> Arc<str> {
+        self.0.clone()
     }
 }
 

@@ -256,7 +256,14 @@ impl PipelineManager {
     /// - If `max_live_executions` executions are live, returns
     ///   [`PipelineError::TooManyExecutions`].
     /// - If the manager is not running, returns [`PipelineError::Unavailable`].
-    pub async fn start_execution(&self, spec: PipelineSpec) -> Result<ExecutionId, PipelineError> {
+    ///
+    /// A spec is never changed by running it: pass an `Arc<PipelineSpec>` to run the same one
+    /// many times without copying it.
+    pub async fn start_execution(
+        &self,
+        spec: impl Into<Arc<PipelineSpec>>,
+    ) -> Result<ExecutionId, PipelineError> {
+        let spec = spec.into();
         // Specs from files were checked when parsed; specs built in code are checked here.
         spec.validate()?;
         if let Some(limit) = self.shared.config.max_live_executions {
@@ -268,11 +275,10 @@ impl PipelineManager {
         let registry = self.shared.registry()?;
         let workers = self.shared.workers()?;
         let name = registry.via(id.clone());
-        let spec = Arc::new(spec);
         let incarnations = Arc::new(AtomicU32::new(0));
         let shared = self.shared.clone();
         let worker_id = id.clone();
-        let child = ChildSpec::new(id.as_str(), move || {
+        let child = ChildSpec::new(id.to_shared(), move || {
             let args = WorkerArgs {
                 id: worker_id.clone(),
                 spec: spec.clone(),
@@ -337,7 +343,10 @@ impl PipelineManager {
     /// # Errors
     ///
     /// As [`start_execution`](Self::start_execution) and [`execute`](Self::execute).
-    pub async fn run_pipeline(&self, spec: PipelineSpec) -> Result<ExecutionId, PipelineError> {
+    pub async fn run_pipeline(
+        &self,
+        spec: impl Into<Arc<PipelineSpec>>,
+    ) -> Result<ExecutionId, PipelineError> {
         let id = self.start_execution(spec).await?;
         self.execute(&id).await?;
         Ok(id)
@@ -415,7 +424,13 @@ impl PipelineManager {
         id: &ExecutionId,
         timeout: Duration,
     ) -> Result<Arc<ExecutionStatus>, PipelineError> {
-        // Subscribe first, then look: an update between the two is not missed.
+        // Already final: no need to subscribe. Otherwise subscribe first, then look again, so
+        // that an update between the two is not missed.
+        match self.shared.board.get(id) {
+            Some(status) if status.status.is_final() => return Ok(status),
+            Some(_) => {}
+            None => return Err(PipelineError::NotFound(id.clone())),
+        }
         let mut updates = self.subscribe();
         let waiting = async {
             loop {

@@ -273,13 +273,17 @@ impl PipelineSpec {
                 "a pipeline needs at least one step",
             ));
         }
-        let mut names = HashSet::new();
         for (index, step) in self.steps.iter().enumerate() {
             let field = |name: &str| format!("steps[{index}].{name}");
             if step.name.trim().is_empty() {
                 return Err(invalid(field("name"), "must not be empty"));
             }
-            if !names.insert(step.name.as_str()) {
+            // Pipelines have a handful of steps: comparing with those before is cheaper than
+            // hashing, and allocates nothing (specs are checked on every start).
+            if self.steps[..index]
+                .iter()
+                .any(|before| before.name == step.name)
+            {
                 return Err(invalid(field("name"), "duplicate step name"));
             }
             match &step.action {
