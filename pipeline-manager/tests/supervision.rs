@@ -503,6 +503,24 @@ async fn specs_built_in_code_are_validated_before_anything_starts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shared_spec_runs_as_independent_executions() {
+    let manager = manager("shared-spec").await;
+    let spec = std::sync::Arc::new(shell("p", &[("a", "echo $PWD")]));
+    let first = manager.run_pipeline(spec.clone()).await.unwrap();
+    let second = manager.run_pipeline(spec).await.unwrap();
+    assert_ne!(first, second);
+    let first = manager.wait(&first, WAIT).await.unwrap();
+    let second = manager.wait(&second, WAIT).await.unwrap();
+    for status in [&first, &second] {
+        assert_eq!(status.status, Status::Completed);
+        assert_eq!(&*status.pipeline, "p");
+        // Each ran in its own directory.
+        assert!(status.steps[0].output_tail[0].ends_with(status.execution_id.as_str()));
+    }
+    manager.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_shutdown_every_call_is_unavailable_and_subscriptions_end() {
     let manager = manager("after-shutdown").await;
     let id = manager
