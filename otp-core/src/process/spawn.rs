@@ -145,6 +145,9 @@ pub(crate) trait AnyProcess: Send + Sync + 'static {
 
 type ExitHook = Box<dyn FnOnce(Pid) + Send>;
 type DownDelivery = Box<dyn FnOnce(Down) + Send>;
+/// A delivery shared by the monitors of many processes (a supervisor waiting for all its
+/// children): one allocation for all of them instead of one each.
+pub(crate) type SharedDelivery = Arc<dyn Fn(Down) + Send + Sync>;
 
 /// The part of every process that other processes touch: identity, exit state, monitors.
 ///
@@ -185,6 +188,16 @@ enum Status {
 enum Watcher {
     Hook(ExitHook),
     Monitor(u64, DownDelivery),
+    SharedMonitor(u64, SharedDelivery),
+}
+
+impl Watcher {
+    fn is_monitor(&self, mref: MonitorRef) -> bool {
+        match self {
+            Watcher::Monitor(id, _) | Watcher::SharedMonitor(id, _) => *id == mref.id(),
+            Watcher::Hook(_) => false,
+        }
+    }
 }
 
 impl ProcessHeader {
@@ -246,13 +259,28 @@ impl ProcessHeader {
         mref
     }
 
+    /// As [`add_monitor`](Self::add_monitor), with a delivery shared with other monitors.
+    pub(crate) fn add_shared_monitor(&self, deliver: &SharedDelivery) -> MonitorRef {
+        let mref = MonitorRef::new(self.pid);
+        let mut state = self.state.lock();
+        match &state.status {
+            Status::Exited(reason) => {
+                let down = Down::new(mref, reason.clone());
+                drop(state);
+                deliver(down);
+            }
+            _ => state
+                .watchers
+                .push(Watcher::SharedMonitor(mref.id(), deliver.clone())),
+        }
+        mref
+    }
+
     /// Removes a monitor; returns whether it was still active (no `Down` delivered or in flight).
     pub(crate) fn remove_monitor(&self, mref: MonitorRef) -> bool {
         let mut state = self.state.lock();
         let before = state.watchers.len();
-        state
-            .watchers
-            .retain(|watcher| !matches!(watcher, Watcher::Monitor(id, _) if *id == mref.id()));
+        state.watchers.retain(|watcher| !watcher.is_monitor(mref));
         state.watchers.len() != before
     }
 
@@ -319,7 +347,7 @@ impl ProcessHeader {
             .into_iter()
             .filter_map(|watcher| match watcher {
                 Watcher::Hook(hook) => Some(hook),
-                Watcher::Monitor(..) => None,
+                Watcher::Monitor(..) | Watcher::SharedMonitor(..) => None,
             })
             .collect()
     }
@@ -537,9 +565,16 @@ fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
         }
     });
     for watcher in monitors {
-        if let Watcher::Monitor(id, deliver) = watcher {
-            let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
-            contained(|| deliver(down));
+        match watcher {
+            Watcher::Monitor(id, deliver) => {
+                let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
+                contained(|| deliver(down));
+            }
+            Watcher::SharedMonitor(id, deliver) => {
+                let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
+                contained(|| deliver(down));
+            }
+            Watcher::Hook(_) => {}
         }
     }
     contained(|| drop(queued));

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use super::Shutdown;
 use crate::ExitReason;
 use crate::monitor::wait_exit;
-use crate::process::spawn::AnyProcess;
+use crate::process::spawn::{AnyProcess, SharedDelivery};
 
 /// Stops `process` by `shutdown` and returns its exit reason.
 pub(crate) async fn stop_child(process: &dyn AnyProcess, shutdown: Shutdown) -> ExitReason {
@@ -91,11 +91,14 @@ async fn wait_group(group: Vec<Arc<dyn AnyProcess>>, limit: Option<Duration>) {
         remaining: AtomicUsize::new(group.len()),
         done: Notify::new(),
     });
-    for process in &group {
+    // One delivery for the whole group: no allocation per child, and none to free on the
+    // child's thread when it exits.
+    let exited: SharedDelivery = {
         let countdown = countdown.clone();
-        process
-            .header()
-            .add_monitor(Box::new(move |_| countdown.exited()));
+        Arc::new(move |_| countdown.exited())
+    };
+    for process in &group {
+        process.header().add_shared_monitor(&exited);
     }
     match limit {
         None => countdown.wait().await,
