@@ -187,16 +187,27 @@ enum Status {
 
 enum Watcher {
     Hook(ExitHook),
-    Monitor(u64, DownDelivery),
-    SharedMonitor(u64, SharedDelivery),
+    Monitor(u64, Delivery),
+}
+
+/// What a monitor runs with the `Down`: its own closure, or one shared with other monitors.
+enum Delivery {
+    Own(DownDelivery),
+    Shared(SharedDelivery),
+}
+
+impl Delivery {
+    fn deliver(self, down: Down) {
+        match self {
+            Delivery::Own(deliver) => deliver(down),
+            Delivery::Shared(deliver) => deliver(down),
+        }
+    }
 }
 
 impl Watcher {
     fn is_monitor(&self, mref: MonitorRef) -> bool {
-        match self {
-            Watcher::Monitor(id, _) | Watcher::SharedMonitor(id, _) => *id == mref.id(),
-            Watcher::Hook(_) => false,
-        }
+        matches!(self, Watcher::Monitor(id, _) if *id == mref.id())
     }
 }
 
@@ -246,32 +257,24 @@ impl ProcessHeader {
 
     /// Adds a monitor. If the process has already exited, `deliver` runs at once with its reason.
     pub(crate) fn add_monitor(&self, deliver: DownDelivery) -> MonitorRef {
-        let mref = MonitorRef::new(self.pid);
-        let mut state = self.state.lock();
-        match &state.status {
-            Status::Exited(reason) => {
-                let down = Down::new(mref, reason.clone());
-                drop(state);
-                deliver(down);
-            }
-            _ => state.watchers.push(Watcher::Monitor(mref.id(), deliver)),
-        }
-        mref
+        self.watch(Delivery::Own(deliver))
     }
 
     /// As [`add_monitor`](Self::add_monitor), with a delivery shared with other monitors.
     pub(crate) fn add_shared_monitor(&self, deliver: &SharedDelivery) -> MonitorRef {
+        self.watch(Delivery::Shared(deliver.clone()))
+    }
+
+    fn watch(&self, delivery: Delivery) -> MonitorRef {
         let mref = MonitorRef::new(self.pid);
         let mut state = self.state.lock();
         match &state.status {
             Status::Exited(reason) => {
                 let down = Down::new(mref, reason.clone());
                 drop(state);
-                deliver(down);
+                delivery.deliver(down);
             }
-            _ => state
-                .watchers
-                .push(Watcher::SharedMonitor(mref.id(), deliver.clone())),
+            _ => state.watchers.push(Watcher::Monitor(mref.id(), delivery)),
         }
         mref
     }
@@ -347,7 +350,7 @@ impl ProcessHeader {
             .into_iter()
             .filter_map(|watcher| match watcher {
                 Watcher::Hook(hook) => Some(hook),
-                Watcher::Monitor(..) | Watcher::SharedMonitor(..) => None,
+                Watcher::Monitor(..) => None,
             })
             .collect()
     }
@@ -565,16 +568,9 @@ fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
         }
     });
     for watcher in monitors {
-        match watcher {
-            Watcher::Monitor(id, deliver) => {
-                let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
-                contained(|| deliver(down));
-            }
-            Watcher::SharedMonitor(id, deliver) => {
-                let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
-                contained(|| deliver(down));
-            }
-            Watcher::Hook(_) => {}
+        if let Watcher::Monitor(id, delivery) = watcher {
+            let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
+            contained(|| delivery.deliver(down));
         }
     }
     contained(|| drop(queued));
