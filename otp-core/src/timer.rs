@@ -171,7 +171,19 @@ impl<M> Timers<M> {
     /// Returns whether the timer was pending (and is now cancelled).
     pub(crate) fn cancel(&mut self, timer: TimerRef) -> bool {
         let deadline = self.intervals.remove(&timer.id).unwrap_or(timer.deadline);
-        self.queue.remove(&(deadline, timer.id)).is_some()
+        let pending = self.queue.remove(&(deadline, timer.id)).is_some();
+        self.release_if_idle();
+        pending
+    }
+
+    /// Frees the queue's node and the sleep once no timer is left. An emptied `BTreeMap` keeps
+    /// its root node (eleven payload slots, over a kilobyte for a large message type), and a
+    /// server that used one timer long ago should cost no more than one that never did.
+    fn release_if_idle(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = BTreeMap::new();
+            self.sleep = None;
+        }
     }
 
     /// Takes the message of the earliest timer whose deadline has passed, re-arming intervals.
@@ -183,7 +195,10 @@ impl<M> Timers<M> {
         }
         let payload = self.queue.remove(&(deadline, id))?;
         match payload {
-            Payload::Once(message) => Some(message),
+            Payload::Once(message) => {
+                self.release_if_idle();
+                Some(message)
+            }
             Payload::Every {
                 message,
                 period,

@@ -292,6 +292,40 @@ async fn send_interval_repeats_until_cancelled() {
     assert_eq!(log.count("tick(beat)"), 3);
 }
 
+// Once every timer has fired or been cancelled the server frees its timer queue; new timers
+// must work as before, and a reference to an old timer must never cancel a new one, even one
+// with the very same deadline (time is paused here, so equal delays give equal deadlines).
+#[tokio::test(start_paused = true)]
+async fn timers_set_after_all_others_ended_fire_and_old_refs_do_not_cancel_them() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    let started = tokio::time::Instant::now();
+    let delay = Duration::from_millis(100);
+    watcher
+        .call(WatchCall::SendAfter(delay, "first"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(watcher.call(WatchCall::Cancel(0)).await.unwrap(), Ok(true));
+    watcher
+        .call(WatchCall::SendAfter(delay, "second"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(watcher.call(WatchCall::Cancel(0)).await.unwrap(), Ok(false));
+    log.wait_for("tick(second)", WAIT).await;
+    assert_eq!(started.elapsed(), delay);
+    watcher
+        .call(WatchCall::SendAfter(Duration::from_millis(50), "third"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(watcher.call(WatchCall::Cancel(1)).await.unwrap(), Ok(false));
+    log.wait_for("tick(third)", WAIT).await;
+    assert_eq!(started.elapsed(), Duration::from_millis(150));
+    assert_eq!(log.events(), ["tick(second)", "tick(third)"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn timers_fire_in_deadline_order() {
     let log = EventLog::new();
