@@ -263,36 +263,33 @@ struct Core<S: GenServer> {
 fn run<S: GenServer>(mut core: Core<S>) -> impl Future<Output = ExitReason> {
     async move {
         let reason = receive_loop(&mut core).await;
-        terminate(core, reason).await
+        terminate(&mut core, reason).await
     }
 }
 
-/// Runs `terminate`; returns the reason the process exits with.
+/// Runs `terminate`; returns the reason the process exits with. The state is dropped after it,
+/// with the rest of the task.
 ///
-/// A plain fn around an `async move` block: an async fn would copy its by-value arguments
-/// into its body, and this future is part of every server's task.
-fn terminate<S: GenServer>(core: Core<S>, reason: ExitReason) -> impl Future<Output = ExitReason> {
-    let Core {
-        mut state, mut ctx, ..
-    } = core;
-    async move {
-        let terminated = guarded(async {
-            state.terminate(&reason, &mut ctx).await;
-            Ok(())
-        });
-        match terminated.await {
-            Ok(()) => reason,
-            // As in Erlang, a crash in terminate replaces the exit reason.
-            Err(crash) => crash,
-        }
+/// Borrows the core: taking it by value would store the state a second time in every server's
+/// task, beside the copy `run` keeps.
+async fn terminate<S: GenServer>(core: &mut Core<S>, reason: ExitReason) -> ExitReason {
+    let Core { state, ctx, .. } = core;
+    let terminated = guarded(async {
+        state.terminate(&reason, ctx).await;
+        Ok(())
+    });
+    match terminated.await {
+        Ok(()) => reason,
+        // As in Erlang, a crash in terminate replaces the exit reason.
+        Err(crash) => crash,
     }
 }
 
 /// The next thing the loop runs a callback for.
 enum Work<S: GenServer> {
     Continue(S::Continue),
-    /// A due timer's message.
-    Timer(S::Info),
+    /// A due timer's message, or an active monitor's `Down` mapped to the server's info type.
+    Info(S::Info),
     Message(Envelope<S>),
 }
 
@@ -303,11 +300,18 @@ async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
         }
         // Dispatched here rather than in a helper async fn: the work item would then be stored
         // twice (as the helper's argument and as its mutable binding), in every idle server.
-        let mut work = NextWork { core }.await;
+        // A monitor's `Down` is mapped to an info message before the dispatch below, so that
+        // `handle_info` has a single await point: each await point has its own slot in the
+        // task of every server.
+        let mut work = match down_to_info(NextWork { core }.await, &mut core.ctx) {
+            Ok(Some(work)) => work,
+            Ok(None) => continue,
+            Err(reason) => return reason,
+        };
         let Core { state, ctx, .. } = &mut *core;
         let outcome = match work {
             Work::Continue(value) => guarded(state.handle_continue(value, ctx)).await,
-            Work::Timer(info) | Work::Message(Envelope::Info(info)) => {
+            Work::Info(info) | Work::Message(Envelope::Info(info)) => {
                 guarded(state.handle_info(info, ctx)).await
             }
             Work::Message(Envelope::Call(request, ref mut slot)) => {
@@ -324,22 +328,32 @@ async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
             Work::Message(Envelope::Cast(message)) => {
                 guarded(state.handle_cast(message, ctx)).await
             }
-            Work::Message(Envelope::Down(down)) => {
-                let (down, to_info) = *down;
-                if !ctx.take_down(down.monitor) {
-                    continue;
-                }
-                match std::panic::catch_unwind(AssertUnwindSafe(|| to_info(down))) {
-                    Ok(info) => guarded(state.handle_info(info, ctx)).await,
-                    Err(payload) => Err(ExitReason::Panic(panic_message(&*payload))),
-                }
-            }
+            // Mapped to `Work::Info` above.
+            Work::Message(Envelope::Down(_)) => Ok(()),
             Work::Message(Envelope::Stop(reason)) => Err(reason),
         };
         if let Err(reason) = outcome {
             return reason;
         }
     }
+}
+
+/// Maps a `Down` to the info message its monitor asked for; `None` if the monitor was removed
+/// since (the `Down` is dropped), `Err` if the mapping panicked. Other work passes through.
+fn down_to_info<S: GenServer>(
+    work: Work<S>,
+    ctx: &mut Context<S>,
+) -> Result<Option<Work<S>>, ExitReason> {
+    let Work::Message(Envelope::Down(down)) = work else {
+        return Ok(Some(work));
+    };
+    let (down, to_info) = *down;
+    if !ctx.take_down(down.monitor) {
+        return Ok(None);
+    }
+    std::panic::catch_unwind(AssertUnwindSafe(|| to_info(down)))
+        .map(|info| Some(Work::Info(info)))
+        .map_err(|payload| ExitReason::Panic(panic_message(&*payload)))
 }
 
 /// Takes the next work item, in priority order: a requested `handle_continue`, then a due
@@ -361,7 +375,7 @@ impl<S: GenServer> Future for NextWork<'_, S> {
                 return Poll::Ready(Work::Continue(value));
             }
             if let Some(info) = core.ctx.timers().and_then(|timers| timers.pop_due()) {
-                return Poll::Ready(Work::Timer(info));
+                return Poll::Ready(Work::Info(info));
             }
             if let Some(envelope) = core.batch.pop_front() {
                 return Poll::Ready(Work::Message(envelope));
