@@ -392,6 +392,9 @@ impl PipelineWorker {
     }
 }
 
+// The paths that start a step are boxed where a handler awaits them: a server's task is as
+// large as its largest callback future, for as long as the server lives, and a step's start
+// holds the step's whole task while it is handed to the task supervisor.
 impl GenServer for PipelineWorker {
     type Args = WorkerArgs;
     type Call = WorkerCall;
@@ -463,7 +466,7 @@ impl GenServer for PipelineWorker {
         ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
         match request {
-            WorkerCast::Execute => self.execute(ctx).await?,
+            WorkerCast::Execute => Box::pin(self.execute(ctx)).await?,
             WorkerCast::Cancel => {
                 if self.status == Status::Running {
                     tracing::info!(execution = %self.id, "cancelling");
@@ -493,7 +496,7 @@ impl GenServer for PipelineWorker {
             }
             WorkerInfo::Spawned { group, .. } => signal_group(group, Signal::SIGKILL),
             WorkerInfo::StepDone { attempt, outcome } => {
-                self.step_done(attempt, outcome, ctx).await?
+                Box::pin(self.step_done(attempt, outcome, ctx)).await?
             }
             WorkerInfo::ExecutionTimeout => {
                 if self.status == Status::Running {
@@ -512,10 +515,10 @@ impl GenServer for PipelineWorker {
                     self.stop_step(ctx)?;
                 }
             }
-            WorkerInfo::Escalate { attempt } => self.escalate(attempt).await,
+            WorkerInfo::Escalate { attempt } => Box::pin(self.escalate(attempt)).await,
             WorkerInfo::Retry { attempt } => {
                 if attempt == self.attempt && self.status == Status::Running {
-                    self.start_attempt(ctx).await?;
+                    Box::pin(self.start_attempt(ctx)).await?;
                 }
             }
         }
