@@ -11,6 +11,18 @@ use std::time::{Duration, Instant};
 use pipeline_manager::step_runner::NoopExecutor;
 use pipeline_manager::{ManagerConfig, PipelineManager, PipelineSpec, StepAction, StepSpec};
 
+/// The allocator the pipeline-manager binary ships with (see its `main.rs`); build with
+/// `--no-default-features` to measure on the system allocator instead.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+const ALLOCATOR_NAME: &str = if cfg!(all(feature = "jemalloc", not(target_env = "msvc"))) {
+    "jemalloc"
+} else {
+    "system allocator"
+};
+
 const EXECUTIONS: usize = 10_000;
 
 fn main() {
@@ -40,7 +52,7 @@ fn main() {
         }
         let elapsed = started.elapsed();
         println!(
-            "W9 run_pipeline: {EXECUTIONS} executions in {:.1} ms = {:.0} executions/s (BEAM seed: 47,376/s)",
+            "W9 run_pipeline ({ALLOCATOR_NAME}): {EXECUTIONS} executions in {:.1} ms = {:.0} executions/s (BEAM seed: 47,376/s)",
             elapsed.as_secs_f64() * 1e3,
             EXECUTIONS as f64 / elapsed.as_secs_f64()
         );
