@@ -61,6 +61,8 @@ struct Watcher {
 
 enum WatchCall {
     Monitor(Pid),
+    /// Monitors with a mapping from `Down` to info that panics.
+    MonitorBadly(Pid),
     DemonitorAll,
     SendAfter(Duration, &'static str),
     SendInterval(Duration, &'static str),
@@ -99,6 +101,13 @@ impl GenServer for Watcher {
         let reply = match request {
             WatchCall::Monitor(pid) => {
                 let monitor = ctx.monitor(pid, |down: Down| WatchInfo::Down(down.pid, down.reason));
+                self.monitors.push(monitor);
+                Ok(true)
+            }
+            WatchCall::MonitorBadly(pid) => {
+                let monitor = ctx.monitor(pid, |_: Down| -> WatchInfo {
+                    panic!("cannot map this down")
+                });
                 self.monitors.push(monitor);
                 Ok(true)
             }
@@ -176,6 +185,29 @@ async fn a_server_monitor_delivers_down_to_handle_info() {
     log.wait_for(&format!("down({}, noproc)", target.pid()), WAIT)
         .await;
     assert_eq!(log.events().len(), 2);
+}
+
+// Rule 1: a panic while mapping a Down to the server's info type is a crash of that server,
+// with the panic as its exit reason, not of the process that exited.
+#[tokio::test]
+async fn a_panicking_down_mapping_crashes_the_monitoring_server() {
+    let log = EventLog::new();
+    let watcher = watcher(&log).await;
+    let watcher_exit = monitor(watcher.pid());
+    let target = start_probe("t", &EventLog::new()).await;
+    watcher
+        .call(WatchCall::MonitorBadly(target.pid()))
+        .await
+        .unwrap()
+        .unwrap();
+    target.stop(ExitReason::Normal, WAIT).await.unwrap();
+    assert_down(
+        watcher_exit,
+        ExitReason::Panic("cannot map this down".into()),
+        WAIT,
+    )
+    .await;
+    assert!(log.events().is_empty());
 }
 
 // OTP: demonitor(Ref, [flush]) — no DOWN after demonitor, even one already queued

@@ -288,9 +288,14 @@ async fn terminate<S: GenServer>(core: &mut Core<S>, reason: ExitReason) -> Exit
 /// The next thing the loop runs a callback for.
 enum Work<S: GenServer> {
     Continue(S::Continue),
-    /// A due timer's message, or an active monitor's `Down` mapped to the server's info type.
+    /// An info message, a due timer's message, or an active monitor's `Down` already mapped
+    /// to the server's info type (by [`NextWork`], so that `handle_info` has a single await
+    /// point: each await point has its own slot in the task of every server).
     Info(S::Info),
-    Message(Envelope<S>),
+    Call(S::Call, Option<ReplyTo<S::Reply>>),
+    Cast(S::Cast),
+    /// A stop request, or a `Down` whose mapping panicked.
+    Stop(ExitReason),
 }
 
 async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
@@ -300,21 +305,12 @@ async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
         }
         // Dispatched here rather than in a helper async fn: the work item would then be stored
         // twice (as the helper's argument and as its mutable binding), in every idle server.
-        // A monitor's `Down` is mapped to an info message before the dispatch below, so that
-        // `handle_info` has a single await point: each await point has its own slot in the
-        // task of every server.
-        let mut work = match down_to_info(NextWork { core }.await, &mut core.ctx) {
-            Ok(Some(work)) => work,
-            Ok(None) => continue,
-            Err(reason) => return reason,
-        };
+        let mut work = NextWork { core }.await;
         let Core { state, ctx, .. } = &mut *core;
         let outcome = match work {
             Work::Continue(value) => guarded(state.handle_continue(value, ctx)).await,
-            Work::Info(info) | Work::Message(Envelope::Info(info)) => {
-                guarded(state.handle_info(info, ctx)).await
-            }
-            Work::Message(Envelope::Call(request, ref mut slot)) => {
+            Work::Info(info) => guarded(state.handle_info(info, ctx)).await,
+            Work::Call(request, ref mut slot) => {
                 let result = guarded(state.handle_call(request, Caller::new(slot), ctx)).await;
                 // No handle is left if the handler deferred: that handle alone answers. On `Err`
                 // the handle is dropped with the work item; the caller then waits for the exit
@@ -325,12 +321,8 @@ async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
                     }
                 })
             }
-            Work::Message(Envelope::Cast(message)) => {
-                guarded(state.handle_cast(message, ctx)).await
-            }
-            // Mapped to `Work::Info` above.
-            Work::Message(Envelope::Down(_)) => Ok(()),
-            Work::Message(Envelope::Stop(reason)) => Err(reason),
+            Work::Cast(message) => guarded(state.handle_cast(message, ctx)).await,
+            Work::Stop(reason) => Err(reason),
         };
         if let Err(reason) = outcome {
             return reason;
@@ -338,22 +330,28 @@ async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
     }
 }
 
-/// Maps a `Down` to the info message its monitor asked for; `None` if the monitor was removed
-/// since (the `Down` is dropped), `Err` if the mapping panicked. Other work passes through.
-fn down_to_info<S: GenServer>(
-    work: Work<S>,
-    ctx: &mut Context<S>,
-) -> Result<Option<Work<S>>, ExitReason> {
-    let Work::Message(Envelope::Down(down)) = work else {
-        return Ok(Some(work));
-    };
-    let (down, to_info) = *down;
-    if !ctx.take_down(down.monitor) {
-        return Ok(None);
+impl<S: GenServer> Work<S> {
+    /// The work for a message taken from the mailbox; `None` for a `Down` whose monitor was
+    /// removed since it was sent (it is dropped, as `demonitor(Ref, [flush])` would).
+    fn from_envelope(envelope: Envelope<S>, ctx: &mut Context<S>) -> Option<Work<S>> {
+        Some(match envelope {
+            Envelope::Call(request, reply_to) => Work::Call(request, reply_to),
+            Envelope::Cast(message) => Work::Cast(message),
+            Envelope::Info(info) => Work::Info(info),
+            Envelope::Stop(reason) => Work::Stop(reason),
+            Envelope::Down(down) => {
+                let (down, to_info) = *down;
+                if !ctx.take_down(down.monitor) {
+                    return None;
+                }
+                // The mapping runs in this server: a panic in it is this server's crash.
+                match std::panic::catch_unwind(AssertUnwindSafe(|| to_info(down))) {
+                    Ok(info) => Work::Info(info),
+                    Err(payload) => Work::Stop(ExitReason::Panic(panic_message(&*payload))),
+                }
+            }
+        })
     }
-    std::panic::catch_unwind(AssertUnwindSafe(|| to_info(down)))
-        .map(|info| Some(Work::Info(info)))
-        .map_err(|payload| ExitReason::Panic(panic_message(&*payload)))
 }
 
 /// Takes the next work item, in priority order: a requested `handle_continue`, then a due
@@ -378,7 +376,10 @@ impl<S: GenServer> Future for NextWork<'_, S> {
                 return Poll::Ready(Work::Info(info));
             }
             if let Some(envelope) = core.batch.pop_front() {
-                return Poll::Ready(Work::Message(envelope));
+                match Work::from_envelope(envelope, &mut core.ctx) {
+                    Some(work) => return Poll::Ready(work),
+                    None => continue,
+                }
             }
             // Mailbox first: it is the common case.
             if core
