@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::RwLock;
 use rustc_hash::FxBuildHasher;
@@ -25,6 +26,10 @@ type Partition = RwLock<HashMap<ExecutionId, Arc<ExecutionStatus>, FxBuildHasher
 pub(crate) struct StatusBoard {
     partitions: Box<[Partition]>,
     hasher: FxBuildHasher,
+    /// How many statuses on the board are live (pending or running), kept by every change
+    /// under the changed entry's partition lock, so the live-execution limit is checked
+    /// without walking the board.
+    live: AtomicUsize,
     /// `None` once the manager has shut down: subscribers then see the stream end.
     updates: RwLock<Option<broadcast::Sender<Arc<ExecutionStatus>>>>,
 }
@@ -36,6 +41,7 @@ impl StatusBoard {
                 .map(|_| RwLock::new(HashMap::default()))
                 .collect(),
             hasher: FxBuildHasher,
+            live: AtomicUsize::new(0),
             updates: RwLock::new(Some(broadcast::channel(4096).0)),
         }
     }
@@ -48,9 +54,11 @@ impl StatusBoard {
 
     pub(crate) fn publish(&self, status: ExecutionStatus) {
         let status = Arc::new(status);
-        self.partition(&status.execution_id)
-            .write()
-            .insert(status.execution_id.clone(), status.clone());
+        {
+            let mut partition = self.partition(&status.execution_id).write();
+            let replaced = partition.insert(status.execution_id.clone(), status.clone());
+            self.count_change(replaced.as_deref(), Some(&status));
+        }
         if let Some(updates) = self.updates.read().as_ref() {
             if updates.receiver_count() > 0 {
                 let _ = updates.send(status);
@@ -63,12 +71,34 @@ impl StatusBoard {
     }
 
     pub(crate) fn remove(&self, id: &ExecutionId) {
-        self.partition(id).write().remove(id);
+        let mut partition = self.partition(id).write();
+        let removed = partition.remove(id);
+        self.count_change(removed.as_deref(), None);
     }
 
     pub(crate) fn clear(&self) {
         for partition in self.partitions.iter() {
-            partition.write().clear();
+            let mut partition = partition.write();
+            for status in partition.values() {
+                self.count_change(Some(status), None);
+            }
+            partition.clear();
+        }
+    }
+
+    /// Keeps `live` in step with one entry changing from `before` to `after`; called with that
+    /// entry's partition locked, so changes to one execution are counted in order.
+    fn count_change(&self, before: Option<&ExecutionStatus>, after: Option<&ExecutionStatus>) {
+        let is_live =
+            |status: Option<&ExecutionStatus>| status.is_some_and(|s| !s.status.is_final());
+        match (is_live(before), is_live(after)) {
+            (false, true) => {
+                self.live.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
     }
 
@@ -86,11 +116,9 @@ impl StatusBoard {
         all
     }
 
+    /// How many executions are pending or running.
     pub(crate) fn live_count(&self) -> usize {
-        self.partitions
-            .iter()
-            .map(|p| p.read().values().filter(|s| !s.status.is_final()).count())
-            .sum()
+        self.live.load(Ordering::Relaxed)
     }
 
     /// A receiver of updates; one that is already closed once the manager has shut down.
@@ -105,5 +133,94 @@ impl StatusBoard {
     pub(crate) fn close(&self) {
         self.updates.write().take();
         self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn status(id: &str, status: Status) -> ExecutionStatus {
+        ExecutionStatus {
+            execution_id: ExecutionId::from(id),
+            pipeline: "p".into(),
+            status,
+            started_at: None,
+            completed_at: None,
+            duration_ms: None,
+            result: None,
+            error: None,
+            ended_by_signal: None,
+            current_step: None,
+            steps_completed: 0,
+            steps_total: 0,
+            steps: Vec::new(),
+            artifacts: Vec::new(),
+            workdir: Arc::from(Path::new("/tmp")),
+            restarted: false,
+        }
+    }
+
+    fn recount(board: &StatusBoard) -> usize {
+        board
+            .list(None)
+            .iter()
+            .filter(|s| !s.status.is_final())
+            .count()
+    }
+
+    #[test]
+    fn the_live_count_follows_every_change_of_an_execution() {
+        let board = StatusBoard::new();
+        board.publish(status("a", Status::Pending));
+        board.publish(status("b", Status::Pending));
+        assert_eq!(board.live_count(), 2);
+        board.publish(status("a", Status::Running));
+        assert_eq!(board.live_count(), 2);
+        board.publish(status("a", Status::Completed));
+        assert_eq!(board.live_count(), 1);
+        // A late publish of a final status (a step's result after a cancel) changes nothing.
+        board.publish(status("a", Status::Completed));
+        assert_eq!(board.live_count(), 1);
+        // A restarted worker comes back pending under the same id.
+        board.publish(status("b", Status::Running));
+        board.publish(status("b", Status::Pending));
+        assert_eq!(board.live_count(), 1);
+        board.remove(&ExecutionId::from("a"));
+        assert_eq!(board.live_count(), 1);
+        board.remove(&ExecutionId::from("b"));
+        assert_eq!(board.live_count(), 0);
+        board.remove(&ExecutionId::from("never"));
+        assert_eq!(board.live_count(), 0);
+        board.publish(status("c", Status::Running));
+        board.publish(status("d", Status::Failed));
+        board.clear();
+        assert_eq!(board.live_count(), 0);
+    }
+
+    #[test]
+    fn the_live_count_matches_a_recount_after_concurrent_publishes() {
+        let board = StatusBoard::new();
+        std::thread::scope(|scope| {
+            for writer in 0..4 {
+                let board = &board;
+                scope.spawn(move || {
+                    for i in 0..500 {
+                        let id = format!("{writer}-{i}");
+                        board.publish(status(&id, Status::Pending));
+                        board.publish(status(&id, Status::Running));
+                        if i % 3 == 0 {
+                            board.publish(status(&id, Status::Cancelled));
+                        }
+                        if i % 5 == 0 {
+                            board.remove(&ExecutionId::from(id.as_str()));
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(board.live_count(), recount(&board));
     }
 }
