@@ -54,10 +54,11 @@ pub(crate) enum WorkerInfo {
         attempt: u64,
         group: i32,
     },
-    /// The attempt ended (or its task crashed).
+    /// The attempt ended (or its task crashed). Boxed: every message in a worker's mailbox,
+    /// and every slot of its two mailbox buffers, is as large as the largest variant.
     StepDone {
         attempt: u64,
-        outcome: Result<StepOutcome, ExitReason>,
+        outcome: Box<Result<StepOutcome, ExitReason>>,
     },
     ExecutionTimeout,
     StepTimeout {
@@ -244,7 +245,9 @@ impl PipelineWorker {
             Ok(tasks) => tasks
                 .async_nolink_to(&me, watched, move |outcome| WorkerInfo::StepDone {
                     attempt,
-                    outcome: outcome.and_then(|outcome| outcome.ok_or(ExitReason::Shutdown)),
+                    outcome: Box::new(
+                        outcome.and_then(|outcome| outcome.ok_or(ExitReason::Shutdown)),
+                    ),
                 })
                 .await
                 .map_err(|error| error.to_string()),
@@ -496,7 +499,7 @@ impl GenServer for PipelineWorker {
             }
             WorkerInfo::Spawned { group, .. } => signal_group(group, Signal::SIGKILL),
             WorkerInfo::StepDone { attempt, outcome } => {
-                Box::pin(self.step_done(attempt, outcome, ctx)).await?
+                Box::pin(self.step_done(attempt, *outcome, ctx)).await?
             }
             WorkerInfo::ExecutionTimeout => {
                 if self.status == Status::Running {
