@@ -263,7 +263,16 @@ impl PipelineManager {
         &self,
         spec: impl Into<Arc<PipelineSpec>>,
     ) -> Result<ExecutionId, PipelineError> {
-        let spec = spec.into();
+        self.start_worker(spec.into(), false).await
+    }
+
+    /// Starts a worker for `spec`; with `execute`, its first incarnation executes right after
+    /// its `init`, before any message (a restarted one comes back pending, as in the seed).
+    async fn start_worker(
+        &self,
+        spec: Arc<PipelineSpec>,
+        execute: bool,
+    ) -> Result<ExecutionId, PipelineError> {
         // Specs from files were checked when parsed; specs built in code are checked here.
         spec.validate()?;
         if let Some(limit) = self.shared.config.max_live_executions {
@@ -279,11 +288,13 @@ impl PipelineManager {
         let shared = self.shared.clone();
         let worker_id = id.clone();
         let child = ChildSpec::new(id.to_shared(), move || {
+            let incarnation = incarnations.fetch_add(1, Ordering::Relaxed) + 1;
             let args = WorkerArgs {
                 id: worker_id.clone(),
                 spec: spec.clone(),
                 shared: shared.clone(),
-                incarnation: incarnations.fetch_add(1, Ordering::Relaxed) + 1,
+                incarnation,
+                execute: execute && incarnation == 1,
             };
             PipelineWorker::start_with(
                 args,
@@ -338,18 +349,19 @@ impl PipelineManager {
         self.cast(id, WorkerCast::Execute)
     }
 
-    /// Starts an execution and executes it (seed `run_pipeline`).
+    /// Starts an execution and executes it (seed `run_pipeline`). The worker executes as soon
+    /// as it has started, before any request to it is handled; if it later crashes, it comes
+    /// back pending, as one started with [`start_execution`](Self::start_execution) does.
     ///
     /// # Errors
     ///
-    /// As [`start_execution`](Self::start_execution) and [`execute`](Self::execute).
+    /// As [`start_execution`](Self::start_execution).
     pub async fn run_pipeline(
         &self,
         spec: impl Into<Arc<PipelineSpec>>,
     ) -> Result<ExecutionId, PipelineError> {
-        let id = self.start_execution(spec).await?;
-        self.execute(&id).await?;
-        Ok(id)
+        // Executed by the worker itself as soon as it has started: no second round to it.
+        self.start_worker(spec.into(), true).await
     }
 
     /// The execution's current status, from its worker (seed `get_execution_status`).

@@ -32,6 +32,13 @@ pub(crate) struct WorkerArgs {
     pub(crate) shared: Arc<Shared>,
     /// 1 for the first start; more after a crash and restart.
     pub(crate) incarnation: u32,
+    /// Execute at once after `init` (`run_pipeline`), instead of waiting for `execute`.
+    pub(crate) execute: bool,
+}
+
+/// What the worker does right after its `init`.
+pub(crate) enum WorkerContinue {
+    Execute,
 }
 
 pub(crate) enum WorkerCall {
@@ -404,9 +411,12 @@ impl GenServer for PipelineWorker {
     type Reply = WorkerReply;
     type Cast = WorkerCast;
     type Info = WorkerInfo;
-    type Continue = std::convert::Infallible;
+    type Continue = WorkerContinue;
 
-    async fn init(args: WorkerArgs, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+    async fn init(args: WorkerArgs, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        if args.execute {
+            ctx.continue_with(WorkerContinue::Execute);
+        }
         let workdir = Arc::from(args.shared.config.output_dir.join(args.id.as_str()));
         let worker = PipelineWorker {
             steps: args
@@ -448,6 +458,16 @@ impl GenServer for PipelineWorker {
         };
         worker.publish();
         Ok(Init::Ready(worker))
+    }
+
+    async fn handle_continue(
+        &mut self,
+        next: WorkerContinue,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        match next {
+            WorkerContinue::Execute => Box::pin(self.execute(ctx)).await,
+        }
     }
 
     async fn handle_call(

@@ -244,6 +244,40 @@ async fn many_worker_crashes_never_take_the_other_executions_down() {
     manager.shutdown().await.unwrap();
 }
 
+// `run_pipeline` executes in the worker right after its start; only that first incarnation
+// does: a restarted worker comes back pending, as with `start_execution` (seed test 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_pipeline_worker_restarted_after_a_crash_comes_back_pending() {
+    let manager = manager("rerun").await;
+    let mut updates = manager.subscribe();
+    let id = manager
+        .run_pipeline(shell("p", &[("long", "sleep 300")]))
+        .await
+        .unwrap();
+    loop {
+        let update = updates.next().await.unwrap();
+        if update.execution_id == id && update.status == Status::Running {
+            break;
+        }
+    }
+    let worker = manager.worker_pid(&id).unwrap();
+    let down = otp_core::monitor::monitor(worker);
+    otp_core::process::exit(worker, ExitReason::Killed);
+    down.await;
+    loop {
+        let update = updates.next().await.unwrap();
+        if update.execution_id == id && update.restarted {
+            break;
+        }
+    }
+    // A call is handled after anything the worker did on its own at start.
+    let status = manager.status(&id).await.unwrap();
+    assert_eq!(status.status, Status::Pending);
+    assert!(status.restarted);
+    assert_eq!(status.steps[0].attempts, 0);
+    manager.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ids_are_not_found_errors() {
     let manager = manager("unknown").await;
