@@ -402,6 +402,15 @@ impl PipelineWorker {
     }
 }
 
+/// `dir/id`, built at its final size: `Path::join` would grow its buffer once more, and this
+/// runs in every execution's start.
+fn workdir_of(dir: &Path, id: &ExecutionId) -> Arc<Path> {
+    let mut path = std::path::PathBuf::with_capacity(dir.as_os_str().len() + 1 + id.as_str().len());
+    path.push(dir);
+    path.push(id.as_str());
+    Arc::from(path)
+}
+
 // The paths that start a step are boxed where a handler awaits them: a server's task is as
 // large as its largest callback future, for as long as the server lives, and a step's start
 // holds the step's whole task while it is handed to the task supervisor.
@@ -417,7 +426,7 @@ impl GenServer for PipelineWorker {
         if args.execute {
             ctx.continue_with(WorkerContinue::Execute);
         }
-        let workdir = Arc::from(args.shared.config.output_dir.join(args.id.as_str()));
+        let workdir = workdir_of(&args.shared.config.output_dir, &args.id);
         let worker = PipelineWorker {
             steps: args
                 .spec
