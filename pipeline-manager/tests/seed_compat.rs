@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{WAIT, manager, shell};
+use common::{WAIT, manager, next_update, shell};
 use otp_core::ExitReason;
 use otp_core::testing::assert_down;
 use pipeline_manager::Status;
@@ -63,12 +63,7 @@ async fn worker_crashes_are_handled_gracefully() {
     otp_core::process::exit(worker, ExitReason::Killed);
     assert_down(down, ExitReason::Killed, WAIT).await;
     // The supervisor restarts the worker; wait for its first status instead of polling.
-    loop {
-        let update = updates.next().await.unwrap();
-        if update.execution_id == id && update.restarted {
-            break;
-        }
-    }
+    next_update(&mut updates, &id, |s| s.restarted).await;
     let status = manager.status(&id).await.unwrap();
     assert_eq!(status.status, Status::Pending); // reset to the initial state
     assert!(status.restarted);

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{WAIT, assert_gone, manager, manager_with, read_pid, shell};
+use common::{WAIT, assert_gone, manager, manager_with, next_update, read_pid, shell};
 use otp_core::ExitReason;
 use pipeline_manager::execution::StepState;
 use pipeline_manager::{
@@ -254,22 +254,12 @@ async fn a_run_pipeline_worker_restarted_after_a_crash_comes_back_pending() {
         .run_pipeline(shell("p", &[("long", "sleep 300")]))
         .await
         .unwrap();
-    loop {
-        let update = updates.next().await.unwrap();
-        if update.execution_id == id && update.status == Status::Running {
-            break;
-        }
-    }
+    next_update(&mut updates, &id, |s| s.status == Status::Running).await;
     let worker = manager.worker_pid(&id).unwrap();
     let down = otp_core::monitor::monitor(worker);
     otp_core::process::exit(worker, ExitReason::Killed);
     down.await;
-    loop {
-        let update = updates.next().await.unwrap();
-        if update.execution_id == id && update.restarted {
-            break;
-        }
-    }
+    next_update(&mut updates, &id, |s| s.restarted).await;
     // A call is handled after anything the worker did on its own at start.
     let status = manager.status(&id).await.unwrap();
     assert_eq!(status.status, Status::Pending);

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pipeline_manager::{ManagerConfig, PipelineManager, PipelineSpec, StepAction, StepSpec};
+use pipeline_manager::{
+    ExecutionId, ExecutionStatus, ExecutionUpdates, ManagerConfig, PipelineManager, PipelineSpec,
+    StepAction, StepSpec,
+};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -73,4 +76,19 @@ pub fn read_pid(dir: &std::path::Path, file: &str) -> i32 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// Waits on a subscription (taken before the change) for the next update of `id` that
+/// `matches`, instead of polling the status.
+pub async fn next_update(
+    updates: &mut ExecutionUpdates,
+    id: &ExecutionId,
+    matches: impl Fn(&ExecutionStatus) -> bool,
+) -> std::sync::Arc<ExecutionStatus> {
+    loop {
+        let update = updates.next().await.expect("the manager is running");
+        if update.execution_id == *id && matches(&update) {
+            return update;
+        }
+    }
 }
