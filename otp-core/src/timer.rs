@@ -213,6 +213,7 @@ impl<M> Timers<M> {
                 let Some(next) = next else {
                     // The next tick cannot be represented: the interval ends with this one.
                     self.intervals.remove(&id);
+                    self.release_if_idle();
                     return Some(out);
                 };
                 self.queue.insert(
