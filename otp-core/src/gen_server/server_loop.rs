@@ -5,7 +5,9 @@
 //! - One message at a time: a callback runs to completion (across its `.await`s) before the
 //!   next message is taken. `&mut self` is never shared.
 //! - `handle_continue` runs straight after the callback that asked for it, before any queued
-//!   message and before any due timer.
+//!   message and before any due timer; only a stop request gets in between two continues.
+//! - A due timer's message is queued behind the messages already in the mailbox.
+//! - Each work item spends a unit of tokio's cooperative budget (see [`NextWork`]).
 //! - A stop request ([`ServerRef::stop`], a supervisor's shutdown) travels through the same
 //!   mailbox as every other message, so messages queued before it are handled first, and
 //!   `terminate` runs after them (Elixir's `terminate/2` doc; semantics D14).
@@ -63,7 +65,9 @@ impl<S: GenServer> AnyProcess for ServerProcess<S> {
     }
 
     fn request_stop(&self, reason: ExitReason) -> bool {
-        self.mailbox.send(Envelope::Stop(reason)).is_ok()
+        self.mailbox
+            .send_stop_request(Envelope::Stop(reason))
+            .is_ok()
     }
 
     fn interrupt_init(&self) {
@@ -354,11 +358,19 @@ impl<S: GenServer> Work<S> {
     }
 }
 
-/// Takes the next work item, in priority order: a requested `handle_continue`, then a due
-/// timer, then the next message; waits for the mailbox or a timer when there is none.
+/// Takes the next work item, in priority order: a requested `handle_continue`, then the next
+/// message; waits for the mailbox or a timer when there is none.
 ///
-/// A due timer is not starved by a busy mailbox, because timers are checked before each
-/// message is taken from the batch.
+/// - Every work item spends one unit of tokio's cooperative budget, and the loop yields when the
+///   budget runs out. A server that always has work (it casts to itself, loops through
+///   `handle_continue`, has a timer that is always due) still gives its thread up, so the
+///   runtime's timers and other tasks run, and a kill, which takes effect where a task yields,
+///   gets in.
+/// - A due timer's message goes to the back of the mailbox, behind every message already
+///   there, as an Erlang timer sends its message when it fires: a tick never overtakes a call
+///   that arrived before it, however often the timer is due.
+/// - A chain of `handle_continue`s does not read the mailbox, so a stop request queued there
+///   ends the chain: the server stops before the next continue.
 struct NextWork<'a, S: GenServer> {
     core: &'a mut Core<S>,
 }
@@ -367,17 +379,23 @@ impl<S: GenServer> Future for NextWork<'_, S> {
     type Output = Work<S>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Work<S>> {
+        // Restored if nothing is ready, spent once something is.
+        let budget = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let core = &mut *self.core;
-        loop {
+        let work = loop {
             if let Some(value) = core.ctx.next_continue.take() {
-                return Poll::Ready(Work::Continue(value));
+                break match core.take_stop_request() {
+                    Some(reason) => Work::Stop(reason),
+                    None => Work::Continue(value),
+                };
             }
             if let Some(info) = core.ctx.timers().and_then(|timers| timers.pop_due()) {
-                return Poll::Ready(Work::Info(info));
+                core.ctx.mailbox().append_to(&mut core.batch);
+                core.batch.push_back(Envelope::Info(info));
             }
             if let Some(envelope) = core.batch.pop_front() {
                 match Work::from_envelope(envelope, &mut core.ctx) {
-                    Some(work) => return Poll::Ready(work),
+                    Some(work) => break work,
                     None => continue,
                 }
             }
@@ -393,6 +411,27 @@ impl<S: GenServer> Future for NextWork<'_, S> {
                     None => return Poll::Pending,
                 }
             }
+        };
+        budget.made_progress();
+        Poll::Ready(work)
+    }
+}
+
+impl<S: GenServer> Core<S> {
+    /// Takes a stop request out of the mailbox, if one was sent, wherever it is queued.
+    fn take_stop_request(&mut self) -> Option<ExitReason> {
+        let mailbox = self.ctx.mailbox();
+        if !mailbox.stop_requested() {
+            return None;
+        }
+        mailbox.append_to(&mut self.batch);
+        let at = self
+            .batch
+            .iter()
+            .position(|envelope| matches!(envelope, Envelope::Stop(_)))?;
+        match self.batch.remove(at) {
+            Some(Envelope::Stop(reason)) => Some(reason),
+            _ => None,
         }
     }
 }

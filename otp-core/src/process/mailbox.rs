@@ -39,6 +39,10 @@ struct Inner<M> {
     queue: VecDeque<M>,
     waker: Option<Waker>,
     closed: bool,
+    /// Whether a message sent with [`Mailbox::send_stop_request`] has been queued (it may have
+    /// been taken since): lets a receiver that is not reading its mailbox (a server in a chain
+    /// of `handle_continue`s) notice a stop request with one lock, without scanning the queue.
+    stop_requested: bool,
 }
 
 impl<M> Mailbox<M> {
@@ -48,6 +52,7 @@ impl<M> Mailbox<M> {
                 queue: VecDeque::new(),
                 waker: None,
                 closed: false,
+                stop_requested: false,
             }),
         }
     }
@@ -59,12 +64,23 @@ impl<M> Mailbox<M> {
 
     /// Appends `wrap(message)`, or gives `message` back unwrapped if the mailbox is closed.
     pub(crate) fn send_as<T>(&self, message: T, wrap: impl FnOnce(T) -> M) -> Result<(), T> {
+        self.push(message, wrap, false)
+    }
+
+    /// Appends a stop request, and marks the mailbox as holding one (see
+    /// [`stop_requested`](Self::stop_requested)).
+    pub(crate) fn send_stop_request(&self, message: M) -> Result<(), M> {
+        self.push(message, |message| message, true)
+    }
+
+    fn push<T>(&self, message: T, wrap: impl FnOnce(T) -> M, stop: bool) -> Result<(), T> {
         let waker = {
             let mut inner = self.inner.lock();
             if inner.closed {
                 return Err(message);
             }
             inner.queue.push_back(wrap(message));
+            inner.stop_requested |= stop;
             inner.waker.take()
         };
         // Wake outside the lock so the receiver does not wake up only to block on it.
@@ -90,6 +106,16 @@ impl<M> Mailbox<M> {
         }
         std::mem::swap(&mut inner.queue, batch);
         Poll::Ready(())
+    }
+
+    /// Moves every queued message to the end of `batch`, without waiting.
+    pub(crate) fn append_to(&self, batch: &mut VecDeque<M>) {
+        batch.append(&mut self.inner.lock().queue);
+    }
+
+    /// Whether a stop request was ever sent with [`send_stop_request`](Self::send_stop_request).
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.inner.lock().stop_requested
     }
 
     /// Registers `waker` to be woken by the next send, or by [`wake`](Self::wake).
