@@ -11,8 +11,10 @@
 //!
 //! A timer belongs to the server that set it and is driven by that server's own receive loop: no
 //! task is spawned per timer, a cancelled timer can never fire afterwards, and a process's timers
-//! die with it. Timer messages are handled in deadline order, before any mailbox message that is
-//! taken after the deadline has passed.
+//! die with it. Timer messages are handled in deadline order. When a timer fires, its message
+//! joins the mailbox behind every message already there, as an Erlang timer sends it: a timer
+//! that is always due (an interval whose handler takes longer than its period) never starves
+//! calls or stop requests.
 //!
 //! Handlers must never sleep: a handler that needs to wait sets a timer and returns, and the
 //! work continues in `handle_info` when the message arrives.
@@ -70,6 +72,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -113,8 +116,11 @@ pub(crate) struct Timers<M> {
     /// The current deadline of each interval that has been re-armed since it was set.
     intervals: FxHashMap<u64, Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
-    next_id: u64,
 }
+
+/// Timer ids are unique in the program, not per server: a [`TimerRef`] from another server, or
+/// from an earlier incarnation of this one, then never matches one of this server's timers.
+static NEXT_TIMER_ID: AtomicU64 = AtomicU64::new(1);
 
 impl<M> Timers<M> {
     pub(crate) fn new() -> Timers<M> {
@@ -122,13 +128,11 @@ impl<M> Timers<M> {
             queue: BTreeMap::new(),
             intervals: FxHashMap::default(),
             sleep: None,
-            next_id: 0,
         }
     }
 
     fn insert(&mut self, deadline: Instant, payload: Payload<M>) -> TimerRef {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = NEXT_TIMER_ID.fetch_add(1, Ordering::Relaxed);
         self.queue.insert((deadline, id), payload);
         TimerRef { id, deadline }
     }

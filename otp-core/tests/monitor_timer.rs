@@ -42,6 +42,26 @@ async fn monitoring_a_dead_or_unknown_pid_yields_noproc_at_once() {
     assert_eq!(late.try_down().map(|d| d.reason), Some(ExitReason::NoProc));
 }
 
+// A Down read with try_down is the monitor's Down: awaiting afterwards returns it again
+// (it used to panic: the channel had been read out)
+#[tokio::test]
+async fn awaiting_a_monitor_after_try_down_returned_its_down_returns_it_again() {
+    let mut never = monitor(Pid::new_unique());
+    let seen = never.try_down().expect("noproc is delivered at once");
+    assert_eq!(never.try_down(), Some(seen.clone()));
+    assert_eq!(never.await, seen);
+
+    let log = EventLog::new();
+    let server = start_probe("p", &log).await;
+    let mut watching = server.monitor();
+    assert_eq!(watching.try_down(), None);
+    server.stop(ExitReason::Normal, WAIT).await.unwrap();
+    let down = tokio::time::timeout(WAIT, &mut watching).await.unwrap();
+    assert_eq!(down.reason, ExitReason::Normal);
+    assert_eq!(watching.try_down(), Some(down.clone()));
+    assert_eq!(watching.await, down);
+}
+
 #[tokio::test]
 async fn demonitor_reports_whether_the_monitor_was_active() {
     let log = EventLog::new();
@@ -67,6 +87,10 @@ enum WatchCall {
     SendAfter(Duration, &'static str),
     SendInterval(Duration, &'static str),
     Cancel(usize),
+    /// Cancels a timer reference from anywhere (another server's, an earlier incarnation's).
+    CancelRef(TimerRef),
+    /// Sends the reference of the last timer set.
+    LastTimer(oneshot::Sender<TimerRef>),
     Sync,
 }
 
@@ -128,6 +152,8 @@ impl GenServer for Watcher {
                     true
                 }),
             WatchCall::Cancel(index) => Ok(ctx.cancel_timer(self.timers[index])),
+            WatchCall::CancelRef(timer) => Ok(ctx.cancel_timer(timer)),
+            WatchCall::LastTimer(to) => Ok(self.timers.last().is_some_and(|t| to.send(*t).is_ok())),
             WatchCall::Sync => Ok(true),
         };
         Ok(CallResult::Reply(reply))
@@ -358,6 +384,57 @@ async fn timers_set_after_all_others_ended_fire_and_old_refs_do_not_cancel_them(
     assert_eq!(log.events(), ["tick(second)", "tick(third)"]);
 }
 
+async fn last_timer(watcher: &ServerRef<Watcher>) -> TimerRef {
+    let (to, timer) = oneshot::channel();
+    assert_eq!(
+        watcher.call(WatchCall::LastTimer(to)).await.unwrap(),
+        Ok(true)
+    );
+    timer.await.unwrap()
+}
+
+// OTP: erlang:cancel_timer/1 with a reference that is not one of this process's timers
+// returns false and cancels nothing (timer ids used to restart at 1 in every server)
+#[tokio::test(start_paused = true)]
+async fn a_foreign_or_stale_timer_ref_cancels_nothing() {
+    let log = EventLog::new();
+    let first = watcher(&log).await;
+    let second = watcher(&log).await;
+    let delay = Duration::from_millis(100);
+    for (server, tag) in [(&first, "first"), (&second, "second")] {
+        server
+            .call(WatchCall::SendAfter(delay, tag))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Same delay, same paused clock: the two timers have the same deadline.
+    let foreign = last_timer(&first).await;
+    assert_eq!(
+        second.call(WatchCall::CancelRef(foreign)).await.unwrap(),
+        Ok(false)
+    );
+    // A reference from an earlier incarnation of the same server type.
+    let earlier = watcher(&EventLog::new()).await;
+    earlier
+        .call(WatchCall::SendAfter(delay, "earlier"))
+        .await
+        .unwrap()
+        .unwrap();
+    let stale = last_timer(&earlier).await;
+    earlier.stop(ExitReason::Normal, WAIT).await.unwrap();
+    assert_eq!(
+        second.call(WatchCall::CancelRef(stale)).await.unwrap(),
+        Ok(false)
+    );
+    log.wait_until(|events| events.len() == 2, WAIT)
+        .await
+        .unwrap();
+    let mut events = log.events();
+    events.sort();
+    assert_eq!(events, ["tick(first)", "tick(second)"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn timers_fire_in_deadline_order() {
     let log = EventLog::new();
@@ -413,9 +490,10 @@ async fn timers_die_with_their_process() {
     assert_eq!(await_exit(&watcher, WAIT).await, ExitReason::Normal);
 }
 
-// OTP: a busy mailbox does not starve a due timer
+// OTP: erlang:send_after/3 sends its message when the timer fires, so it queues behind the
+// messages already in the mailbox (this test asserted the opposite before defect 6 was fixed)
 #[tokio::test(start_paused = true)]
-async fn a_due_timer_is_handled_before_later_mailbox_messages() {
+async fn a_due_timer_queues_behind_messages_sent_before_it_fired() {
     let log = EventLog::new();
     let watcher = watcher(&log).await;
     watcher
@@ -430,7 +508,7 @@ async fn a_due_timer_is_handled_before_later_mailbox_messages() {
     tokio::time::advance(Duration::from_millis(20)).await;
     release.send(()).unwrap();
     watcher.call(WatchCall::Sync).await.unwrap().unwrap();
-    assert_eq!(log.events(), ["tick(due)", "tick(queued)"]);
+    assert_eq!(log.events(), ["tick(queued)", "tick(due)"]);
 }
 
 // OTP: process::exit(pid, shutdown) on a non-trapping process

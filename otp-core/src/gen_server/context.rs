@@ -80,12 +80,21 @@ impl<S: GenServer> Context<S> {
 
     /// Runs [`handle_continue`](GenServer::handle_continue) with `value` straight after the current
     /// callback returns, before any message still in the mailbox (Erlang's `{continue, Term}`).
+    ///
+    /// A server may loop by asking for another continue from `handle_continue`. Such a chain
+    /// still yields its thread now and then (each continue spends a unit of tokio's cooperative
+    /// budget), so a kill ([`process::exit`](crate::process::exit), a supervisor's shutdown
+    /// timeout) ends it. A stop request ([`ServerRef::stop`], a supervisor's graceful shutdown)
+    /// also ends it, although the chain never reads the mailbox: the server stops before the
+    /// next continue and runs `terminate`; messages still queued are dropped unhandled and their
+    /// callers get the exit reason. Erlang would wait for the chain to end.
     pub fn continue_with(&mut self, value: S::Continue) {
         self.next_continue = Some(value);
     }
 
     /// Delivers `message` to this server's `handle_info` after `delay` (Erlang
-    /// `erlang:send_after/3`). A zero delay delivers it before the next mailbox message.
+    /// `erlang:send_after/3`). When the timer fires, its message is queued behind the messages
+    /// already in the mailbox, as Erlang's timer sends it; a zero delay queues it at once.
     ///
     /// # Errors
     ///
@@ -117,7 +126,8 @@ impl<S: GenServer> Context<S> {
     }
 
     /// Cancels a timer. Returns `true` if it was still pending: it will never fire. Returns
-    /// `false` if it had already fired (its message was delivered) or was cancelled before.
+    /// `false` if it had already fired (its message is queued or was handled), was cancelled
+    /// before, or belongs to another server or an earlier incarnation of this one.
     pub fn cancel_timer(&mut self, timer: TimerRef) -> bool {
         self.extras
             .as_mut()
