@@ -125,7 +125,11 @@ pub fn monitor(pid: Pid) -> Monitor {
             mref
         }
     };
-    Monitor { mref, rx }
+    Monitor {
+        mref,
+        rx,
+        down: None,
+    }
 }
 
 /// A pending [`Down`]; created by [`monitor`]. Await it to learn of the exit.
@@ -133,6 +137,9 @@ pub fn monitor(pid: Pid) -> Monitor {
 pub struct Monitor {
     mref: MonitorRef,
     rx: oneshot::Receiver<Down>,
+    /// The `Down`, once received: it can be read again (by `try_down` or by awaiting), while
+    /// the channel yields it only once.
+    down: Option<Down>,
 }
 
 impl Monitor {
@@ -155,9 +162,13 @@ impl Monitor {
         }
     }
 
-    /// Returns the `Down` if it has already arrived, without waiting.
+    /// Returns the `Down` if it has already arrived, without waiting. Once it has, awaiting the
+    /// monitor (or calling this again) returns the same `Down`.
     pub fn try_down(&mut self) -> Option<Down> {
-        self.rx.try_recv().ok()
+        if self.down.is_none() {
+            self.down = self.rx.try_recv().ok();
+        }
+        self.down.clone()
     }
 }
 
@@ -165,19 +176,25 @@ impl Future for Monitor {
     type Output = Down;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Down> {
+        if let Some(down) = &self.down {
+            return Poll::Ready(down.clone());
+        }
         let mref = self.mref;
-        Pin::new(&mut self.rx).poll(cx).map(|down| {
+        let down = std::task::ready!(Pin::new(&mut self.rx).poll(cx))
             // The delivery closure is dropped unsent only if the process was never run
             // (spawn failed), which is the same as never having lived.
-            down.unwrap_or_else(|_| Down::new(mref, ExitReason::NoProc))
-        })
+            .unwrap_or_else(|_| Down::new(mref, ExitReason::NoProc));
+        self.down = Some(down.clone());
+        Poll::Ready(down)
     }
 }
 
 impl Drop for Monitor {
     fn drop(&mut self) {
         // Keep the monitored process's list short: a dropped monitor can never be delivered.
-        if matches!(self.rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+        if self.down.is_none()
+            && matches!(self.rx.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+        {
             if let Some(process) = spawn::lookup(self.mref.pid) {
                 process.header().remove_monitor(self.mref);
             }
