@@ -332,3 +332,37 @@ async fn start_options_label_names_the_process_span() {
     assert_eq!(server.call(Call::Echo(1)).await, Ok(Reply::Value(1)));
     assert!(format!("{server:?}").contains("probe"));
 }
+
+// Bad input: a call or stop with a finite timeout polled where no tokio runtime runs (here,
+// futures' executor) is a typed error, and nothing is sent; it used to panic in tokio's timer
+#[test]
+fn a_timed_call_or_stop_outside_a_runtime_is_a_typed_error() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = EventLog::new();
+    let server = runtime.block_on(start_probe("p", &log));
+    assert_eq!(
+        futures::executor::block_on(server.call(Call::Echo(1))),
+        Err(CallError::NoRuntime)
+    );
+    assert_eq!(
+        futures::executor::block_on(server.call_timeout(Call::Echo(1), WAIT)),
+        Err(CallError::NoRuntime)
+    );
+    assert_eq!(
+        futures::executor::block_on(server.stop(ExitReason::Normal, WAIT)),
+        Err(otp_core::gen_server::StopError::NoRuntime)
+    );
+    // Nothing was sent, and an untimed call still works from anywhere.
+    assert_eq!(
+        futures::executor::block_on(server.call_timeout(Call::Echo(2), Timeout::Infinity)),
+        Ok(Reply::Value(2))
+    );
+    assert_eq!(log.events(), ["init(p)"]);
+    runtime
+        .block_on(server.stop(ExitReason::Normal, WAIT))
+        .unwrap();
+}

@@ -56,6 +56,10 @@ pub enum CallError {
     /// [`Timeout::Infinity`](super::Timeout::Infinity) to wait forever.
     #[error("invalid call timeout")]
     InvalidTimeout,
+    /// A call with a finite timeout was made where no tokio runtime runs (its timer needs one).
+    /// Nothing was sent.
+    #[error("no tokio runtime is running on this thread")]
+    NoRuntime,
 }
 
 /// Why a message could not be queued; carries the message back.
@@ -108,4 +112,8 @@ pub enum StopError {
     /// The timeout was zero, or too long to be represented as a deadline.
     #[error("invalid stop timeout")]
     InvalidTimeout,
+    /// `stop` was called where no tokio runtime runs (waiting for the exit needs one). No stop
+    /// was requested.
+    #[error("no tokio runtime is running on this thread")]
+    NoRuntime,
 }

@@ -88,6 +88,8 @@ impl<S: GenServer> ServerRef<S> {
     ///   [`CallError::Exited`] with its exit reason.
     /// - If a server calls itself, returns [`CallError::CallingSelf`] at once.
     /// - If `timeout` is zero or too long to be a deadline, returns [`CallError::InvalidTimeout`].
+    /// - If `timeout` is finite and no tokio runtime runs on this thread (the call is polled by
+    ///   another executor), returns [`CallError::NoRuntime`] without sending the request.
     ///
     /// # Cancel safety
     ///
@@ -103,18 +105,9 @@ impl<S: GenServer> ServerRef<S> {
         if caller == Some(self.pid()) {
             return Err(CallError::CallingSelf);
         }
-        let (tx, rx) = oneshot::channel();
-        if self
-            .process
-            .mailbox
-            .send(Envelope::Call(request, Some(ReplyTo::new(tx, caller))))
-            .is_err()
-        {
-            return Err(CallError::NoProc);
-        }
-        let mut rx = rx;
-        let received = match deadline {
-            None => rx.await,
+        // The timer is taken before the request is sent: without a runtime, nothing is sent.
+        let timer = match deadline {
+            None => None,
             Some(deadline) => {
                 // Fires at most 1/64 of the timeout late, so quick successive calls can share
                 // the timer without moving it.
@@ -122,7 +115,25 @@ impl<S: GenServer> ServerRef<S> {
                     Timeout::After(duration) => duration / 64,
                     Timeout::Infinity => std::time::Duration::ZERO,
                 };
-                let mut timer = spawn::call_timer(deadline, slack);
+                Some(spawn::call_timer(deadline, slack).map_err(|_| CallError::NoRuntime)?)
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        if self
+            .process
+            .mailbox
+            .send(Envelope::Call(request, Some(ReplyTo::new(tx, caller))))
+            .is_err()
+        {
+            if let Some(timer) = timer {
+                spawn::return_call_timer(timer);
+            }
+            return Err(CallError::NoProc);
+        }
+        let mut rx = rx;
+        let received = match timer {
+            None => rx.await,
+            Some(mut timer) => {
                 // Biased towards the reply: a reply and the deadline in the same poll is a reply.
                 let received = tokio::select! {
                     biased;
@@ -194,6 +205,8 @@ impl<S: GenServer> ServerRef<S> {
     /// - If it exited with another reason (for example `terminate` panicked), returns
     ///   [`StopError::Exited`] with that reason.
     /// - If `timeout` is zero or too long to be a deadline, returns [`StopError::InvalidTimeout`].
+    /// - If `timeout` is finite and no tokio runtime runs on this thread, returns
+    ///   [`StopError::NoRuntime`] without asking the server to stop.
     pub async fn stop(
         &self,
         reason: ExitReason,
@@ -205,6 +218,9 @@ impl<S: GenServer> ServerRef<S> {
             .map_err(|_| StopError::InvalidTimeout)?;
         if current_pid() == Some(self.pid()) {
             return Err(StopError::CallingSelf);
+        }
+        if deadline.is_some() && tokio::runtime::Handle::try_current().is_err() {
+            return Err(StopError::NoRuntime);
         }
         if !self.process.request_stop(reason.clone()) {
             return Err(StopError::NoProc);

@@ -99,12 +99,15 @@ impl Drop for Current<'_> {
 
 /// Borrows the calling process's reusable call timer, due between `deadline` and
 /// `deadline + slack`; a new timer outside a process (or while the process's timer is already
-/// in use by another call).
+/// in use by another call); [`NoRuntime`] if a new one is needed where no runtime runs.
 ///
 /// A timer already due inside that window is left as it is: calls in quick succession then do
 /// not touch the timer at all, and a call times out no earlier than asked and at most `slack`
 /// later (tokio's timer wheel has millisecond granularity anyway).
-pub(crate) fn call_timer(deadline: tokio::time::Instant, slack: std::time::Duration) -> CallTimer {
+pub(crate) fn call_timer(
+    deadline: tokio::time::Instant,
+    slack: std::time::Duration,
+) -> Result<CallTimer, NoRuntime> {
     let latest = deadline.checked_add(slack).unwrap_or(deadline);
     match ManuallyDrop::into_inner(CALL_TIMER.replace(ManuallyDrop::new(None))) {
         Some(mut timer) => {
@@ -112,9 +115,13 @@ pub(crate) fn call_timer(deadline: tokio::time::Instant, slack: std::time::Durat
             if due < deadline || due > latest {
                 timer.as_mut().reset(latest);
             }
-            timer
+            Ok(timer)
         }
-        None => Box::pin(tokio::time::sleep_until(latest)),
+        // `sleep_until` panics without a runtime.
+        None => match tokio::runtime::Handle::try_current() {
+            Ok(_) => Ok(Box::pin(tokio::time::sleep_until(latest))),
+            Err(_) => Err(NoRuntime),
+        },
     }
 }
 
