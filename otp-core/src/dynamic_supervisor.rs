@@ -45,7 +45,7 @@ use crate::gen_server::{
     StartOptions, StopError, Timeout,
 };
 use crate::monitor::{Down, MonitorRef};
-use crate::supervisor::events::Events;
+use crate::supervisor::events::{EventSource, Events};
 use crate::supervisor::restart_intensity::RestartIntensity;
 use crate::supervisor::shutdown::{stop_child, stop_concurrently};
 use crate::supervisor::{
@@ -393,7 +393,7 @@ impl Drop for DynamicServer {
 #[derive(Clone)]
 pub struct DynamicSupervisor {
     server: ServerRef<DynamicServer>,
-    events: Events,
+    events: EventSource,
 }
 
 impl DynamicSupervisor {
@@ -410,13 +410,17 @@ impl DynamicSupervisor {
             return Err(SpecError::ZeroPeriod.into());
         }
         let events = Events::new();
+        let source = events.source();
         let server = DynamicServer::start_with(
-            (options, events.clone()),
+            (options, events),
             StartOptions::new().label("dynamic_supervisor"),
         )
         .await
         .map_err(crate::supervisor::SupervisorStartError::Start)?;
-        Ok(DynamicSupervisor { server, events })
+        Ok(DynamicSupervisor {
+            server,
+            events: source,
+        })
     }
 
     /// The supervisor's pid.

@@ -111,7 +111,7 @@ use std::sync::Arc;
 
 use crate::Pid;
 use crate::gen_server::{CallError, GenServer, ServerRef, StartOptions, StopError, Timeout};
-use events::Events;
+use events::{EventSource, Events};
 use server::{Request, Response, SupervisorArgs, SupervisorServer};
 
 use std::time::Duration;
@@ -230,7 +230,7 @@ pub struct ChildCounts {
 #[derive(Clone)]
 pub struct Supervisor {
     server: ServerRef<SupervisorServer>,
-    events: Events,
+    events: EventSource,
 }
 
 impl Supervisor {
@@ -257,15 +257,19 @@ impl Supervisor {
             }
         }
         let events = Events::new();
+        let source = events.source();
         let failure = server::StartFailure::default();
         let args = SupervisorArgs {
             flags,
             children,
-            events: events.clone(),
+            events,
             failure: failure.clone(),
         };
         match SupervisorServer::start_with(args, StartOptions::new().label("supervisor")).await {
-            Ok(server) => Ok(Supervisor { server, events }),
+            Ok(server) => Ok(Supervisor {
+                server,
+                events: source,
+            }),
             Err(error) => Err(match failure.lock().take() {
                 Some((id, error)) => SupervisorStartError::FailedToStartChild {
                     id: id.to_string(),
@@ -286,7 +290,9 @@ impl Supervisor {
         self.server.is_alive()
     }
 
-    /// A stream of this supervisor's [`SupervisorEvent`]s from now on.
+    /// A stream of this supervisor's [`SupervisorEvent`]s from now on. Once the supervisor has
+    /// exited and its last events are read, [`EventStream::next`] returns
+    /// [`EventStreamError::Closed`](events::EventStreamError::Closed).
     pub fn subscribe(&self) -> EventStream {
         self.events.subscribe()
     }

@@ -235,3 +235,47 @@ async fn operations_on_a_stopped_supervisor_fail_with_noproc() {
     assert_eq!(sup.count_children().await, Err(CallError::NoProc));
     assert!(probes.events().is_empty());
 }
+
+// An event stream ends once its supervisor has exited and its last events are read, even while
+// a handle to the supervisor is still held (`while let Ok(event) = events.next().await` used to
+// hang)
+#[tokio::test]
+async fn an_event_stream_is_closed_after_its_supervisor_exits() {
+    use otp_core::dynamic_supervisor::{DynamicSupervisor, DynamicSupervisorOptions};
+    use otp_core::supervisor::{EventStreamError, SupervisorEvent};
+
+    let probes = Probes::new();
+    let sup = Supervisor::start(flags(), vec![]).await.unwrap();
+    let mut events = sup.subscribe();
+    sup.start_child(probes.worker("a").spec()).await.unwrap();
+    sup.stop(Duration::from_secs(5)).await.unwrap();
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.next().await {
+                Ok(event) => seen.push(event),
+                Err(error) => break error,
+            }
+        }
+    })
+    .await
+    .expect("the stream of an exited supervisor never closed");
+    assert_eq!(closed, EventStreamError::Closed);
+    assert!(matches!(seen[0], SupervisorEvent::ChildStarted { .. }));
+    assert!(matches!(
+        seen.last(),
+        Some(SupervisorEvent::ChildExited { .. })
+    ));
+    // Subscribing after the exit gives a stream that is closed at once.
+    assert_eq!(sup.subscribe().next().await, Err(EventStreamError::Closed));
+
+    let dynamic = DynamicSupervisor::start(DynamicSupervisorOptions::default())
+        .await
+        .unwrap();
+    let mut events = dynamic.subscribe();
+    dynamic.stop(Duration::from_secs(5)).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("the stream of an exited dynamic supervisor never closed");
+    assert_eq!(next, Err(EventStreamError::Closed));
+}

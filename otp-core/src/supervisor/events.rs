@@ -109,10 +109,30 @@ impl EventStream {
     }
 }
 
-/// The sending side, held by the supervisor (and its handles, to subscribe without a call).
-#[derive(Debug, Clone)]
+/// The sending side, held by the supervisor's state alone: when the supervisor exits it is
+/// dropped, and every [`EventStream`] ends with [`EventStreamError::Closed`] once read out.
+#[derive(Debug)]
 pub(crate) struct Events {
     tx: broadcast::Sender<SupervisorEvent>,
+}
+
+/// What a supervisor's handles hold to subscribe without a call. It does not keep the channel
+/// open: a handle outliving its supervisor must not keep streams waiting forever.
+#[derive(Debug, Clone)]
+pub(crate) struct EventSource {
+    tx: broadcast::WeakSender<SupervisorEvent>,
+}
+
+impl EventSource {
+    /// A stream from now on; already closed if the supervisor has exited.
+    pub(crate) fn subscribe(&self) -> EventStream {
+        let rx = match self.tx.upgrade() {
+            Some(tx) => tx.subscribe(),
+            // A channel whose sender is gone: the stream reports `Closed` at once.
+            None => broadcast::channel(1).1,
+        };
+        EventStream { rx }
+    }
 }
 
 impl Events {
@@ -122,9 +142,9 @@ impl Events {
         }
     }
 
-    pub(crate) fn subscribe(&self) -> EventStream {
-        EventStream {
-            rx: self.tx.subscribe(),
+    pub(crate) fn source(&self) -> EventSource {
+        EventSource {
+            tx: self.tx.downgrade(),
         }
     }
 
