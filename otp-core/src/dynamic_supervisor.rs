@@ -34,10 +34,8 @@
 //! - The differences of [`supervisor`](crate::supervisor#differences-from-otp) apply.
 
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures::FutureExt;
 use rustc_hash::FxHashMap;
 
 use crate::gen_server::{
@@ -129,15 +127,6 @@ enum Message {
     TryAgain(u64),
 }
 
-async fn start_process(spec: &ChildSpec) -> Result<ChildProcess, StartError> {
-    match AssertUnwindSafe((spec.start)()).catch_unwind().await {
-        Ok(result) => result,
-        Err(payload) => Err(StartError::InitFailed(ExitReason::Panic(
-            crate::process::panic_message(&*payload),
-        ))),
-    }
-}
-
 impl DynamicServer {
     fn run(&mut self, key: u64, process: ChildProcess, ctx: &mut Context<Self>) {
         let monitor = ctx.monitor_process(process.process.header(), Message::Exit);
@@ -159,9 +148,9 @@ impl DynamicServer {
         {
             return Err(DynamicStartError::MaxChildren);
         }
-        let process = match start_process(&spec).await {
-            Ok(process) => process,
-            Err(StartError::Ignored) => return Err(DynamicStartError::Ignored),
+        let process = match spec.start_process().await {
+            Ok(Some(process)) => process,
+            Ok(None) => return Err(DynamicStartError::Ignored),
             Err(error) => return Err(DynamicStartError::Failed(error)),
         };
         let pid = process.pid();
@@ -227,8 +216,8 @@ impl DynamicServer {
         let Some(child) = self.children.get(&key) else {
             return;
         };
-        match start_process(&child.spec).await {
-            Ok(process) => {
+        match child.spec.start_process().await {
+            Ok(Some(process)) => {
                 let pid = process.pid();
                 self.run(key, process, ctx);
                 self.events.emit(SupervisorEvent::ChildRestarted {
@@ -238,7 +227,7 @@ impl DynamicServer {
                     pid,
                 });
             }
-            Err(StartError::Ignored) => {
+            Ok(None) => {
                 self.children.remove(&key);
             }
             Err(error) => {

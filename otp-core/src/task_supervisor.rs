@@ -46,6 +46,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -78,6 +79,11 @@ pub enum TaskStartError {
     /// No tokio runtime is running.
     #[error("no tokio runtime is running on this thread")]
     NoRuntime,
+    /// The function that builds the task panicked (for
+    /// [`start_child_with`](TaskSupervisor::start_child_with), the closure called for every
+    /// start); this is the panic. The task supervisor and its other tasks carry on.
+    #[error("task failed to start: {0}")]
+    Failed(ExitReason),
 }
 
 /// Why a task gave no result.
@@ -190,13 +196,24 @@ enum Response {
 }
 
 impl TaskSupervisorServer {
+    /// Starts one incarnation of a task. A panic in the user's function that builds it is that
+    /// task's start failure, not the task supervisor's crash (OTP's `catch apply(M, F, A)`);
+    /// on failure the launcher comes back, for a retry.
     fn start_task(
         &mut self,
         mut launch: Launch,
         options: TaskOptions,
         ctx: &mut Context<Self>,
-    ) -> Result<Arc<TaskProcess>, TaskStartError> {
-        let process = launch().map_err(|_| TaskStartError::NoRuntime)?;
+    ) -> Result<Arc<TaskProcess>, (Launch, TaskStartError)> {
+        let launched = std::panic::catch_unwind(AssertUnwindSafe(&mut launch));
+        let process = match launched {
+            Ok(Ok(process)) => process,
+            Ok(Err(NoRuntime)) => return Err((launch, TaskStartError::NoRuntime)),
+            Err(payload) => {
+                let reason = ExitReason::Panic(crate::process::panic_message(&*payload));
+                return Err((launch, TaskStartError::Failed(reason)));
+            }
+        };
         let pid = process.header.pid();
         // Through the header, not the pid: a task that has already finished still reports its
         // real reason, not `NoProc` (which would restart a transient task that exited cleanly).
@@ -241,7 +258,7 @@ impl GenServer for TaskSupervisorServer {
         let response = match request {
             Request::Start(launch, options) => match self.start_task(launch, options, ctx) {
                 Ok(process) => Response::Started(process),
-                Err(error) => Response::StartFailed(error),
+                Err((_, error)) => Response::StartFailed(error),
             },
             Request::Terminate(pid) => match self.children.remove(&pid) {
                 // Removed before it is stopped, so its Down triggers no restart (an
@@ -266,14 +283,26 @@ impl GenServer for TaskSupervisorServer {
         if !child.options.restart.restarts_after(&down.reason) {
             return Ok(());
         }
-        if !self.intensity.add_restart(tokio::time::Instant::now()) {
-            tracing::error!(%supervisor, child = %down.pid, reason = %down.reason, "task supervisor gave up: restart intensity exceeded");
-            ctx.stop(ExitReason::Shutdown);
-            return Ok(());
+        // Every attempt counts toward intensity, a failed one too, so a task whose start keeps
+        // failing ends in the supervisor giving up, as in OTP.
+        let mut launch = child.launch;
+        loop {
+            if !self.intensity.add_restart(tokio::time::Instant::now()) {
+                tracing::error!(%supervisor, child = %down.pid, reason = %down.reason, "task supervisor gave up: restart intensity exceeded");
+                ctx.stop(ExitReason::Shutdown);
+                return Ok(());
+            }
+            match self.start_task(launch, child.options, ctx) {
+                Ok(restarted) => {
+                    tracing::info!(%supervisor, child = %down.pid, new = %restarted.header.pid(), reason = %down.reason, "task restarted");
+                    return Ok(());
+                }
+                Err((returned, error)) => {
+                    tracing::warn!(%supervisor, child = %down.pid, %error, "task restart failed");
+                    launch = returned;
+                }
+            }
         }
-        let restarted = self.start_task(child.launch, child.options, ctx)?;
-        tracing::info!(%supervisor, child = %down.pid, new = %restarted.header.pid(), reason = %down.reason, "task restarted");
-        Ok(())
     }
 
     async fn terminate(&mut self, _: &ExitReason, _: &mut Context<Self>) {

@@ -3,14 +3,18 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+
 use super::{Restart, Shutdown};
-use crate::Pid;
 use crate::gen_server::{GenServer, ServerRef, StartError};
+use crate::process::panic_message;
 use crate::process::spawn::AnyProcess;
+use crate::{ExitReason, Pid};
 
 /// Whether a child is a worker or a supervisor (the child spec's `type`).
 ///
@@ -215,6 +219,25 @@ impl ChildSpec {
     /// The child type.
     pub fn kind(&self) -> ChildType {
         self.child_type
+    }
+
+    /// Runs the start function inside the supervisor (OTP's `catch apply(M, F, A)`): a panic,
+    /// whether in the call that builds the start future or while it runs, is this child's start
+    /// failure, never the supervisor's crash. `Ok(None)` means the child's `init` returned
+    /// `Ignore`.
+    pub(crate) async fn start_process(&self) -> Result<Option<ChildProcess>, StartError> {
+        let started = match std::panic::catch_unwind(AssertUnwindSafe(|| (self.start)())) {
+            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+            Err(payload) => Err(payload),
+        };
+        match started {
+            Ok(Ok(process)) => Ok(Some(process)),
+            Ok(Err(StartError::Ignored)) => Ok(None),
+            Ok(Err(error)) => Err(error),
+            Err(payload) => Err(StartError::InitFailed(ExitReason::Panic(panic_message(
+                &*payload,
+            )))),
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), super::SpecError> {

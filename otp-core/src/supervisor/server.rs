@@ -12,10 +12,8 @@
 //! - A failed restart leaves the child `Restarting` and is retried through a message to
 //!   itself, so the supervisor keeps serving calls in between.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use parking_lot::Mutex;
 
 use super::child_spec::{ChildProcess, ChildSpec, ChildType};
@@ -126,19 +124,6 @@ pub(crate) enum Message {
     TryAgain(Arc<str>),
 }
 
-/// Runs a child's start function inside the supervisor; a panic in it is the child's failure,
-/// not the supervisor's. `Ok(None)` means the child's init returned `Ignore`.
-async fn start_process(spec: &ChildSpec) -> Result<Option<ChildProcess>, StartError> {
-    match AssertUnwindSafe((spec.start)()).catch_unwind().await {
-        Ok(Ok(process)) => Ok(Some(process)),
-        Ok(Err(StartError::Ignored)) => Ok(None),
-        Ok(Err(error)) => Err(error),
-        Err(payload) => Err(StartError::InitFailed(ExitReason::Panic(
-            crate::process::panic_message(&*payload),
-        ))),
-    }
-}
-
 impl SupervisorServer {
     fn index_of(&self, id: &str) -> Option<usize> {
         self.children.iter().position(|child| &*child.spec.id == id)
@@ -176,7 +161,7 @@ impl SupervisorServer {
     async fn start_all(&mut self, ctx: &mut Context<Self>) -> Result<(), (Arc<str>, StartError)> {
         let mut index = 0;
         while index < self.children.len() {
-            match start_process(&self.children[index].spec).await {
+            match self.children[index].spec.start_process().await {
                 Ok(Some(process)) => {
                     self.started(index, &process, ctx);
                     self.run_child(index, process, ctx);
@@ -287,7 +272,7 @@ impl SupervisorServer {
             if self.children[index].pid().is_some() {
                 continue;
             }
-            match start_process(&self.children[index].spec).await {
+            match self.children[index].spec.start_process().await {
                 Ok(Some(process)) => {
                     let pid = process.pid();
                     let old = if child_id == id { old_pid } else { None };
@@ -340,7 +325,7 @@ impl SupervisorServer {
                 None => StartChildError::AlreadyPresent,
             });
         }
-        match start_process(&spec).await {
+        match spec.start_process().await {
             Ok(Some(process)) => {
                 let pid = process.pid();
                 self.children.push(Child::new(spec));
@@ -387,7 +372,7 @@ impl SupervisorServer {
             State::Restarting => return Err(RestartChildError::Restarting),
             State::Stopped => {}
         }
-        match start_process(&self.children[index].spec).await {
+        match self.children[index].spec.start_process().await {
             Ok(Some(process)) => {
                 let pid = process.pid();
                 self.started(index, &process, ctx);
