@@ -142,6 +142,12 @@ impl DynamicServer {
         ctx: &mut Context<Self>,
     ) -> Result<Pid, DynamicStartError> {
         spec.validate().map_err(DynamicStartError::InvalidSpec)?;
+        if spec.backoff.is_some() {
+            let id = spec.id.to_string();
+            return Err(DynamicStartError::InvalidSpec(
+                SpecError::BackoffUnsupported(id),
+            ));
+        }
         if self
             .max_children
             .is_some_and(|max| self.children.len() >= max)

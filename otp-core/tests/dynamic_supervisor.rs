@@ -373,3 +373,27 @@ async fn killing_a_dynamic_supervisor_kills_its_children() {
     otp_core::process::exit(sup.pid(), ExitReason::Killed);
     assert_eq!(await_down(child, WAIT).await, ExitReason::Killed);
 }
+
+// A restart backoff is a static supervisor's feature: a dynamic one rejects it instead of
+// silently ignoring it
+#[tokio::test]
+async fn a_dynamic_supervisor_rejects_a_child_with_a_restart_backoff() {
+    use otp_core::supervisor::{RestartBackoff, SpecError};
+    let probes = support::child::Probes::new();
+    let sup = DynamicSupervisor::start(DynamicSupervisorOptions::default())
+        .await
+        .unwrap();
+    let backoff = RestartBackoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(100),
+        reset_after: Duration::from_secs(1),
+    };
+    assert_eq!(
+        sup.start_child(probes.worker("a").spec().backoff(backoff))
+            .await,
+        Err(DynamicStartError::InvalidSpec(
+            SpecError::BackoffUnsupported("a".into())
+        ))
+    );
+    assert!(probes.events().is_empty());
+}

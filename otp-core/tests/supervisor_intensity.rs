@@ -310,3 +310,69 @@ async fn an_invalid_backoff_is_rejected_when_the_supervisor_starts() {
         ))
     ));
 }
+
+// Bad input: a backoff too long for a timer used to pass validation and crash the supervisor
+// (timer DelayTooLong through `?`) at the child's first exit; it is rejected up front now
+#[tokio::test(start_paused = true)]
+async fn a_backoff_too_long_for_a_timer_is_rejected_instead_of_crashing_the_supervisor_later() {
+    use otp_core::supervisor::{RestartBackoff, SpecError, StartChildError, SupervisorStartError};
+    let probes = Probes::new();
+    let huge = RestartBackoff {
+        initial: Duration::from_secs(u64::MAX / 2),
+        max: Duration::from_secs(u64::MAX / 2),
+        reset_after: Duration::from_secs(1),
+    };
+    let result = Supervisor::start(
+        flags(Strategy::OneForOne, 1),
+        vec![probes.worker("a").spec().backoff(huge)],
+    )
+    .await;
+    assert!(matches!(
+        result,
+        Err(SupervisorStartError::InvalidSpec(
+            SpecError::InvalidBackoff(_)
+        ))
+    ));
+    let sup = Supervisor::start(flags(Strategy::OneForOne, 1), vec![])
+        .await
+        .unwrap();
+    assert!(matches!(
+        sup.start_child(probes.worker("b").spec().backoff(huge))
+            .await,
+        Err(StartChildError::InvalidSpec(SpecError::InvalidBackoff(_)))
+    ));
+}
+
+// The longest accepted backoff is scheduled like any other: the supervisor waits it out
+#[tokio::test(start_paused = true)]
+async fn the_longest_accepted_backoff_delays_the_restart_without_crashing_the_supervisor() {
+    use otp_core::supervisor::{ChildStatus, RestartBackoff};
+    let probes = Probes::new();
+    let longest = RestartBackoff {
+        initial: RestartBackoff::MAX_DELAY,
+        max: RestartBackoff::MAX_DELAY,
+        reset_after: Duration::from_secs(1),
+    };
+    let sup = Supervisor::start(
+        flags(Strategy::OneForOne, 10),
+        vec![probes.worker("a").spec().backoff(longest)],
+    )
+    .await
+    .unwrap();
+    let crashed = tokio::time::Instant::now();
+    probes.crash("a");
+    probes.wait_for("exit(a#1, error: crash)").await;
+    // The exit is handled (a call behind it), then the clock jumps the whole delay at once.
+    assert!(matches!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Restarting
+    ));
+    tokio::time::advance(RestartBackoff::MAX_DELAY).await;
+    probes.wait_for("start(a#2)").await;
+    assert_eq!(crashed.elapsed(), RestartBackoff::MAX_DELAY);
+    assert!(sup.is_alive());
+    assert!(matches!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Running(_)
+    ));
+}

@@ -120,7 +120,8 @@ pub struct ChildSpec {
 /// (`one_for_all`, `rest_for_one`) the whole group restart waits; siblings keep running until
 /// then.
 ///
-/// Static supervisors only, for now.
+/// Static supervisors only, for now: a `DynamicSupervisor` rejects a child with a backoff
+/// ([`SpecError::BackoffUnsupported`](super::SpecError::BackoffUnsupported)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestartBackoff {
     /// The delay before the first restart. Must be greater than zero.
@@ -132,6 +133,12 @@ pub struct RestartBackoff {
 }
 
 impl RestartBackoff {
+    /// The longest `max` accepted: Erlang's own limit for a timer, 2³² − 1 ms (about 49.7
+    /// days). A longer one is rejected when the spec is validated
+    /// ([`SpecError::InvalidBackoff`](super::SpecError::InvalidBackoff)), so that a restart can
+    /// always be scheduled.
+    pub const MAX_DELAY: Duration = Duration::from_millis(u32::MAX as u64);
+
     /// The delay before the `n`-th consecutive restart (1-based).
     pub fn delay(&self, n: u32) -> Duration {
         let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
@@ -245,7 +252,10 @@ impl ChildSpec {
             return Err(super::SpecError::ZeroShutdownTimeout(self.id.to_string()));
         }
         if let Some(backoff) = self.backoff {
-            if backoff.initial.is_zero() || backoff.max < backoff.initial {
+            if backoff.initial.is_zero()
+                || backoff.max < backoff.initial
+                || backoff.max > RestartBackoff::MAX_DELAY
+            {
                 return Err(super::SpecError::InvalidBackoff(self.id.to_string()));
             }
         }

@@ -17,9 +17,14 @@ pub enum SpecError {
     /// A child's shutdown is `Timeout(0)`: it would be killed before being asked to stop.
     #[error("child {0:?} has a zero shutdown timeout")]
     ZeroShutdownTimeout(String),
-    /// A child's restart backoff has a zero initial delay or a maximum below it.
+    /// A child's restart backoff has a zero initial delay, a maximum below it, or a maximum
+    /// above [`RestartBackoff::MAX_DELAY`](super::RestartBackoff::MAX_DELAY).
     #[error("child {0:?} has an invalid restart backoff")]
     InvalidBackoff(String),
+    /// A child given to a `DynamicSupervisor` has a restart backoff, which only static
+    /// supervisors implement.
+    #[error("child {0:?} has a restart backoff, which dynamic supervisors do not support")]
+    BackoffUnsupported(String),
 }
 
 /// Why a supervisor did not start.

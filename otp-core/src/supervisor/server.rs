@@ -124,6 +124,20 @@ pub(crate) enum Message {
     TryAgain(Arc<str>),
 }
 
+/// Asks this supervisor to try the restart of child `id` again, after `delay` or at once, by a
+/// message to itself, so that calls are served in between.
+fn retry(delay: Option<std::time::Duration>, id: Arc<str>, ctx: &mut Context<SupervisorServer>) {
+    if let Some(delay) = delay {
+        // At most `RestartBackoff::MAX_DELAY` (validated), which a timer can always represent;
+        // were it not, the retry would go at once rather than never.
+        if ctx.send_after(delay, Message::TryAgain(id.clone())).is_ok() {
+            return;
+        }
+    }
+    // Fails only once the supervisor is exiting, when no retry is wanted.
+    let _ = ctx.server_ref().send(Message::TryAgain(id));
+}
+
 impl SupervisorServer {
     fn index_of(&self, id: &str) -> Option<usize> {
         self.children.iter().position(|child| &*child.spec.id == id)
@@ -214,7 +228,7 @@ impl SupervisorServer {
                 // Opt-in backoff: restart (and count it) when the delay has passed.
                 Some(delay) => {
                     self.children[index].state = State::Restarting;
-                    ctx.send_after(delay, Message::TryAgain(id))?;
+                    retry(Some(delay), id, ctx);
                 }
                 None => self.restart(id, Some(down.pid), down.reason, ctx).await,
             },
@@ -299,14 +313,8 @@ impl SupervisorServer {
                         }
                     }
                     self.children[index].state = State::Restarting;
-                    match self.children[index].next_backoff() {
-                        Some(delay) => {
-                            let _ = ctx.send_after(delay, Message::TryAgain(child_id));
-                        }
-                        None => {
-                            let _ = ctx.server_ref().send(Message::TryAgain(child_id));
-                        }
-                    }
+                    let delay = self.children[index].next_backoff();
+                    retry(delay, child_id, ctx);
                     return;
                 }
             }
