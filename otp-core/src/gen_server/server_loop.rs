@@ -118,21 +118,26 @@ pub(super) async fn start<S: GenServer>(
     let mut ctx = Context::new(process.clone());
     let init = InitAsProcess {
         process: &process,
-        init: guarded(S::init(args, &mut ctx)),
+        init: Some(guarded(S::init(args, &mut ctx))),
         call_timer: None,
         waiting: false,
     };
     let outcome = match deadline {
         None => init.await,
-        // Should `init` finish at the deadline, its result stands: `timeout_at` polls it first.
-        Some(deadline) => match tokio::time::timeout_at(deadline, init).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                drop(ctx);
-                abandoned.exit(ExitReason::Killed);
-                return Err(StartError::Timeout);
+        Some(deadline) => {
+            // Should `init` finish at the deadline, its result stands: `timeout_at` polls it
+            // first. A statement of its own, so that what the abandoned `init` owned is dropped
+            // (as the process) before the process's exit is published.
+            let timed = tokio::time::timeout_at(deadline, init).await;
+            match timed {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    drop(ctx);
+                    abandoned.exit(ExitReason::Killed);
+                    return Err(StartError::Timeout);
+                }
             }
-        },
+        }
     };
     let (error, reason) = match outcome {
         Ok(Init::Ready(state)) => {
@@ -167,13 +172,27 @@ pub(super) async fn start<S: GenServer>(
 pin_project_lite::pin_project! {
     /// A server's `init`, run in its starter's task as the server's process: inside its span,
     /// with it current, and ended with the forced reason as soon as the process is exited.
+    /// An `init` abandoned before it finished (a start timeout, a dropped start) is dropped
+    /// the same way, as the process, with a panic in a `Drop` of what it owned contained: the
+    /// starter must still run the process's exit.
     struct InitAsProcess<'a, S: GenServer, F> {
         process: &'a ServerProcess<S>,
+        // `None` once dropped.
         #[pin]
-        init: F,
+        init: Option<F>,
         call_timer: Option<spawn::CallTimer>,
         // Whether this future's waker is in the mailbox's waker slot.
         waiting: bool,
+    }
+
+    impl<'a, S: GenServer, F> PinnedDrop for InitAsProcess<'a, S, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let header = &this.process.header;
+            let _entered = header.enter_span();
+            let _current = spawn::Current::enter(header.pid(), this.call_timer);
+            spawn::contained(|| this.init.set(None));
+        }
     }
 }
 
@@ -191,7 +210,10 @@ where
         if let Some(reason) = header.forced_reason() {
             return Poll::Ready(Err(reason));
         }
-        let Poll::Ready(outcome) = this.init.poll(cx) else {
+        let Some(init) = this.init.as_pin_mut() else {
+            return Poll::Pending;
+        };
+        let Poll::Ready(outcome) = init.poll(cx) else {
             // Only an `init` that waits needs waking by a kill (`AnyProcess::interrupt_init`):
             // the waker first, then the check again, so a kill in between is not missed.
             this.process.mailbox.register_waker(cx.waker());

@@ -24,7 +24,8 @@
 //!   thread: `process::current()` names it, in its callbacks and in the `Drop` of what it owned.
 //! - Nothing in the fan-out may unwind out of it: `finish`, each hook and each delivery run
 //!   behind `catch_unwind`, so one faulty callback cannot leave a zombie or swallow other
-//!   monitors' `Down`s.
+//!   monitors' `Down`s. The same holds for the drop of what a killed process owned: a panic in
+//!   a `Drop` impl of its state is contained, and the fan-out still runs.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -499,8 +500,10 @@ pin_project_lite::pin_project! {
             let _entered = header.enter_span();
             let _current = Current::enter(header.pid(), this.call_timer);
             // What the process owned is dropped as it ran: inside its span, as the current
-            // process.
-            this.body.set(None);
+            // process. A panic in a `Drop` there must not skip the fan-out below (the process
+            // would be a zombie: no `Down`, its names held, its mailbox open); the process
+            // exits with the reason it was killed with.
+            contained(|| this.body.set(None));
             if this.finish.is_some() {
                 let reason = header.take_forced();
                 complete(&**this.process, this.finish, Err(reason));
@@ -548,8 +551,9 @@ fn complete<T, Fin>(
     }
 }
 
-/// Runs one step of the fan-out; a panic in it is contained (and the step is skipped).
-fn contained(step: impl FnOnce()) {
+/// Runs one step of the fan-out, or a drop of what a process owned; a panic in it is
+/// contained (and the step is skipped).
+pub(crate) fn contained(step: impl FnOnce()) {
     let _ = std::panic::catch_unwind(AssertUnwindSafe(step));
 }
 
