@@ -161,7 +161,7 @@ type Launch = Box<dyn FnMut() -> Result<Arc<TaskProcess>, NoRuntime> + Send>;
 fn spawn_task<F, Fin>(body: F, finish: Fin) -> Result<Arc<TaskProcess>, NoRuntime>
 where
     F: Future + Send + 'static,
-    Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
+    Fin: spawn::Finish<F::Output>,
 {
     let process = Arc::new(TaskProcess {
         header: ProcessHeader::new("task"),
@@ -442,14 +442,12 @@ impl TaskSupervisor {
         let (tx, rx) = oneshot::channel();
         let mut parts = Some((task, tx));
         let launch: Launch = Box::new(move || match parts.take() {
+            // The result is delivered once the task's exit is complete (see `spawn::Finish`):
+            // whoever awaits it finds the task gone and its names released.
             Some((task, tx)) => spawn_task(task, move |outcome| {
-                let reason = outcome
-                    .as_ref()
-                    .err()
-                    .cloned()
-                    .unwrap_or(ExitReason::Normal);
-                let _ = tx.send(outcome);
-                reason
+                (result_exit_reason(&outcome), move || {
+                    let _ = tx.send(outcome);
+                })
             }),
             // A temporary child is launched exactly once.
             None => Err(NoRuntime),
@@ -487,16 +485,16 @@ impl TaskSupervisor {
             Some((task, to_info)) => {
                 let server = server.clone();
                 spawn_task(task, move |outcome| {
-                    let reason = outcome
-                        .as_ref()
-                        .err()
-                        .cloned()
-                        .unwrap_or(ExitReason::Normal);
-                    let delivered: Result<(), SendError<S::Info>> = server.send(to_info(outcome));
-                    if delivered.is_err() {
-                        tracing::debug!("task result dropped: its server has exited");
-                    }
-                    reason
+                    let reason = result_exit_reason(&outcome);
+                    // Mapped here, before the fan-out, so that a panicking mapper is the
+                    // task's exit reason; sent once the exit is complete.
+                    let info = to_info(outcome);
+                    (reason, move || {
+                        let delivered: Result<(), SendError<S::Info>> = server.send(info);
+                        if delivered.is_err() {
+                            tracing::debug!("task result dropped: its server has exited");
+                        }
+                    })
                 })
             }
             None => Err(NoRuntime),
@@ -550,12 +548,23 @@ impl TaskSupervisor {
     }
 }
 
-fn task_exit_reason(outcome: Result<Result<(), BoxError>, ExitReason>) -> ExitReason {
-    match outcome {
+/// How a task without a result ends: its exit reason, nothing to deliver.
+fn task_exit_reason(outcome: Result<Result<(), BoxError>, ExitReason>) -> (ExitReason, fn()) {
+    let reason = match outcome {
         Ok(Ok(())) => ExitReason::Normal,
         Ok(Err(error)) => ExitReason::Error(Arc::from(error)),
         Err(reason) => reason,
-    }
+    };
+    (reason, || {})
+}
+
+/// The exit reason of a task whose output is its result: `Normal` once it produced one.
+fn result_exit_reason<T>(outcome: &Result<T, ExitReason>) -> ExitReason {
+    outcome
+        .as_ref()
+        .err()
+        .cloned()
+        .unwrap_or(ExitReason::Normal)
 }
 
 impl From<TaskSupervisor> for ChildProcess {

@@ -404,3 +404,90 @@ async fn a_panicking_result_mapper_becomes_the_tasks_exit_reason() {
     assert!(collector.is_alive());
     assert!(otp_core::process::is_alive(tasks.pid()));
 }
+
+// "No lookup returns a process once any sign of its exit can be observed": a task's result is
+// such a sign, so it is delivered only once the task is gone from the process table and its
+// registry keys are released (it used to be sent before the exit fan-out)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_result_arrives_only_once_the_task_has_exited_and_released_its_names() {
+    use otp_core::registry::Registry;
+    let tasks = TaskSupervisor::start().await.unwrap();
+    let names: Registry<u32, ()> = Registry::start().await.unwrap();
+    for n in 0..200 {
+        let registry = names.clone();
+        let handle = tasks
+            .async_nolink(async move {
+                registry.register(n, ()).unwrap();
+                otp_core::process::current().unwrap()
+            })
+            .await
+            .unwrap();
+        let pid = tokio::time::timeout(WAIT, handle).await.unwrap().unwrap();
+        assert!(
+            !otp_core::process::is_alive(pid),
+            "task {n} alive after its result"
+        );
+        assert!(
+            names.lookup(&n).is_none(),
+            "task {n}'s key held after its result"
+        );
+    }
+
+    let log = EventLog::new();
+    let checker = ExitChecker::start((log.clone(), names.clone()))
+        .await
+        .unwrap();
+    for n in 1000..1050 {
+        let registry = names.clone();
+        tasks
+            .async_nolink_to(
+                &checker,
+                async move {
+                    registry.register(n, ()).unwrap();
+                    otp_core::process::current().unwrap()
+                },
+                move |outcome: Result<Pid, ExitReason>| (n, outcome),
+            )
+            .await
+            .unwrap();
+    }
+    log.wait_until(|events| events.len() == 50, WAIT)
+        .await
+        .unwrap();
+    assert!(
+        log.events().iter().all(|event| event == "gone"),
+        "{:?}",
+        log.events()
+    );
+}
+
+/// Logs whether the task whose result it receives is gone: out of the process table and its
+/// registry key released.
+struct ExitChecker {
+    log: EventLog,
+    names: otp_core::registry::Registry<u32, ()>,
+}
+
+impl GenServer for ExitChecker {
+    type Args = (EventLog, otp_core::registry::Registry<u32, ()>);
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = (u32, Result<Pid, ExitReason>);
+    type Continue = ();
+
+    async fn init((log, names): Self::Args, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        Ok(Init::Ready(ExitChecker { log, names }))
+    }
+
+    async fn handle_info(
+        &mut self,
+        (key, outcome): Self::Info,
+        _: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        let pid = outcome.map_err(|reason| reason.to_string())?;
+        let seen = otp_core::process::is_alive(pid) || self.names.lookup(&key).is_some();
+        self.log.push(if seen { "still visible" } else { "gone" });
+        Ok(())
+    }
+}

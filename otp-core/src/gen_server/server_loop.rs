@@ -147,9 +147,12 @@ pub(super) async fn start<S: GenServer>(
                 batch: VecDeque::new(),
             };
             abandoned.disarm();
-            spawn::launch(&runtime, process.clone(), run(core), |outcome| {
-                outcome.unwrap_or_else(|reason| reason)
-            });
+            spawn::launch(
+                &runtime,
+                process.clone(),
+                run(core),
+                |outcome: Result<ExitReason, ExitReason>| (outcome.unwrap_or_else(|r| r), || {}),
+            );
             return Ok(server);
         }
         Ok(Init::Ignore) => (StartError::Ignored, ExitReason::Normal),

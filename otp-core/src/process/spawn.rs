@@ -15,8 +15,11 @@
 //!   3. publish the exit reason and take the monitors, under one lock, so a monitor added
 //!      concurrently either is taken here or sees the reason at once;
 //!   4. remove the process from the table;
-//!   5. deliver one `Down` to every monitor;
-//!   6. drop the messages that were still queued. Pending callers learn that their request was
+//!   5. deliver what the body produced (a task's result): whoever receives it finds the
+//!      process gone and its names released, and receives it before any `Down`, as an Elixir
+//!      task's reply arrives before its `:DOWN`;
+//!   6. deliver one `Down` to every monitor;
+//!   7. drop the messages that were still queued. Pending callers learn that their request was
 //!      dropped only now, when the reason they will report is already published.
 //! - The boundary that runs the fan-out exists before the task is spawned, so a process that is
 //!   killed (or whose runtime shuts down) before its first poll still exits properly.
@@ -138,7 +141,7 @@ pub(crate) fn return_call_timer(timer: CallTimer) {
 pub(crate) trait AnyProcess: Send + Sync + 'static {
     fn header(&self) -> &ProcessHeader;
 
-    /// Closes the mailbox, if the process has one, and returns what was queued (see step 6).
+    /// Closes the mailbox, if the process has one, and returns what was queued (see step 7).
     fn close_mailbox(&self) -> Option<Box<dyn Send>>;
 
     /// Asks the process to stop with `reason` the way its kind stops gracefully: a server gets an
@@ -424,19 +427,38 @@ pub(crate) fn withdraw(pid: Pid) {
 /// `init` failed or was abandoned).
 pub(crate) fn exit_unlaunched(process: &dyn AnyProcess, reason: ExitReason) {
     let _entered = process.header().enter_span();
-    exit_process(process, reason);
+    exit_process(process, reason, || {});
 }
 
-/// Spawns `body` as the process `process`.
+/// How a process's body ends: turns the body's outcome (its output, or the reason it ended
+/// early: a panic, a kill or the runtime shutting down) into the process's exit reason, and
+/// into what is delivered once the exit is complete, in fan-out step 5 (a task's result, to
+/// whoever awaits it). Runs exactly once, before the exit fan-out.
 ///
-/// `finish` turns the body's outcome (its output, or the reason it ended early: a panic, a kill
-/// or the runtime shutting down) into the process's exit reason; it is where a task delivers its
-/// result. It runs exactly once, before the exit fan-out.
+/// Implemented by closures `FnOnce(Result<T, ExitReason>) -> (ExitReason, impl FnOnce())`.
+pub(crate) trait Finish<T>: Send + 'static {
+    type Delivery: FnOnce();
+    fn finish(self, outcome: Result<T, ExitReason>) -> (ExitReason, Self::Delivery);
+}
+
+impl<T, F, D> Finish<T> for F
+where
+    F: FnOnce(Result<T, ExitReason>) -> (ExitReason, D) + Send + 'static,
+    D: FnOnce(),
+{
+    type Delivery = D;
+
+    fn finish(self, outcome: Result<T, ExitReason>) -> (ExitReason, D) {
+        self(outcome)
+    }
+}
+
+/// Spawns `body` as the process `process`, ending as `finish` says.
 pub(crate) fn spawn<P, F, Fin>(process: Arc<P>, body: F, finish: Fin) -> Result<(), NoRuntime>
 where
     P: AnyProcess,
     F: Future + Send + 'static,
-    Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
+    Fin: Finish<F::Output>,
 {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| NoRuntime)?;
     admit(&process);
@@ -453,7 +475,7 @@ pub(crate) fn launch<P, F, Fin>(
 ) where
     P: AnyProcess,
     F: Future + Send + 'static,
-    Fin: FnOnce(Result<F::Output, ExitReason>) -> ExitReason + Send + 'static,
+    Fin: Finish<F::Output>,
 {
     let for_abort = process.clone();
     // A hand-written future rather than an `async` block: an async block would hold the body
@@ -477,7 +499,7 @@ pin_project_lite::pin_project! {
     struct Boundary<B, P, T, Fin>
     where
         P: AnyProcess,
-        Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+        Fin: Finish<T>,
     {
         // In an `Option` so that `drop` can drop it while the process is still current.
         #[pin]
@@ -492,7 +514,7 @@ pin_project_lite::pin_project! {
     impl<B, P, T, Fin> PinnedDrop for Boundary<B, P, T, Fin>
     where
         P: AnyProcess,
-        Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+        Fin: Finish<T>,
     {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
@@ -516,7 +538,7 @@ impl<B, P, T, Fin> Future for Boundary<B, P, T, Fin>
 where
     B: Future<Output = std::thread::Result<T>>,
     P: AnyProcess,
-    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+    Fin: Finish<T>,
 {
     type Output = ();
 
@@ -542,12 +564,15 @@ fn complete<T, Fin>(
     finish: &mut Option<Fin>,
     outcome: Result<T, ExitReason>,
 ) where
-    Fin: FnOnce(Result<T, ExitReason>) -> ExitReason,
+    Fin: Finish<T>,
 {
     if let Some(finish) = finish.take() {
-        let reason = std::panic::catch_unwind(AssertUnwindSafe(|| finish(outcome)))
-            .unwrap_or_else(|payload| ExitReason::Panic(panic_message(&*payload)));
-        exit_process(process, reason);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| finish.finish(outcome))) {
+            Ok((reason, delivery)) => exit_process(process, reason, delivery),
+            Err(payload) => {
+                exit_process(process, ExitReason::Panic(panic_message(&*payload)), || {});
+            }
+        }
     }
 }
 
@@ -557,8 +582,9 @@ pub(crate) fn contained(step: impl FnOnce()) {
     let _ = std::panic::catch_unwind(AssertUnwindSafe(step));
 }
 
-/// The exit fan-out; see the module invariants for the order of its steps.
-fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
+/// The exit fan-out; see the module invariants for the order of its steps. `delivery` is what
+/// the body produced (a task's result), delivered in step 5.
+fn exit_process(process: &dyn AnyProcess, reason: ExitReason, delivery: impl FnOnce()) {
     let header = process.header();
     let pid = header.pid();
 
@@ -570,6 +596,7 @@ fn exit_process(process: &dyn AnyProcess, reason: ExitReason) {
 
     let monitors = header.publish_exit(&reason);
     shard(pid).lock().remove(&pid);
+    contained(delivery);
 
     contained(|| {
         if reason.is_clean() {
