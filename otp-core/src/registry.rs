@@ -33,6 +33,10 @@
 //! lookups and registrations rarely meet on a lock. Every behaviour is the same for any number
 //! of partitions; the default is four per available core.
 //!
+//! A key's `Hash` and `Eq`, and a value's `Clone` (in [`lookup`](Registry::lookup)), run under
+//! a partition's lock, so they must not use the same registry. Keys and values are never
+//! *dropped* under a lock: a `Drop` impl may use the registry freely.
+//!
 //! # Differences from Elixir
 //!
 //! - Unique keys only: no duplicate-key registries, match specs, `dispatch` or listeners.
@@ -117,21 +121,18 @@ enum OwnedKeys<K> {
 
 impl<K: Clone + PartialEq> OwnedKeys<K> {
     fn push(&mut self, key: K) {
-        match self {
-            OwnedKeys::One(first) => *self = OwnedKeys::Many(vec![first.clone(), key]),
-            OwnedKeys::Many(keys) => keys.push(key),
-        }
+        let mut keys = std::mem::replace(self, OwnedKeys::Many(Vec::new())).into_vec();
+        keys.push(key);
+        *self = OwnedKeys::Many(keys);
     }
 
-    /// Removes `key`; returns whether none are left.
-    fn remove(&mut self, key: &K) -> bool {
-        match self {
-            OwnedKeys::One(only) => only == key,
-            OwnedKeys::Many(keys) => {
-                keys.retain(|k| k != key);
-                keys.is_empty()
-            }
-        }
+    /// Takes `key` out, for the caller to drop once it has released its lock. What is left
+    /// (maybe nothing) stays, so that the owner's exit hook is not installed twice.
+    fn take(&mut self, key: &K) -> Vec<K> {
+        let keys = std::mem::replace(self, OwnedKeys::Many(Vec::new())).into_vec();
+        let (taken, kept) = keys.into_iter().partition(|k| k == key);
+        *self = OwnedKeys::Many(kept);
+        taken
     }
 
     fn to_vec(&self) -> Vec<K> {
@@ -254,12 +255,14 @@ where
 
     fn unregister(&self, owner: Pid, key: &K) {
         if self.remove_key_of(owner, key) {
-            let mut owners = self.owner_partition(owner).lock();
-            if owners.get_mut(&owner).is_some_and(|keys| keys.remove(key)) {
-                // The exit hook stays installed: it finds nothing left to remove, and a later
-                // registration must not install a second one.
-                owners.insert(owner, OwnedKeys::Many(Vec::new()));
-            }
+            // The exit hook stays installed: it finds nothing left to remove, and a later
+            // registration must not install a second one. The key is dropped after the lock.
+            let taken = self
+                .owner_partition(owner)
+                .lock()
+                .get_mut(&owner)
+                .map(|keys| keys.take(key));
+            drop(taken);
         }
     }
 
@@ -280,12 +283,15 @@ where
 
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        // Each map is taken out under its lock and dropped after, as in `remove_key_of`.
+        // Each map is taken out under its lock and dropped after it, as in `remove_key_of`: a
+        // `let` of its own, since a guard in the same statement would live until its end.
         for partition in self.keys.iter() {
-            drop(std::mem::take(&mut *partition.write()));
+            let entries = std::mem::take(&mut *partition.write());
+            drop(entries);
         }
         for partition in self.owners.iter() {
-            drop(std::mem::take(&mut *partition.lock()));
+            let owners = std::mem::take(&mut *partition.lock());
+            drop(owners);
         }
     }
 }

@@ -292,7 +292,7 @@ impl Supervisor {
 
     /// A stream of this supervisor's [`SupervisorEvent`]s from now on. Once the supervisor has
     /// exited and its last events are read, [`EventStream::next`] returns
-    /// [`EventStreamError::Closed`](events::EventStreamError::Closed).
+    /// [`EventStreamError::Closed`].
     pub fn subscribe(&self) -> EventStream {
         self.events.subscribe()
     }

@@ -4,14 +4,15 @@
 //! reductions. The current-thread tests run on a runtime of their own, watched from the test's
 //! thread, so that a server that never yields fails the test with a message instead of hanging.
 
+mod support;
+
 use std::future::Future;
 use std::time::Duration;
 
 use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
 use otp_core::testing::{EventLog, assert_down};
 use otp_core::{ExitReason, ServerRef};
-
-const WAIT: Duration = Duration::from_secs(5);
+use support::{WAIT, watched};
 
 #[derive(Clone, Copy)]
 enum Busy {
@@ -90,7 +91,11 @@ fn on_one_thread<F>(test: impl FnOnce() -> F + Send + 'static)
 where
     F: Future<Output = ()>,
 {
-    watched(tokio::runtime::Builder::new_current_thread(), test);
+    watched(
+        tokio::runtime::Builder::new_current_thread(),
+        "the runtime froze: a busy server never yielded its thread",
+        test,
+    );
 }
 
 /// Runs `test` on a runtime with two worker threads.
@@ -100,34 +105,11 @@ where
 {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2);
-    watched(builder, test);
-}
-
-/// Runs `test` on a runtime in a thread of its own and fails, rather than hangs, if it has not
-/// finished within 30 s: a server that never yields can freeze the runtime, the test's own
-/// timeouts included.
-fn watched<F>(mut builder: tokio::runtime::Builder, test: impl FnOnce() -> F + Send + 'static)
-where
-    F: Future<Output = ()>,
-{
-    let (done, finished) = std::sync::mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        let runtime = builder.enable_all().build().unwrap();
-        runtime.block_on(test());
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(Duration::from_secs(30)) {
-        Ok(()) => runner.join().unwrap(),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            // The test panicked: report its panic.
-            if let Err(panic) = runner.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the runtime froze for 30 s: a busy server never yielded its thread")
-        }
-    }
+    watched(
+        builder,
+        "the runtime froze: a busy server never yielded its thread",
+        test,
+    );
 }
 
 /// Other tasks and the runtime's timers still run beside the busy server.

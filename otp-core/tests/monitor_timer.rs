@@ -83,6 +83,8 @@ enum WatchCall {
     Monitor(Pid),
     /// Monitors with a mapping from `Down` to info that panics.
     MonitorBadly(Pid),
+    /// Monitors with a mapping that owns a plain `Monitor` of the same process.
+    MonitorHolding(Pid),
     DemonitorAll,
     SendAfter(Duration, &'static str),
     SendInterval(Duration, &'static str),
@@ -131,6 +133,15 @@ impl GenServer for Watcher {
             WatchCall::MonitorBadly(pid) => {
                 let monitor = ctx.monitor(pid, |_: Down| -> WatchInfo {
                     panic!("cannot map this down")
+                });
+                self.monitors.push(monitor);
+                Ok(true)
+            }
+            WatchCall::MonitorHolding(pid) => {
+                let held = monitor(pid);
+                let monitor = ctx.monitor(pid, move |down: Down| {
+                    drop(held);
+                    WatchInfo::Down(down.pid, down.reason)
                 });
                 self.monitors.push(monitor);
                 Ok(true)
@@ -525,4 +536,29 @@ async fn exit_ends_a_process_with_the_given_reason() {
         server.call(Call::Echo(1)).await,
         Err(otp_core::gen_server::CallError::NoProc)
     );
+}
+
+// The mapping closure given to Context::monitor is user code: demonitor drops it outside the
+// target's lock (it used to deadlock when the closure owned a Monitor of the same process)
+#[test]
+fn demonitor_drops_a_mapping_that_owns_a_monitor_of_the_same_process() {
+    support::watched_on_two_threads("demonitor deadlocked", || async {
+        let log = EventLog::new();
+        let watcher = watcher(&log).await;
+        let target = start_probe("t", &EventLog::new()).await;
+        watcher
+            .call(WatchCall::MonitorHolding(target.pid()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            watcher.call(WatchCall::DemonitorAll).await,
+            Ok(Ok(true)),
+            "demonitor deadlocked"
+        );
+        // Both monitors are gone: the target exits with nobody told.
+        target.stop(ExitReason::Normal, WAIT).await.unwrap();
+        watcher.call(WatchCall::Sync).await.unwrap().unwrap();
+        assert!(log.events().is_empty());
+    });
 }

@@ -485,3 +485,50 @@ mod model {
         }
     }
 }
+
+/// A registry value whose `Drop` uses its own registry.
+#[derive(Clone)]
+struct LooksUpOnDrop(Registry<u32, LooksUpOnDrop>);
+
+impl Drop for LooksUpOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.lookup(&0);
+    }
+}
+
+// Keys and values are user types: they are dropped outside the registry's locks, also when the
+// registry stops (close used to drop every entry under the partition's write lock: deadlock)
+#[test]
+fn keys_and_values_are_dropped_outside_the_registrys_locks() {
+    support::watched_on_two_threads("a registry lock deadlocked", || async {
+        use otp_core::task_supervisor::TaskSupervisor;
+        let registry: Registry<u32, LooksUpOnDrop> =
+            Registry::start_partitioned(NonZeroUsize::new(1).unwrap())
+                .await
+                .unwrap();
+        let tasks = TaskSupervisor::start().await.unwrap();
+        let (registered, done) = tokio::sync::oneshot::channel();
+        let own = registry.clone();
+        tasks
+            .start_child(async move {
+                own.register(1, LooksUpOnDrop(own.clone()))?;
+                own.register(2, LooksUpOnDrop(own.clone()))?;
+                own.unregister(&1);
+                let _ = registered.send(());
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        done.await.unwrap();
+        assert!(registry.lookup(&1).is_none());
+        assert!(registry.lookup(&2).is_some());
+        assert_eq!(
+            registry.stop(WAIT).await,
+            Ok(()),
+            "closing the registry deadlocked"
+        );
+        assert!(registry.lookup(&2).is_none());
+        tasks.stop(WAIT).await.unwrap();
+    });
+}

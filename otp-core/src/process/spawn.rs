@@ -292,10 +292,14 @@ impl ProcessHeader {
 
     /// Removes a monitor; returns whether it was still active (no `Down` delivered or in flight).
     pub(crate) fn remove_monitor(&self, mref: MonitorRef) -> bool {
-        let mut state = self.state.lock();
-        let before = state.watchers.len();
-        state.watchers.retain(|watcher| !watcher.is_monitor(mref));
-        state.watchers.len() != before
+        let removed = {
+            let mut state = self.state.lock();
+            let at = state.watchers.iter().position(|w| w.is_monitor(mref));
+            at.map(|at| state.watchers.remove(at))
+        };
+        // Dropped outside the lock: a delivery owns user code (a server's `Down` mapping), and
+        // its `Drop` may touch this very process (say, by dropping a `Monitor` of it).
+        removed.is_some()
     }
 
     /// Ends the process with `reason` at its next `.await`. Returns whether it was still alive.
@@ -420,7 +424,9 @@ pub(crate) fn admit<P: AnyProcess>(process: &Arc<P>) {
 /// Takes an admitted process that never ran out of the table. Nobody can hold a monitor on it:
 /// its pid was never handed out.
 pub(crate) fn withdraw(pid: Pid) {
-    shard(pid).lock().remove(&pid);
+    // Dropped outside the shard's lock.
+    let withdrawn = shard(pid).lock().remove(&pid);
+    drop(withdrawn);
 }
 
 /// Runs the exit fan-out of an [admitted](admit) process that never got a task (a server whose
@@ -595,7 +601,9 @@ fn exit_process(process: &dyn AnyProcess, reason: ExitReason, delivery: impl FnO
     let queued = process.close_mailbox();
 
     let monitors = header.publish_exit(&reason);
-    shard(pid).lock().remove(&pid);
+    // Dropped outside the shard's lock (not the last reference: the caller holds one).
+    let removed = shard(pid).lock().remove(&pid);
+    drop(removed);
     contained(delivery);
 
     contained(|| {

@@ -2,6 +2,7 @@
 //! `trace_init()`.
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::Future;
 use std::time::Duration;
 
 use otp_core::gen_server::{
@@ -521,4 +522,43 @@ pub mod child {
             }
         }
     }
+}
+
+/// Runs `test` on a runtime built by `builder`, in a thread of its own, and fails with
+/// `frozen` rather than hangs if it has not finished within 30 s. For tests of what could
+/// freeze the runtime itself (a server that never yields, a deadlock on an internal lock),
+/// where the test's own timeouts would never fire.
+pub fn watched<F>(
+    mut builder: tokio::runtime::Builder,
+    frozen: &'static str,
+    test: impl FnOnce() -> F + Send + 'static,
+) where
+    F: Future<Output = ()>,
+{
+    let (done, finished) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let runtime = builder.enable_all().build().unwrap();
+        runtime.block_on(test());
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(Duration::from_secs(30)) {
+        Ok(()) => runner.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // The test panicked: report its panic.
+            if let Err(panic) = runner.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{frozen} (30 s)"),
+    }
+}
+
+/// [`watched`] on a runtime with two worker threads.
+pub fn watched_on_two_threads<F>(frozen: &'static str, test: impl FnOnce() -> F + Send + 'static)
+where
+    F: Future<Output = ()>,
+{
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2);
+    watched(builder, frozen, test);
 }
