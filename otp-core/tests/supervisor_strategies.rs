@@ -238,3 +238,50 @@ async fn one_for_all_retries_the_whole_group_when_a_sibling_fails_to_restart() {
             .all(|c| matches!(c.status, ChildStatus::Running(_)))
     );
 }
+
+// OTP: supervisor_SUITE rest_for_one_other_child_fails_restart. The retry goes on from the
+// child that failed to start: the children restarted before it stay running (they were once
+// stopped by the retry path and never started again)
+#[tokio::test]
+async fn rest_for_one_keeps_the_restarted_children_when_a_later_one_fails_to_restart() {
+    let probes = Probes::new();
+    let c = probes.worker("c").script(|n| {
+        if n == 2 {
+            Script::Error("flaky")
+        } else {
+            Script::Ok
+        }
+    });
+    let sup = Supervisor::start(
+        flags(Strategy::RestForOne),
+        vec![
+            probes.worker("a").spec(),
+            probes.worker("b").spec(),
+            c.spec(),
+        ],
+    )
+    .await
+    .unwrap();
+    probes.crash("b");
+    probes.wait_for("start(c#3)").await;
+    let events = probes.events();
+    assert_eq!(
+        &events[3..],
+        [
+            "exit(b#1, error: crash)",
+            "exit(c#1, shutdown)",
+            "start(b#2)",
+            "failed(c#2)",
+            "start(c#3)"
+        ]
+    );
+    let children = sup.which_children().await.unwrap();
+    assert_eq!(children.len(), 3);
+    assert!(
+        children
+            .iter()
+            .all(|c| matches!(c.status, ChildStatus::Running(_))),
+        "{children:?}"
+    );
+    assert_eq!(probes.log.count("start(a#2)"), 0);
+}

@@ -306,10 +306,16 @@ impl SupervisorServer {
                         child: Some(child_id.clone()),
                         reason: error.to_string(),
                     });
-                    // STR-08: stop what this round restarted, then retry the whole group.
+                    // The retry restarts the failed child's group by the strategy. What it
+                    // would restart again is stopped now (STR-08: one_for_all stops c1, then
+                    // retries the whole group); the rest stays running (rest_for_one keeps
+                    // the children before the failed one, `supervisor_SUITE`
+                    // `rest_for_one_other_child_fails_restart`).
+                    let retried = plan(self.flags.strategy(), index, self.children.len());
                     for done in restarted.iter().rev() {
-                        if let Some(index) = self.index_of(done) {
-                            self.stop_child_at(index, ctx).await;
+                        let at = self.index_of(done);
+                        if let Some(at) = at.filter(|at| retried.terminate.contains(at)) {
+                            self.stop_child_at(at, ctx).await;
                         }
                     }
                     self.children[index].state = State::Restarting;
