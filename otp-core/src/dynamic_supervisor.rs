@@ -17,7 +17,9 @@
 //! Restart types follow the same matrix as static supervisors, except that a child that is not
 //! restarted is always forgotten (there is no id to restart it by). A failed restart counts
 //! toward intensity and is retried; a child waiting for its retry still counts toward
-//! `max_children`.
+//! `max_children` and, as in Elixir, is known by the pid that exited:
+//! [`terminate_child`](DynamicSupervisor::terminate_child) with that pid forgets it, which ends
+//! its retries and frees its slot.
 //!
 //! # Shutdown cost
 //!
@@ -96,11 +98,16 @@ pub enum DynamicStartError {
 
 struct DynChild {
     spec: ChildSpec,
+    /// The pid this child is known by: its process's while it runs; while it waits for a
+    /// restart, the pid that exited, as Elixir keys a restarting child, so that
+    /// `terminate_child` still finds it.
+    pid: Pid,
     running: Option<(ChildProcess, MonitorRef)>,
 }
 
 struct DynamicServer {
     children: FxHashMap<u64, DynChild>,
+    /// Every child's [`DynChild::pid`].
     by_pid: FxHashMap<Pid, u64>,
     next_key: u64,
     max_children: Option<usize>,
@@ -128,12 +135,23 @@ enum Message {
 }
 
 impl DynamicServer {
+    /// Makes `process` the running incarnation of child `key`, monitored and known by its pid.
     fn run(&mut self, key: u64, process: ChildProcess, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.get_mut(&key) else {
+            return;
+        };
         let monitor = ctx.monitor_process(process.process.header(), Message::Exit);
-        self.by_pid.insert(process.pid(), key);
-        if let Some(child) = self.children.get_mut(&key) {
-            child.running = Some((process, monitor));
-        }
+        self.by_pid.remove(&child.pid);
+        child.pid = process.pid();
+        self.by_pid.insert(child.pid, key);
+        child.running = Some((process, monitor));
+    }
+
+    /// Forgets child `key`.
+    fn remove(&mut self, key: u64) -> Option<DynChild> {
+        let child = self.children.remove(&key)?;
+        self.by_pid.remove(&child.pid);
+        Some(child)
     }
 
     async fn start_child(
@@ -166,6 +184,7 @@ impl DynamicServer {
             key,
             DynChild {
                 spec,
+                pid,
                 running: None,
             },
         );
@@ -179,12 +198,13 @@ impl DynamicServer {
     }
 
     async fn child_exited(&mut self, down: Down, ctx: &mut Context<Self>) {
-        let Some(key) = self.by_pid.remove(&down.pid) else {
+        let Some(&key) = self.by_pid.get(&down.pid) else {
             return;
         };
         let Some(child) = self.children.get_mut(&key) else {
             return;
         };
+        // Known by the exited pid until a restart succeeds.
         child.running = None;
         let restart = child.spec.restart;
         self.events.emit(SupervisorEvent::ChildExited {
@@ -194,22 +214,17 @@ impl DynamicServer {
             reason: down.reason.clone(),
         });
         match after_exit(restart, &down.reason) {
-            AfterExit::Restart => self.restart(key, Some(down.pid), down.reason, ctx).await,
+            AfterExit::Restart => self.restart(key, down.reason, ctx).await,
             // Without an id there is nothing to restart later: a child that stays down is
             // forgotten.
             AfterExit::Keep | AfterExit::Remove => {
-                self.children.remove(&key);
+                self.remove(key);
             }
         }
     }
 
-    async fn restart(
-        &mut self,
-        key: u64,
-        old_pid: Option<Pid>,
-        reason: ExitReason,
-        ctx: &mut Context<Self>,
-    ) {
+    /// Restarts child `key`, which is down; a failed start is retried by a message to itself.
+    async fn restart(&mut self, key: u64, reason: ExitReason, ctx: &mut Context<Self>) {
         if !self.intensity.add_restart(tokio::time::Instant::now()) {
             self.events.emit(SupervisorEvent::GaveUp {
                 supervisor: ctx.pid(),
@@ -222,6 +237,7 @@ impl DynamicServer {
         let Some(child) = self.children.get(&key) else {
             return;
         };
+        let old_pid = child.pid;
         match child.spec.start_process().await {
             Ok(Some(process)) => {
                 let pid = process.pid();
@@ -229,12 +245,12 @@ impl DynamicServer {
                 self.events.emit(SupervisorEvent::ChildRestarted {
                     supervisor: ctx.pid(),
                     child: None,
-                    old_pid,
+                    old_pid: Some(old_pid),
                     pid,
                 });
             }
             Ok(None) => {
-                self.children.remove(&key);
+                self.remove(key);
             }
             Err(error) => {
                 self.events.emit(SupervisorEvent::ChildRestartFailed {
@@ -252,14 +268,10 @@ impl DynamicServer {
         pid: Pid,
         ctx: &mut Context<Self>,
     ) -> Result<(), TerminateChildError> {
-        let key = self
-            .by_pid
-            .remove(&pid)
-            .ok_or(TerminateChildError::NotFound)?;
-        let child = self
-            .children
-            .remove(&key)
-            .ok_or(TerminateChildError::NotFound)?;
+        let key = *self.by_pid.get(&pid).ok_or(TerminateChildError::NotFound)?;
+        let child = self.remove(key).ok_or(TerminateChildError::NotFound)?;
+        // A child waiting for its restart has no process to stop: forgetting it cancels its
+        // retries (`TryAgain` finds nothing) and frees its `max_children` slot.
         if let Some((process, monitor)) = child.running {
             ctx.demonitor(monitor);
             let reason = stop_child(&*process.process, child.spec.shutdown).await;
@@ -349,7 +361,7 @@ impl GenServer for DynamicServer {
                     .is_some_and(|child| child.running.is_none())
                 {
                     let reason = ExitReason::shutdown_with("restart failed");
-                    self.restart(key, None, reason, ctx).await;
+                    self.restart(key, reason, ctx).await;
                 }
             }
         }
@@ -454,7 +466,9 @@ impl DynamicSupervisor {
         }
     }
 
-    /// Stops child `pid` by its shutdown policy and forgets it; returns once it has exited.
+    /// Stops child `pid` by its shutdown policy and forgets it; returns once it has exited. A
+    /// child waiting for a restart is found by the pid that exited; it is forgotten, and its
+    /// retries end.
     ///
     /// # Errors
     ///

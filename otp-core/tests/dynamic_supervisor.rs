@@ -397,3 +397,47 @@ async fn a_dynamic_supervisor_rejects_a_child_with_a_restart_backoff() {
     );
     assert!(probes.events().is_empty());
 }
+
+// OTP: DYN-03, DYN-05. Elixir keys a child waiting for its restart by the pid that exited:
+// terminate_child finds it by that pid, its retries stop and its max_children slot is free
+// (it used to be NotFound, retried forever, its slot taken)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_whose_restart_keeps_failing_is_terminated_by_its_old_pid() {
+    let probes = Probes::new();
+    let sup = DynamicSupervisor::start(DynamicSupervisorOptions {
+        max_children: Some(1),
+        max_restarts: 100_000,
+        ..options()
+    })
+    .await
+    .unwrap();
+    let failing = probes.worker("b").script(|n| {
+        if n == 1 {
+            Script::Ok
+        } else {
+            Script::Error("down")
+        }
+    });
+    let old = sup.start_child(failing.spec()).await.unwrap();
+    probes.crash("b");
+    probes.wait_for("failed(b#2)").await;
+    let children = sup.which_children().await.unwrap();
+    assert_eq!(children.len(), 1);
+    assert_eq!(children[0].status, ChildStatus::Restarting);
+
+    assert_eq!(sup.terminate_child(old).await, Ok(()));
+    assert_eq!(
+        sup.terminate_child(old).await,
+        Err(TerminateChildError::NotFound)
+    );
+    assert_eq!(counts(&sup).await, (0, 0));
+    // No retry is left: two round trips later, no new attempt was made.
+    let attempts = probes.events().len();
+    sup.which_children().await.unwrap();
+    sup.which_children().await.unwrap();
+    assert_eq!(probes.events().len(), attempts, "{:?}", probes.events());
+    // Its slot is free.
+    sup.start_child(probes.worker("c").spec()).await.unwrap();
+    assert!(sup.is_alive());
+    sup.stop(Timeout::Infinity).await.unwrap();
+}
