@@ -45,6 +45,7 @@ use crate::gen_server::{
     StartOptions, StopError, Timeout,
 };
 use crate::monitor::{Down, MonitorRef};
+use crate::process::spawn;
 use crate::supervisor::events::{EventSource, Events};
 use crate::supervisor::restart_intensity::RestartIntensity;
 use crate::supervisor::shutdown::{stop_child, stop_concurrently};
@@ -387,12 +388,13 @@ impl GenServer for DynamicServer {
 
 impl Drop for DynamicServer {
     fn drop(&mut self) {
-        // Only reached with children if the supervisor was killed: they die with it.
-        for child in self.children.values() {
-            if let Some((process, _)) = &child.running {
-                process.process.header().force_exit(ExitReason::Killed);
-            }
-        }
+        // Only reached with children if the supervisor was killed: they die with it, and its
+        // exit waits for theirs.
+        let running = self
+            .children
+            .values()
+            .filter_map(|child| child.running.as_ref());
+        spawn::kill_children(running.map(|(process, _)| process.process.header()));
     }
 }
 

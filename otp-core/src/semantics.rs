@@ -70,8 +70,16 @@
 //!   `stop` returns when the whole tree has exited. (`supervisor_start_stop.rs`,
 //!   `dynamic_supervisor.rs`.)
 //! - **No orphans**: a supervisor that is killed kills its children (there are no links to do it,
-//!   so its state does it when dropped). (`supervisor_start_stop.rs`:
-//!   `killing_a_supervisor_kills_its_children`.)
+//!   so its state does it when dropped), at every await point: also the child it is stopping
+//!   at that moment. (`supervisor_start_stop.rs`: `killing_a_supervisor_kills_its_children`;
+//!   `supervisor_killed.rs`: `a_supervisor_killed_while_terminating_a_child_kills_that_child`,
+//!   `a_supervisor_killed_during_its_shutdown_kills_the_child_it_was_stopping` and the two
+//!   dynamic ones.)
+//! - **A supervisor exits after its children** (stronger than OTP): its exit, and so its `Down`,
+//!   is published only once all its children have exited, however it ends, kill included. A
+//!   parent restarting it finds their names free. (`supervisor_killed.rs`:
+//!   `a_killed_supervisors_down_comes_after_all_its_children_have_exited`,
+//!   `a_parent_restarting_a_killed_subtree_of_named_workers_never_gives_up`.)
 //! - **Names survive restarts** (REG-09): a child started under a via-name is registered again by
 //!   its restart, and the old entry is gone before the supervisor even sees the exit.
 //!   (`supervisor_nested.rs`: `a_named_child_is_found_under_the_same_name_after_a_restart`.)
@@ -107,4 +115,5 @@
 //! | DYN-06 | `extra_arguments` | none: start closures capture their arguments | closures are Rust's way to bind arguments |
 //! | GS-04 | `init` runs in the spawned process; the starter waits | `init` runs in the starter's task *as* the new process (its pid current, its span entered, a kill or the start timeout ends it); the process gets a task once `init` succeeds. Dropping the start future kills the starting process | two thread hand-offs less per start; what a process can observe is the same |
 //! | preemption | the BEAM preempts a process after its reductions | a server spends a unit of tokio's cooperative budget per message, timer and continue, and yields when it runs out | tokio cannot preempt; a server that keeps itself busy still lets others run |
+//! | kill of a supervisor | its `EXIT`/`DOWN` can arrive before its children have died of their links | published only once its children have exited | the restarted subtree must find its names free |
 //! | backoff | none | opt-in [`RestartBackoff`](crate::supervisor::RestartBackoff) per child | crash loops should not burn the budget in microseconds |

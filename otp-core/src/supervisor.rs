@@ -83,8 +83,13 @@
 //! - Child specs are typed, so most of OTP's spec errors cannot be written; duplicate ids, a
 //!   zero period and a zero shutdown timeout are rejected with [`SpecError`] before any process
 //!   starts (D12).
-//! - There are no links: the supervisor owns its children. If it is killed, its children are
-//!   killed with it.
+//! - There are no links: the supervisor owns its children. If it is killed (or its own code
+//!   panics), at whatever point, even while it is stopping a child, its children are killed
+//!   with it. **Its exit, and so its `Down`, is published only once they have all exited**:
+//!   in OTP a killed supervisor's `EXIT` can reach its parent before its children have died of
+//!   their links, so the restarted subtree's named workers find their names taken. This holds
+//!   for [`DynamicSupervisor`](crate::dynamic_supervisor::DynamicSupervisor) and
+//!   [`TaskSupervisor`](crate::task_supervisor::TaskSupervisor) too.
 //! - Not offered: `simple_one_for_one` (use `DynamicSupervisor`), `auto_shutdown` and
 //!   significant children, hot code upgrade.
 

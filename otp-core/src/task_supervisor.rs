@@ -319,10 +319,8 @@ impl GenServer for TaskSupervisorServer {
 impl Drop for TaskSupervisorServer {
     fn drop(&mut self) {
         // Reached with children left only if the supervisor was killed: its tasks die with it,
-        // as linked tasks do in Erlang.
-        for child in self.children.values() {
-            child.process.header.force_exit(ExitReason::Killed);
-        }
+        // as linked tasks do in Erlang, and its exit waits for theirs.
+        spawn::kill_children(self.children.values().map(|child| &child.process.header));
     }
 }
 
@@ -519,6 +517,11 @@ impl TaskSupervisor {
             Ok(Response::Terminated(result)) => result,
             _ => Err(ChildNotFound),
         }
+    }
+
+    /// Monitors the task supervisor.
+    pub fn monitor(&self) -> crate::monitor::Monitor {
+        self.server.monitor()
     }
 
     /// The pids of the running tasks, in no particular order (Elixir `children/1`).

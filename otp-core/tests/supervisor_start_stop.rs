@@ -80,6 +80,7 @@ async fn a_child_that_outlives_its_shutdown_timeout_is_killed_and_shutdown_conti
     assert_eq!(
         &probes.events()[2..],
         [
+            "stopping(b#1, shutdown)",
             "exit(b#1, killed)",
             "terminate(a#1, shutdown)",
             "exit(a#1, shutdown)"

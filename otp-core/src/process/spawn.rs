@@ -7,6 +7,9 @@
 //! - A process's exit reason is set exactly once, by [`exit_process`], whatever ended it: its body
 //!   returning, a panic, or its future being dropped (kill, runtime shutdown). The last case runs
 //!   from [`Boundary`]'s `Drop`, so even an aborted task reports an exit.
+//! - A process that [killed its children](kill_children) as it was dropped (a supervisor that
+//!   was itself killed) starts its fan-out only once they have all exited: whoever learns of its
+//!   exit finds its children gone and their names free.
 //! - Exit fan-out order, which the rest of the crate relies on:
 //!   1. run the exit hooks (registry clean-up), so that no lookup returns the process once any
 //!      sign of its exit can be observed, not even a failed send (stronger than Elixir's
@@ -36,6 +39,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::task::{Context as TaskContext, Poll};
 
@@ -199,6 +203,8 @@ enum Status {
 enum Watcher {
     Hook(ExitHook),
     Monitor(u64, Delivery),
+    /// The children this process's exit waits for (see [`kill_children`]); at most one.
+    Barrier(Arc<ExitBarrier>),
 }
 
 /// What a monitor runs with the `Down`: its own closure, or one shared with other monitors.
@@ -348,6 +354,35 @@ impl ProcessHeader {
         }
     }
 
+    /// The barrier this process's exit waits on, made on first use; `None` once it is exiting.
+    fn exit_barrier(&self) -> Option<Arc<ExitBarrier>> {
+        let mut state = self.state.lock();
+        if matches!(state.status, Status::Exiting | Status::Exited(_)) {
+            return None;
+        }
+        let existing = state.watchers.iter().find_map(|watcher| match watcher {
+            Watcher::Barrier(barrier) => Some(barrier.clone()),
+            _ => None,
+        });
+        Some(existing.unwrap_or_else(|| {
+            let barrier = Arc::new(ExitBarrier::new());
+            state.watchers.push(Watcher::Barrier(barrier.clone()));
+            barrier
+        }))
+    }
+
+    fn take_exit_barrier(&self) -> Option<Arc<ExitBarrier>> {
+        let mut state = self.state.lock();
+        let at = state
+            .watchers
+            .iter()
+            .position(|watcher| matches!(watcher, Watcher::Barrier(_)))?;
+        match state.watchers.remove(at) {
+            Watcher::Barrier(barrier) => Some(barrier),
+            _ => None,
+        }
+    }
+
     /// Fan-out step 1: marks the process as exiting and takes its exit hooks.
     ///
     /// Allocates nothing unless there are hooks: every process exits through here.
@@ -365,7 +400,7 @@ impl ProcessHeader {
             .into_iter()
             .filter_map(|watcher| match watcher {
                 Watcher::Hook(hook) => Some(hook),
-                Watcher::Monitor(..) => None,
+                Watcher::Monitor(..) | Watcher::Barrier(_) => None,
             })
             .collect()
     }
@@ -429,6 +464,65 @@ pub(crate) fn withdraw(pid: Pid) {
     drop(withdrawn);
 }
 
+/// Kills `children` (each exits `Killed` at its next `.await`) and holds the exit of the
+/// current process until they have all exited.
+///
+/// For a supervisor dropped with children still running (it was killed, or its own code
+/// panicked) or with a stop still in flight: its children die with it, as linked children do
+/// in Erlang, and beyond Erlang its `Down` comes after theirs, so that a parent restarting it
+/// finds their names free.
+pub(crate) fn kill_children<'a>(children: impl IntoIterator<Item = &'a ProcessHeader>) {
+    let barrier = current_pid()
+        .and_then(lookup)
+        .and_then(|owner| owner.header().exit_barrier());
+    for child in children {
+        if let Some(barrier) = &barrier {
+            barrier.hold(child);
+        }
+        child.force_exit(ExitReason::Killed);
+    }
+}
+
+/// What a process's exit waits for: the children it [killed](kill_children), plus the process
+/// itself until its fan-out is ready to run. Whoever arrives last runs the fan-out: the owner
+/// if its children were already gone, otherwise the last child, from its own fan-out.
+struct ExitBarrier {
+    remaining: AtomicUsize,
+    exit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl ExitBarrier {
+    fn new() -> ExitBarrier {
+        ExitBarrier {
+            remaining: AtomicUsize::new(1),
+            exit: Mutex::new(None),
+        }
+    }
+
+    /// Waits for `child` too. The owner has not arrived yet, so the count is above zero.
+    fn hold(self: &Arc<Self>, child: &ProcessHeader) {
+        self.remaining.fetch_add(1, Ordering::AcqRel);
+        let barrier = self.clone();
+        // Delivered at once if the child has already exited.
+        child.add_monitor(Box::new(move |_| barrier.arrive()));
+    }
+
+    /// The owner arrives, with its fan-out.
+    fn exit_when_released(&self, exit: Box<dyn FnOnce() + Send>) {
+        *self.exit.lock() = Some(exit);
+        self.arrive();
+    }
+
+    fn arrive(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let exit = self.exit.lock().take();
+            if let Some(exit) = exit {
+                exit();
+            }
+        }
+    }
+}
+
 /// Runs the exit fan-out of an [admitted](admit) process that never got a task (a server whose
 /// `init` failed or was abandoned).
 pub(crate) fn exit_unlaunched(process: &dyn AnyProcess, reason: ExitReason) {
@@ -443,14 +537,14 @@ pub(crate) fn exit_unlaunched(process: &dyn AnyProcess, reason: ExitReason) {
 ///
 /// Implemented by closures `FnOnce(Result<T, ExitReason>) -> (ExitReason, impl FnOnce())`.
 pub(crate) trait Finish<T>: Send + 'static {
-    type Delivery: FnOnce();
+    type Delivery: FnOnce() + Send + 'static;
     fn finish(self, outcome: Result<T, ExitReason>) -> (ExitReason, Self::Delivery);
 }
 
 impl<T, F, D> Finish<T> for F
 where
     F: FnOnce(Result<T, ExitReason>) -> (ExitReason, D) + Send + 'static,
-    D: FnOnce(),
+    D: FnOnce() + Send + 'static,
 {
     type Delivery = D;
 
@@ -590,9 +684,24 @@ pub(crate) fn contained(step: impl FnOnce()) {
 
 /// The exit fan-out; see the module invariants for the order of its steps. `delivery` is what
 /// the body produced (a task's result), delivered in step 5.
-fn exit_process(process: &dyn AnyProcess, reason: ExitReason, delivery: impl FnOnce()) {
+fn exit_process(
+    process: &dyn AnyProcess,
+    reason: ExitReason,
+    delivery: impl FnOnce() + Send + 'static,
+) {
     let header = process.header();
     let pid = header.pid();
+
+    // Children it killed still running: the last of them to exit runs this fan-out.
+    if let Some(barrier) = header.take_exit_barrier() {
+        if let Some(owner) = lookup(pid) {
+            barrier.exit_when_released(Box::new(move || {
+                let _entered = owner.header().enter_span();
+                exit_process(&*owner, reason, delivery);
+            }));
+            return;
+        }
+    }
 
     let hooks = header.begin_exit();
     for hook in hooks {

@@ -27,6 +27,7 @@ use super::{
 };
 use crate::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init, StartError};
 use crate::monitor::{Down, MonitorRef};
+use crate::process::spawn;
 use crate::{ExitReason, Pid};
 
 /// Where `init` reports which child failed, for `Supervisor::start`'s typed error.
@@ -520,11 +521,11 @@ impl GenServer for SupervisorServer {
 impl Drop for SupervisorServer {
     fn drop(&mut self) {
         // Children left here mean the supervisor was killed: they die with it (as linked
-        // children do in Erlang), so no process outlives its supervision tree.
-        for child in &self.children {
-            if let State::Running { process, .. } = &child.state {
-                process.process.header().force_exit(ExitReason::Killed);
-            }
-        }
+        // children do in Erlang), so no process outlives its supervision tree, and its exit
+        // waits for theirs.
+        spawn::kill_children(self.children.iter().filter_map(|child| match &child.state {
+            State::Running { process, .. } => Some(process.process.header()),
+            _ => None,
+        }));
     }
 }

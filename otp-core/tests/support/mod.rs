@@ -379,7 +379,7 @@ pub mod child {
             self.cleanup = Some(Some(duration));
             self
         }
-        /// Never completes its cleanup.
+        /// Logs `stopping(id#n, reason)` when asked to stop, and never completes its cleanup.
         pub fn stubborn(mut self) -> P {
             self.cleanup = Some(None);
             self
@@ -518,7 +518,10 @@ pub mod child {
                     take_time(duration).await;
                     self.log.push(format!("terminate({}, {reason})", self.name));
                 }
-                Some(None) => std::future::pending::<()>().await,
+                Some(None) => {
+                    self.log.push(format!("stopping({}, {reason})", self.name));
+                    std::future::pending::<()>().await
+                }
             }
         }
     }

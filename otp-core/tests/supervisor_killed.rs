@@ -1,0 +1,265 @@
+//! A killed supervisor kills its children, at every await point, and its exit (so its `Down`)
+//! is published only once they have all exited: a parent that restarts it then finds their
+//! names free. Beyond OTP, where a killed supervisor's `EXIT` can reach its parent before its
+//! children have died of their links.
+
+mod support;
+
+use std::time::Duration;
+
+use otp_core::dynamic_supervisor::{DynamicSupervisor, DynamicSupervisorOptions};
+use otp_core::gen_server::{GenServer, StartOptions, Timeout};
+use otp_core::process;
+use otp_core::registry::Registry;
+use otp_core::supervisor::{
+    ChildSpec, ChildStatus, Shutdown, Strategy, SupFlags, Supervisor, SupervisorEvent,
+};
+use otp_core::task_supervisor::TaskSupervisor;
+use otp_core::testing::assert_down;
+use otp_core::{ExitReason, Pid, ServerRef};
+use support::WAIT;
+use support::child::{Probes, Worker, WorkerArgs};
+
+fn flags(max_restarts: u32, max_seconds: u64) -> SupFlags {
+    SupFlags::new(Strategy::OneForOne)
+        .intensity(max_restarts, Duration::from_secs(max_seconds))
+        .unwrap()
+}
+
+/// The pids of a static supervisor's running children.
+async fn running_children(sup: &Supervisor) -> Vec<Pid> {
+    sup.which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|child| match child.status {
+            ChildStatus::Running(pid) => Some(pid),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_all_exited(children: &[Pid], what: &str) {
+    let alive: Vec<&Pid> = children.iter().filter(|&&p| process::is_alive(p)).collect();
+    assert!(
+        alive.is_empty(),
+        "{what}: its Down arrived while children {alive:?} still ran"
+    );
+}
+
+// Killed while a stubborn child is being stopped by terminate_child: the child lived only in
+// the stop future, so the kill used to leave it running for good
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_killed_while_terminating_a_child_kills_that_child() {
+    let probes = Probes::new();
+    let spec = probes
+        .worker("a")
+        .stubborn()
+        .shutdown(Shutdown::Infinity)
+        .spec();
+    let sup = Supervisor::start(flags(3, 5), vec![spec]).await.unwrap();
+    let child = probes.pid("a");
+    let down = sup.monitor();
+    let (terminated, ()) = tokio::join!(sup.terminate_child("a"), async {
+        probes.wait_for("stopping(a#1, shutdown)").await;
+        process::exit(sup.pid(), ExitReason::Killed);
+    });
+    assert!(terminated.is_err(), "{terminated:?}");
+    assert_down(down, ExitReason::Killed, WAIT).await;
+    assert_all_exited(&[child], "supervisor");
+}
+
+// Killed in the middle of its own shutdown (as a parent's shutdown timeout kills a child
+// supervisor that is still stopping its children)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_killed_during_its_shutdown_kills_the_child_it_was_stopping() {
+    let probes = Probes::new();
+    let specs = vec![
+        probes.worker("a").spec(),
+        probes
+            .worker("b")
+            .stubborn()
+            .shutdown(Shutdown::Infinity)
+            .spec(),
+    ];
+    let sup = Supervisor::start(flags(3, 5), specs).await.unwrap();
+    let children = running_children(&sup).await;
+    let down = sup.monitor();
+    let (stopped, ()) = tokio::join!(sup.stop(Timeout::Infinity), async {
+        probes.wait_for("stopping(b#1, shutdown)").await;
+        process::exit(sup.pid(), ExitReason::Killed);
+    });
+    assert!(stopped.is_err(), "{stopped:?}");
+    assert_down(down, ExitReason::Killed, WAIT).await;
+    assert_all_exited(&children, "supervisor");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_supervisor_killed_while_terminating_a_child_kills_that_child() {
+    let probes = Probes::new();
+    let sup = DynamicSupervisor::start(DynamicSupervisorOptions::default())
+        .await
+        .unwrap();
+    let spec = probes
+        .worker("a")
+        .stubborn()
+        .shutdown(Shutdown::Infinity)
+        .spec();
+    let child = sup.start_child(spec).await.unwrap();
+    let down = sup.monitor();
+    let (terminated, ()) = tokio::join!(sup.terminate_child(child), async {
+        probes.wait_for("stopping(a#1, shutdown)").await;
+        process::exit(sup.pid(), ExitReason::Killed);
+    });
+    assert!(terminated.is_err(), "{terminated:?}");
+    assert_down(down, ExitReason::Killed, WAIT).await;
+    assert_all_exited(&[child], "dynamic supervisor");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_supervisor_killed_during_its_shutdown_kills_its_children() {
+    let probes = Probes::new();
+    let sup = DynamicSupervisor::start(DynamicSupervisorOptions::default())
+        .await
+        .unwrap();
+    let stubborn = probes
+        .worker("s")
+        .stubborn()
+        .shutdown(Shutdown::Infinity)
+        .spec();
+    let children = vec![
+        sup.start_child(stubborn).await.unwrap(),
+        sup.start_child(probes.worker("a").spec()).await.unwrap(),
+    ];
+    let down = sup.monitor();
+    let (stopped, ()) = tokio::join!(sup.stop(Timeout::Infinity), async {
+        probes.wait_for("stopping(s#1, shutdown)").await;
+        process::exit(sup.pid(), ExitReason::Killed);
+    });
+    assert!(stopped.is_err(), "{stopped:?}");
+    assert_down(down, ExitReason::Killed, WAIT).await;
+    assert_all_exited(&children, "dynamic supervisor");
+}
+
+// Many rounds on two threads: each child's task is dropped wherever the runtime gets to it, so
+// a Down published at the kill would often overtake some of them
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_supervisors_down_comes_after_all_its_children_have_exited() {
+    for round in 0..20 {
+        let probes = Probes::new();
+        let specs = (0..10)
+            .map(|i| probes.worker(&format!("w{i}")).spec())
+            .collect();
+        let sup = Supervisor::start(flags(3, 5), specs).await.unwrap();
+        let children = running_children(&sup).await;
+        assert_eq!(children.len(), 10);
+        let down = sup.monitor();
+        process::exit(sup.pid(), ExitReason::Killed);
+        assert_down(down, ExitReason::Killed, WAIT).await;
+        assert_all_exited(&children, &format!("supervisor, round {round}"));
+
+        let dynamic = DynamicSupervisor::start(DynamicSupervisorOptions::default())
+            .await
+            .unwrap();
+        let mut children = Vec::new();
+        for i in 0..10 {
+            let spec = probes.worker(&format!("d{i}")).spec();
+            children.push(dynamic.start_child(spec).await.unwrap());
+        }
+        let down = dynamic.monitor();
+        process::exit(dynamic.pid(), ExitReason::Killed);
+        assert_down(down, ExitReason::Killed, WAIT).await;
+        assert_all_exited(&children, &format!("dynamic supervisor, round {round}"));
+
+        let tasks = TaskSupervisor::start().await.unwrap();
+        let mut children = Vec::new();
+        for _ in 0..10 {
+            let task = tasks.start_child(std::future::pending()).await.unwrap();
+            children.push(task);
+        }
+        let down = tasks.monitor();
+        process::exit(tasks.pid(), ExitReason::Killed);
+        assert_down(down, ExitReason::Killed, WAIT).await;
+        assert_all_exited(&children, &format!("task supervisor, round {round}"));
+    }
+}
+
+/// A child supervisor of named workers: each one's name must be free for it to start.
+fn named_subtree(names: &Registry<String, ServerRef<Worker>>, probes: &Probes) -> ChildSpec {
+    let workers: Vec<ChildSpec> = (0..5)
+        .map(|i| {
+            let via = names.via(format!("worker-{i}"));
+            let log = probes.log.clone();
+            ChildSpec::new(format!("w{i}"), move || {
+                let via = via.clone();
+                let log = log.clone();
+                async move {
+                    Worker::start_with(
+                        WorkerArgs::for_test(&format!("w{i}"), &log),
+                        StartOptions::new().name(via),
+                    )
+                    .await
+                }
+            })
+        })
+        .collect();
+    ChildSpec::supervisor("subtree", move || {
+        let workers = workers.clone();
+        async move { Supervisor::start(flags(3, 5), workers).await }
+    })
+}
+
+// The scenario: a parent restarts a killed child supervisor of named workers 30 times,
+// while two busy tasks load both worker threads. Were the Down to overtake the workers' exits,
+// the restarted workers would find their names taken and the parent's restart would fail. Its
+// intensity allows exactly the 30 restarts the kills cause, so one failed restart (a retry,
+// which counts) makes it give up. (The 3 restarts in 5 s would need 50 s of waiting
+// for the window; this budget is as tight and waits for nothing but events.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_restarting_a_killed_subtree_of_named_workers_never_gives_up() {
+    const ROUNDS: u32 = 30;
+    let probes = Probes::new();
+    let names: Registry<String, ServerRef<Worker>> = Registry::start().await.unwrap();
+    let parent = Supervisor::start(flags(ROUNDS, 3600), vec![named_subtree(&names, &probes)])
+        .await
+        .unwrap();
+    let mut events = parent.subscribe();
+    let load = TaskSupervisor::start().await.unwrap();
+    for _ in 0..2 {
+        load.start_child(async {
+            loop {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+    }
+    for round in 0..ROUNDS {
+        let subtree = running_children(&parent).await;
+        assert_eq!(subtree.len(), 1, "round {round}");
+        let killed = subtree[0];
+        process::exit(killed, ExitReason::Killed);
+        loop {
+            let event = tokio::time::timeout(WAIT, events.next())
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: no restart within {WAIT:?}"))
+                .unwrap();
+            match event {
+                SupervisorEvent::ChildRestarted { old_pid, .. } if old_pid == Some(killed) => {
+                    break;
+                }
+                SupervisorEvent::ChildRestartFailed { reason, .. } => {
+                    panic!("round {round}: the subtree failed to restart: {reason}")
+                }
+                SupervisorEvent::GaveUp { .. } => panic!("round {round}: the parent gave up"),
+                _ => {}
+            }
+        }
+    }
+    assert!(parent.is_alive());
+    for i in 0..5 {
+        assert!(names.lookup(&format!("worker-{i}")).is_some());
+    }
+    parent.stop(WAIT).await.unwrap();
+    load.stop(WAIT).await.unwrap();
+}
