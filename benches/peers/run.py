@@ -22,7 +22,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = os.path.dirname(HERE)
 BINARY = os.path.join(HERE, "target", "release", "peers")
 
-CONTENDERS = ["floor", "otp-core", "ractor", "kameo", "actix"]
+# "otp-core" is the main row: callers are plain tokio tasks, as for every peer.
+# "otp-core-processes" is the second, labelled row: callers are otp-core processes.
+CONTENDERS = ["floor", "otp-core", "otp-core-processes", "ractor", "kameo", "actix"]
 
 # workload -> (title, [(metric, unit, lower_is_better)])
 WORKLOADS = {
@@ -295,7 +297,7 @@ def main():
         f"kameo {versions.get('kameo')}, actix {versions.get('actix')}, otp-core {versions.get('otp-core')}",
         "- floor: a hand-written tokio task with an unbounded mpsc mailbox and oneshot replies; for W5/W6 "
         "a hand-written minimal supervisor task; for W8 `parking_lot::RwLock<HashMap>`.",
-        "- otp-core runs each workload inside an otp-core process (a supervised task), as code using it does.",
+        "- callers are plain tokio tasks for every contender, otp-core included (the `otp-core` row), as users call from handlers, `main` and tests; the `otp-core-processes` row runs the workload and its callers as otp-core processes (supervised tasks), as code inside a supervision tree calls.",
         "- actix runs on its own single-threaded `System`: its figures are single-thread figures.",
         "",
         "## Side by side",

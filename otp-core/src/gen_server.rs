@@ -133,6 +133,7 @@
 //! with a very large future makes every idle server of that type larger; box such a future
 //! yourself (`Box::pin(async { … }).await`).
 
+mod call_timer;
 mod context;
 mod error;
 mod reply_to;

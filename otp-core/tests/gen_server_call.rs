@@ -366,3 +366,53 @@ fn a_timed_call_or_stop_outside_a_runtime_is_a_typed_error() {
         .block_on(server.stop(ExitReason::Normal, WAIT))
         .unwrap();
 }
+
+// Call timeouts borrow timers from a pool per thread. A call that moves a pooled timer to an
+// earlier deadline (a short timeout after a default one) still times out on time, by the
+// paused clock
+#[tokio::test(start_paused = true)]
+async fn a_short_timeout_after_a_long_one_times_out_on_time() {
+    let server = start_probe("p", &EventLog::new()).await;
+    assert_eq!(server.call(Call::Echo(1)).await, Ok(Reply::Value(1)));
+    let t0 = Instant::now();
+    let timed_out = server
+        .call_timeout(Call::Defer, Duration::from_millis(100))
+        .await;
+    assert_eq!(timed_out, Err(CallError::Timeout));
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(100) && waited <= Duration::from_millis(102),
+        "{waited:?}"
+    );
+    // And a long one after the short one does not fire early.
+    let t0 = Instant::now();
+    let timed_out = server
+        .call_timeout(Call::Defer, Duration::from_secs(2))
+        .await;
+    assert_eq!(timed_out, Err(CallError::Timeout));
+    assert!(t0.elapsed() >= Duration::from_secs(2), "{:?}", t0.elapsed());
+}
+
+// A timer pooled by one runtime is never used by the next runtime on the same thread (it
+// would be driven by a shut-down timer driver: tokio panics)
+#[test]
+fn calls_on_successive_runtimes_on_one_thread_each_time_out_by_their_own_clock() {
+    for _ in 0..3 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let server = start_probe("p", &EventLog::new()).await;
+            assert_eq!(server.call(Call::Echo(1)).await, Ok(Reply::Value(1)));
+            let t0 = Instant::now();
+            let timed_out = server
+                .call_timeout(Call::Defer, Duration::from_millis(50))
+                .await;
+            assert_eq!(timed_out, Err(CallError::Timeout));
+            assert!(t0.elapsed() >= Duration::from_millis(50));
+        });
+        drop(runtime);
+    }
+}

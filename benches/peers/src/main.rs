@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [contender, workload] = args.as_slice() else {
         eprintln!(
-            "usage: peers <floor|otp-core|ractor|kameo|actix> <w1|w2|w3|w4|w5|w6|w7|w8|scale-*>"
+            "usage: peers <floor|otp-core|otp-core-processes|ractor|kameo|actix> <w1|w2|w3|w4|w5|w6|w7|w8|scale-*>"
         );
         return ExitCode::from(2);
     };
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
     let figures = match contender.as_str() {
         "floor" => floor::run(workload),
         "otp-core" => otp::run(workload),
+        "otp-core-processes" => otp::run_as_processes(workload),
         "ractor" => ractor_peer::run(workload),
         "kameo" => kameo_peer::run(workload),
         "actix" => actix_peer::run(workload),

@@ -1,6 +1,10 @@
 //! otp-core: a `GenServer`, `DynamicSupervisor` (W5), a `one_for_one` `Supervisor` with a named
-//! child (W6) and the `Registry` (W8). The workload itself runs as an otp-core process (a
-//! supervised task), as code using otp-core does, and so do W3's and W8's callers.
+//! child (W6) and the `Registry` (W8).
+//!
+//! Two rows: `otp-core`, where the workload and W3's and W8's callers are plain tokio tasks, as
+//! for every peer and as users call from handlers, `main` and tests; and `otp-core-processes`,
+//! where they are otp-core processes (supervised tasks), as code inside a supervision tree
+//! calls.
 
 use std::convert::Infallible;
 use std::sync::OnceLock;
@@ -16,7 +20,7 @@ use otp_core::supervisor::ChildSpec;
 use otp_core::task_supervisor::TaskSupervisor;
 use otp_core::{ExitReason, ServerRef};
 
-use crate::workloads::{self, Task, await_inits, on_tokio, ran_init, terminated};
+use crate::workloads::{self, SpawnTask, Task, await_inits, on_tokio, ran_init, terminated};
 use crate::{Figures, Server};
 
 /// The counter's calls.
@@ -146,7 +150,7 @@ async fn restart(window: Duration, history: usize) -> Figures {
 }
 
 /// W8 on otp-core's `Registry`: each server registered by its via-name as it starts.
-async fn registry() -> Figures {
+async fn registry(spawn_task: SpawnTask) -> Figures {
     let names: Registry<String, ServerRef<Counter>> = Registry::start().await.expect("registry");
     let register = names.clone();
     workloads::registry(
@@ -159,31 +163,41 @@ async fn registry() -> Figures {
             }
         },
         move |name: &String| names.lookup(name).map(|(_, server)| server),
-        process_task,
+        spawn_task,
     )
     .await
 }
 
-async fn workload(name: String) -> Option<Figures> {
+async fn workload(name: String, spawn_task: SpawnTask) -> Option<Figures> {
     Some(match name.as_str() {
         "w5" => supervised_start(100_000).await,
         "w6" => restart(Duration::from_secs(3600), 0).await,
-        "w8" => registry().await,
+        "w8" => registry(spawn_task).await,
         "scale-dynsup-1k" => supervised_start(1_000).await,
         "scale-dynsup-100k" => supervised_start(100_000).await,
         "scale-dynsup-1m" => supervised_start(1_000_000).await,
         "scale-restart-history-0" => restart(Duration::from_micros(1), 0).await,
         "scale-restart-history-10k" => restart(Duration::from_secs(3600), 10_000).await,
-        other => return workloads::common::<ServerRef<Counter>>(other, process_task).await,
+        other => return workloads::common::<ServerRef<Counter>>(other, spawn_task).await,
     })
 }
 
+/// The main row: the workload and its callers are plain tokio tasks.
 pub fn run(name: &str) -> Option<Figures> {
+    let name = name.to_owned();
+    on_tokio(workload(name, workloads::tokio_task))
+}
+
+/// The second row: the workload and its callers are otp-core processes.
+pub fn run_as_processes(name: &str) -> Option<Figures> {
     let name = name.to_owned();
     on_tokio(async move {
         let tasks = TaskSupervisor::start().await.expect("task supervisor");
         let _ = TASKS.set(tasks.clone());
-        let handle = tasks.async_nolink(workload(name)).await.expect("workload");
+        let handle = tasks
+            .async_nolink(workload(name, process_task))
+            .await
+            .expect("workload");
         handle.await.expect("workload process")
     })
 }

@@ -119,7 +119,6 @@ pub(super) async fn start<S: GenServer>(
     let init = InitAsProcess {
         process: &process,
         init: Some(guarded(S::init(args, &mut ctx))),
-        call_timer: None,
         waiting: false,
     };
     let outcome = match deadline {
@@ -183,7 +182,6 @@ pin_project_lite::pin_project! {
         // `None` once dropped.
         #[pin]
         init: Option<F>,
-        call_timer: Option<spawn::CallTimer>,
         // Whether this future's waker is in the mailbox's waker slot.
         waiting: bool,
     }
@@ -193,7 +191,7 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             let header = &this.process.header;
             let _entered = header.enter_span();
-            let _current = spawn::Current::enter(header.pid(), this.call_timer);
+            let _current = spawn::Current::enter(header.pid());
             spawn::contained(|| this.init.set(None));
         }
     }
@@ -209,7 +207,7 @@ where
         let this = self.project();
         let header = &this.process.header;
         let _entered = header.enter_span();
-        let _current = spawn::Current::enter(header.pid(), this.call_timer);
+        let _current = spawn::Current::enter(header.pid());
         if let Some(reason) = header.forced_reason() {
             return Poll::Ready(Err(reason));
         }

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::call_timer;
 use super::reply_to::ReplyTo;
 use super::server_loop::{Envelope, ServerProcess};
 use super::{CallError, DEFAULT_CALL_TIMEOUT, GenServer, SendError, StopError, Timeout};
 use crate::monitor::{Monitor, monitor, wait_exit};
-use crate::process::spawn::{self, AnyProcess, current_pid};
+use crate::process::spawn::{AnyProcess, current_pid};
 use crate::{ExitReason, Pid};
 
 /// A handle to a running (or exited) server: cheap to clone, `Send + Sync`.
@@ -73,10 +74,9 @@ impl<S: GenServer> ServerRef<S> {
     /// Requests from one sender are handled in the order sent, after that sender's earlier
     /// casts and info messages.
     ///
-    /// The timeout is a tokio timer. Calls made from inside an otp-core process reuse one timer
-    /// per process (moving a registered timer to a later deadline is an atomic update); calls
-    /// from plain tasks register a new timer each time, which costs a few hundred nanoseconds
-    /// more. [`Timeout::Infinity`] uses no timer at all.
+    /// The timeout is a tokio timer (so it follows `tokio::time::pause`), borrowed from a pool
+    /// per thread that every caller shares, plain task or process: a call costs the same
+    /// whoever makes it. [`Timeout::Infinity`] uses no timer at all.
     ///
     /// # Errors
     ///
@@ -115,7 +115,7 @@ impl<S: GenServer> ServerRef<S> {
                     Timeout::After(duration) => duration / 64,
                     Timeout::Infinity => std::time::Duration::ZERO,
                 };
-                Some(spawn::call_timer(deadline, slack).map_err(|_| CallError::NoRuntime)?)
+                Some(call_timer::take(deadline, slack).map_err(|_| CallError::NoRuntime)?)
             }
         };
         let (tx, rx) = oneshot::channel();
@@ -126,7 +126,7 @@ impl<S: GenServer> ServerRef<S> {
             .is_err()
         {
             if let Some(timer) = timer {
-                spawn::return_call_timer(timer);
+                call_timer::give_back(timer);
             }
             return Err(CallError::NoProc);
         }
@@ -138,9 +138,9 @@ impl<S: GenServer> ServerRef<S> {
                 let received = tokio::select! {
                     biased;
                     received = &mut rx => Some(received),
-                    () = timer.as_mut() => None,
+                    () = timer.sleep() => None,
                 };
-                spawn::return_call_timer(timer);
+                call_timer::give_back(timer);
                 match received {
                     Some(received) => received,
                     None => return Err(CallError::Timeout),

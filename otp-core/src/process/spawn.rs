@@ -36,7 +36,6 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,89 +54,34 @@ use crate::monitor::{Down, MonitorRef};
 thread_local! {
     /// The pid of the process being polled on this thread (see [`Current`]).
     static CURRENT_PID: Cell<Option<Pid>> = const { Cell::new(None) };
-    /// The polled process's reusable call timer, lent for the length of one poll. In
-    /// `ManuallyDrop` so that the slot needs no thread-exit destructor (which would make every
-    /// access check whether it has run): [`Current`] always takes the timer back.
-    static CALL_TIMER: Cell<ManuallyDrop<Option<CallTimer>>> =
-        const { Cell::new(ManuallyDrop::new(None)) };
 }
-
-/// A timer reused by one process's successive calls: moving a registered tokio timer to a later
-/// deadline is an atomic update, while registering a new one takes a lock and can wake the
-/// timer driver (about 400 ns per call on a 2-core machine).
-pub(crate) type CallTimer = Pin<Box<tokio::time::Sleep>>;
 
 pub(crate) fn current_pid() -> Option<Pid> {
     CURRENT_PID.get()
 }
 
-/// Makes a process current on this thread while its task is polled or dropped: its pid for
-/// [`current_pid`], its call timer for [`call_timer`]. Restores what was current before when
-/// dropped, so a poll nested in another (a `block_on` inside a process) stays correct.
+/// Makes a process current on this thread while its task is polled or dropped, for
+/// [`current_pid`]. Restores what was current before when dropped, so a poll nested in another
+/// (a `block_on` inside a process) stays correct.
 ///
-/// A thread-local swapped by the process boundary rather than a tokio task-local: the boundary
+/// A thread-local set by the process boundary rather than a tokio task-local: the boundary
 /// already wraps every poll, and a second wrapper future costs each poll about 50 instructions
 /// and each idle process 24 bytes.
-pub(crate) struct Current<'a> {
-    timer: &'a mut Option<CallTimer>,
+pub(crate) struct Current {
     previous_pid: Option<Pid>,
-    previous_timer: Option<CallTimer>,
 }
 
-impl<'a> Current<'a> {
-    pub(crate) fn enter(pid: Pid, timer: &'a mut Option<CallTimer>) -> Current<'a> {
-        let previous_pid = CURRENT_PID.replace(Some(pid));
-        let lent = ManuallyDrop::new(timer.take());
-        let previous_timer = ManuallyDrop::into_inner(CALL_TIMER.replace(lent));
+impl Current {
+    pub(crate) fn enter(pid: Pid) -> Current {
         Current {
-            timer,
-            previous_pid,
-            previous_timer,
+            previous_pid: CURRENT_PID.replace(Some(pid)),
         }
     }
 }
 
-impl Drop for Current<'_> {
+impl Drop for Current {
     fn drop(&mut self) {
         CURRENT_PID.set(self.previous_pid);
-        let restored = ManuallyDrop::new(self.previous_timer.take());
-        *self.timer = ManuallyDrop::into_inner(CALL_TIMER.replace(restored));
-    }
-}
-
-/// Borrows the calling process's reusable call timer, due between `deadline` and
-/// `deadline + slack`; a new timer outside a process (or while the process's timer is already
-/// in use by another call); [`NoRuntime`] if a new one is needed where no runtime runs.
-///
-/// A timer already due inside that window is left as it is: calls in quick succession then do
-/// not touch the timer at all, and a call times out no earlier than asked and at most `slack`
-/// later (tokio's timer wheel has millisecond granularity anyway).
-pub(crate) fn call_timer(
-    deadline: tokio::time::Instant,
-    slack: std::time::Duration,
-) -> Result<CallTimer, NoRuntime> {
-    let latest = deadline.checked_add(slack).unwrap_or(deadline);
-    match ManuallyDrop::into_inner(CALL_TIMER.replace(ManuallyDrop::new(None))) {
-        Some(mut timer) => {
-            let due = timer.deadline();
-            if due < deadline || due > latest {
-                timer.as_mut().reset(latest);
-            }
-            Ok(timer)
-        }
-        // `sleep_until` panics without a runtime.
-        None => match tokio::runtime::Handle::try_current() {
-            Ok(_) => Ok(Box::pin(tokio::time::sleep_until(latest))),
-            Err(_) => Err(NoRuntime),
-        },
-    }
-}
-
-/// Gives a timer from [`call_timer`] back for the next call (dropped outside a process).
-pub(crate) fn return_call_timer(timer: CallTimer) {
-    if current_pid().is_some() {
-        let replaced = CALL_TIMER.replace(ManuallyDrop::new(Some(timer)));
-        drop(ManuallyDrop::into_inner(replaced));
     }
 }
 
@@ -584,7 +528,6 @@ pub(crate) fn launch<P, F, Fin>(
         body: Some(AssertUnwindSafe(body).catch_unwind()),
         process,
         finish: Some(finish),
-        call_timer: None,
         output: PhantomData,
     };
     let task = runtime.spawn(boundary);
@@ -607,7 +550,6 @@ pin_project_lite::pin_project! {
         process: Arc<P>,
         // `Some` until the fan-out has run.
         finish: Option<Fin>,
-        call_timer: Option<CallTimer>,
         output: PhantomData<fn(T)>,
     }
 
@@ -620,7 +562,7 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             let header = this.process.header();
             let _entered = header.enter_span();
-            let _current = Current::enter(header.pid(), this.call_timer);
+            let _current = Current::enter(header.pid());
             // What the process owned is dropped as it ran: inside its span, as the current
             // process. A panic in a `Drop` there must not skip the fan-out below (the process
             // would be a zombie: no `Down`, its names held, its mailbox open); the process
@@ -647,7 +589,7 @@ where
         let header = this.process.header();
         // As `tracing::Instrument` does, with the span kept in the process header.
         let _entered = header.enter_span();
-        let _current = Current::enter(header.pid(), this.call_timer);
+        let _current = Current::enter(header.pid());
         let Some(body) = this.body.as_pin_mut() else {
             return Poll::Ready(());
         };
