@@ -47,7 +47,9 @@ use crate::gen_server::{
 use crate::monitor::{Down, MonitorRef};
 use crate::process::spawn;
 use crate::supervisor::events::{EventSource, Events};
-use crate::supervisor::restart_intensity::RestartIntensity;
+use crate::supervisor::restart_intensity::{
+    DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS, RestartIntensity,
+};
 use crate::supervisor::shutdown::{stop_child, stop_concurrently};
 use crate::supervisor::{
     AfterExit, ChildCounts, ChildInfo, ChildProcess, ChildSpec, ChildStatus, ChildType,
@@ -69,8 +71,8 @@ pub struct DynamicSupervisorOptions {
 impl Default for DynamicSupervisorOptions {
     fn default() -> DynamicSupervisorOptions {
         DynamicSupervisorOptions {
-            max_restarts: 3,
-            max_seconds: Duration::from_secs(5),
+            max_restarts: DEFAULT_MAX_RESTARTS,
+            max_seconds: DEFAULT_MAX_SECONDS,
             max_children: None,
         }
     }

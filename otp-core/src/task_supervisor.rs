@@ -61,7 +61,9 @@ use crate::gen_server::{
 };
 use crate::monitor::Down;
 use crate::process::spawn::{self, AnyProcess, NoRuntime, ProcessHeader};
-use crate::supervisor::restart_intensity::RestartIntensity;
+use crate::supervisor::restart_intensity::{
+    DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS, RestartIntensity,
+};
 use crate::supervisor::shutdown::{stop_child, stop_concurrently};
 use crate::supervisor::{ChildProcess, Restart, Shutdown};
 use crate::{ExitReason, Pid};
@@ -130,8 +132,8 @@ pub struct TaskSupervisorOptions {
 impl Default for TaskSupervisorOptions {
     fn default() -> TaskSupervisorOptions {
         TaskSupervisorOptions {
-            max_restarts: 3,
-            max_seconds: Duration::from_secs(5),
+            max_restarts: DEFAULT_MAX_RESTARTS,
+            max_seconds: DEFAULT_MAX_SECONDS,
         }
     }
 }

@@ -77,7 +77,10 @@ pub fn on_exit(pid: Pid, f: impl FnOnce(ExitReason) + Send + 'static) -> bool {
 }
 
 /// Asserts that `monitor` fires within `within` with `expected` (Elixir's
-/// `assert_receive {:DOWN, ^ref, :process, _, expected}`).
+/// `assert_receive {:DOWN, ^ref, :process, _, expected}`). An
+/// [`ExitReason::Error`] matches by its message, as a pattern on the error's text would:
+/// `ExitReason::error("boom")` matches any error exit whose error displays as `boom` (the
+/// reasons themselves are equal only to their own clones).
 ///
 /// # Panics
 ///
@@ -85,12 +88,21 @@ pub fn on_exit(pid: Pid, f: impl FnOnce(ExitReason) + Send + 'static) -> bool {
 pub async fn assert_down(monitor: Monitor, expected: ExitReason, within: Duration) {
     let pid = monitor.pid();
     match tokio::time::timeout(within, monitor).await {
-        Ok(down) => assert_eq!(
-            down.reason, expected,
+        Ok(down) => assert!(
+            matches_reason(&down.reason, &expected),
             "{pid} exited with {} instead of {expected}",
             down.reason
         ),
         Err(_) => panic!("no Down from {pid} within {within:?} (expected {expected})"),
+    }
+}
+
+fn matches_reason(actual: &ExitReason, expected: &ExitReason) -> bool {
+    match (actual, expected) {
+        (ExitReason::Error(actual), ExitReason::Error(expected)) => {
+            actual.to_string() == expected.to_string()
+        }
+        _ => actual == expected,
     }
 }
 

@@ -75,12 +75,12 @@ async fn start_child_reports_ignore_errors_and_crashes_and_adds_nothing() {
             .await,
         Err(DynamicStartError::Ignored)
     );
-    assert_eq!(
+    support::assert_same(
         sup.start_child(probes.worker("e").script(|_| Script::Error("found")).spec())
             .await,
         Err(DynamicStartError::Failed(StartError::InitFailed(
-            ExitReason::error("found")
-        )))
+            ExitReason::error("found"),
+        ))),
     );
     assert!(matches!(
         sup.start_child(probes.worker("p").script(|_| Script::Panic).spec())

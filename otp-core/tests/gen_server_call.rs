@@ -219,9 +219,9 @@ async fn caller_gets_the_crash_reason_when_the_handler_panics_or_fails() {
 
     let server = start_probe("q", &log).await;
     let result = server.call(Call::Fail("bad input")).await;
-    assert_eq!(
+    support::assert_same(
         result,
-        Err(CallError::Exited(ExitReason::error("bad input")))
+        Err(CallError::Exited(ExitReason::error("bad input"))),
     );
     // terminate ran with the crash reason (GS-10 b).
     assert!(

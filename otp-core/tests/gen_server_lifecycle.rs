@@ -41,9 +41,9 @@ async fn init_ignore_returns_ignored() {
 async fn init_that_fails_or_panics_fails_the_start_with_the_reason() {
     let log = EventLog::new();
     let failed = Probe::start(ProbeArgs::new("p", &log).init(InitScript::Fail("no config"))).await;
-    assert_eq!(
+    support::assert_same(
         failed.err(),
-        Some(StartError::InitFailed(ExitReason::error("no config")))
+        Some(StartError::InitFailed(ExitReason::error("no config"))),
     );
     let panicked =
         Probe::start(ProbeArgs::new("q", &log).init(InitScript::Panic("init boom"))).await;

@@ -213,7 +213,7 @@ async fn a_failing_child_tears_down_the_started_ones_in_reverse_and_fails_the_st
     match result {
         Err(SupervisorStartError::FailedToStartChild { id, error }) => {
             assert_eq!(id, "c3");
-            assert_eq!(error, StartError::InitFailed(ExitReason::error("boom")));
+            support::assert_same(error, StartError::InitFailed(ExitReason::error("boom")));
         }
         other => panic!("expected FailedToStartChild, got {other:?}"),
     }
@@ -291,11 +291,11 @@ async fn start_child_whose_init_fails_returns_the_error_and_keeps_nothing() {
     let failed = sup
         .start_child(probes.worker("c").script(|_| Script::Error("boom")).spec())
         .await;
-    assert_eq!(
+    support::assert_same(
         failed,
         Err(StartChildError::Failed(StartError::InitFailed(
-            ExitReason::error("boom")
-        )))
+            ExitReason::error("boom"),
+        ))),
     );
     let crashed = sup
         .start_child(probes.worker("d").script(|_| Script::Panic).spec())

@@ -22,8 +22,11 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// The first three are *clean* ([`is_clean`](Self::is_clean)): a transient child that exits with
 /// one of them is not restarted, and no crash is reported.
 ///
-/// Two reasons compare equal when they have the same variant and the same payload;
-/// [`Error`](Self::Error) payloads compare by their `Display` text.
+/// Two reasons compare equal when they have the same variant and the same payload. An
+/// [`Error`](Self::Error) equals only itself and its clones (the same error value): two
+/// different errors are different reasons even when their messages read alike, since an
+/// `io::Error` and a parse error can both say "not found". To check an error's message,
+/// compare its `Display` text (`reason.to_string() == "error: boom"`).
 #[derive(Clone)]
 pub enum ExitReason {
     /// The process finished its work (Erlang `normal`).
@@ -103,9 +106,7 @@ impl PartialEq for ExitReason {
             | (ExitReason::NoProc, ExitReason::NoProc) => true,
             (ExitReason::ShutdownWith(a), ExitReason::ShutdownWith(b)) => a == b,
             (ExitReason::Panic(a), ExitReason::Panic(b)) => a == b,
-            (ExitReason::Error(a), ExitReason::Error(b)) => {
-                Arc::ptr_eq(a, b) || a.to_string() == b.to_string()
-            }
+            (ExitReason::Error(a), ExitReason::Error(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -147,10 +148,18 @@ mod tests {
             "shutdown: bye"
         );
         assert_eq!(ExitReason::error("boom").to_string(), "error: boom");
-        assert_eq!(ExitReason::error("boom"), ExitReason::error("boom"));
         assert_ne!(
             ExitReason::error("boom"),
             ExitReason::Panic(Arc::from("boom"))
         );
+    }
+
+    #[test]
+    fn an_error_reason_equals_its_clones_only_not_another_error_with_the_same_text() {
+        let reason = ExitReason::error("boom");
+        assert_eq!(reason, reason.clone());
+        assert_ne!(reason, ExitReason::error("boom"));
+        let not_found = std::io::Error::new(std::io::ErrorKind::NotFound, "not found");
+        assert_ne!(ExitReason::error(not_found), ExitReason::error("not found"));
     }
 }

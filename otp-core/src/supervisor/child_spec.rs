@@ -213,19 +213,28 @@ impl ChildSpec {
         &self.id
     }
 
-    /// The restart type.
-    pub fn restart_type(&self) -> Restart {
+    // Getters are `get_` + the setter's name, as `std::process::Command`'s are: the builder
+    // methods already take the plain names.
+
+    /// The restart type, as set by [`restart`](Self::restart).
+    pub fn get_restart(&self) -> Restart {
         self.restart
     }
 
-    /// The shutdown policy.
-    pub fn shutdown_policy(&self) -> Shutdown {
+    /// The shutdown policy, as set by [`shutdown`](Self::shutdown).
+    pub fn get_shutdown(&self) -> Shutdown {
         self.shutdown
     }
 
-    /// The child type.
-    pub fn kind(&self) -> ChildType {
+    /// The child type, as set by [`child_type`](Self::child_type) or
+    /// [`supervisor`](Self::supervisor).
+    pub fn get_child_type(&self) -> ChildType {
         self.child_type
+    }
+
+    /// The restart backoff, as set by [`backoff`](Self::backoff); `None` by default.
+    pub fn get_backoff(&self) -> Option<RestartBackoff> {
+        self.backoff
     }
 
     /// Runs the start function inside the supervisor (OTP's `catch apply(M, F, A)`): a panic,
@@ -274,8 +283,3 @@ impl fmt::Debug for ChildSpec {
             .finish_non_exhaustive()
     }
 }
-
-/// The default intensity: 3 restarts in 5 seconds (Erlang: 1 in 5 s; Elixir: 3 in 5 s).
-pub(crate) const DEFAULT_MAX_RESTARTS: u32 = 3;
-/// The default period of the intensity window: 5 seconds, as both Erlang and Elixir.
-pub(crate) const DEFAULT_MAX_SECONDS: Duration = Duration::from_secs(5);

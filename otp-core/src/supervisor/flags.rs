@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::SpecError;
-use super::child_spec::{DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS};
+use super::restart_intensity::{DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS};
 
 /// How a supervisor reacts when a child must be restarted (Erlang's `strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

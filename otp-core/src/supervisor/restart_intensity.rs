@@ -13,6 +13,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The default intensity of every kind of supervisor: 3 restarts in 5 seconds, Elixir's
+/// (Erlang's is 1 in 5 s; semantics D15).
+pub(crate) const DEFAULT_MAX_RESTARTS: u32 = 3;
+/// The default period of the intensity window: 5 seconds, as in both Erlang and Elixir.
+pub(crate) const DEFAULT_MAX_SECONDS: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub(crate) struct RestartIntensity {
     max_restarts: u32,

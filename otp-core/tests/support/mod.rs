@@ -527,6 +527,14 @@ pub mod child {
     }
 }
 
+/// Asserts that `actual` and `expected` print the same with `{:?}`. For values that hold an
+/// `ExitReason::Error`, which equals only itself and its clones, this compares the error's
+/// message.
+#[track_caller]
+pub fn assert_same<T: std::fmt::Debug>(actual: T, expected: T) {
+    assert_eq!(format!("{actual:?}"), format!("{expected:?}"));
+}
+
 /// Runs `test` on a runtime built by `builder`, in a thread of its own, and fails with
 /// `frozen` rather than hangs if it has not finished within 30 s. For tests of what could
 /// freeze the runtime itself (a server that never yields, a deadlock on an internal lock),
