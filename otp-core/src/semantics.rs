@@ -1,8 +1,9 @@
 //! The guarantees otp-core makes, and every deliberate difference from Erlang/OTP and Elixir.
 //!
 //! This module contains only documentation. Each guarantee names the test that pins it
-//! (`otp-core/tests/…`). Case ids (GS-06, REG-05, …) refer to the project's specification,
-//! `otp-semantics.md`.
+//! (`otp-core/tests/…`). Case ids (GS-06, REG-05, D1, …) refer to the specification kept
+//! beside the code, `otp-core/SPEC.md`; `tests/spec_ids.rs` checks that every id cited in the
+//! code is defined there.
 //!
 //! # Ordering
 //!

@@ -398,7 +398,7 @@ async fn a_dynamic_supervisor_rejects_a_child_with_a_restart_backoff() {
     assert!(probes.events().is_empty());
 }
 
-// OTP: DYN-03, DYN-05. Elixir keys a child waiting for its restart by the pid that exited:
+// OTP: DYN-03, DYN-08. Elixir keys a child waiting for its restart by the pid that exited:
 // terminate_child finds it by that pid, its retries stop and its max_children slot is free
 // (it used to be NotFound, retried forever, its slot taken)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
