@@ -9,67 +9,119 @@
 //!
 //! - **Per-sender FIFO.** Messages (calls, casts, info messages, stop requests) sent from one
 //!   sender to one server are handled in the order sent. Nothing is promised between different
-//!   senders. (`gen_server_call.rs`: `casts_then_call_from_one_sender_are_handled_in_order`.)
+//!   senders. (`gen_server_call.rs`: `casts_then_call_from_one_sender_are_handled_in_order`,
+//!   `each_senders_messages_keep_their_order_with_concurrent_senders`.)
 //! - **One message at a time.** A callback runs to completion, across all its `.await`s, before
 //!   the next message is taken. Callbacks get `&mut self`; state is never shared.
+//!   (`gen_server_call.rs`: `a_callback_that_awaits_holds_the_next_message_until_it_finishes`.)
 //! - **Continue first.** `handle_continue` runs straight after the callback that asked for it,
 //!   before any queued message or due timer. (`gen_server_lifecycle.rs`:
 //!   `continue_runs_before_queued_messages`.)
+//! - **Timers queue with the mail.** A due timer's message is handled after the messages that
+//!   were queued before it fired, as in Erlang. (`monitor_timer.rs`:
+//!   `a_due_timer_queues_behind_messages_sent_before_it_fired`, `timers_fire_in_deadline_order`.)
 //! - **Graceful stop is in-band.** A stop request (from [`ServerRef::stop`](crate::ServerRef::stop)
 //!   or a supervisor) waits behind the messages already queued; they are handled, then
 //!   `terminate` runs (GS-11). (`gen_server_lifecycle.rs`:
-//!   `messages_queued_before_stop_are_handled_before_terminate`.)
+//!   `messages_queued_before_stop_are_handled_before_terminate`.) A stop request also ends a
+//!   `handle_continue` chain. (`gen_server_busy.rs`:
+//!   `a_handle_continue_loop_can_be_stopped_on_one_thread`.)
 //!
 //! # Calls, timeouts and late replies
 //!
 //! - A call to a process that is not running fails with `NoProc` at once, not after the
-//!   timeout (GS-05).
-//! - A call times out no earlier than its timeout and at most 1/64 of it later (its timer is
-//!   shared by the calling process's successive calls; see `ServerRef::call_timeout`).
+//!   timeout (GS-05). (`gen_server_call.rs`: `call_to_a_stopped_server_fails_with_noproc_at_once`.)
+//! - A call times out no earlier than its timeout and at most 1/64 of it later, whoever calls:
+//!   its timer comes from a pool per thread shared by plain tasks and processes.
+//!   (`gen_server_call.rs`: `a_short_timeout_after_a_long_one_times_out_on_time`,
+//!   `calls_on_successive_runtimes_on_one_thread_each_time_out_by_their_own_clock`.)
 //! - A call that times out leaves the server running; the server's late reply goes to a one-shot
 //!   channel whose receiver is gone, so it is dropped and can never reach a later call (GS-06,
-//!   D6). (`gen_server_call.rs`: `late_reply_after_timeout_never_reaches_the_next_call`.)
+//!   D6). (`gen_server_call.rs`: `call_timeout_leaves_the_server_running`,
+//!   `late_reply_after_timeout_never_reaches_the_next_call`.)
 //! - A server that exits while a call to it is pending fails that call with its exit reason
 //!   (GS-09) — provided the reply handle was still held by the server. A handle deferred to
 //!   *another* process keeps the call waiting for that process or the timeout.
+//!   (`gen_server_call.rs`: `caller_gets_the_exit_reason_when_the_server_stops_without_replying`,
+//!   `caller_gets_the_exit_reason_when_the_server_is_killed_mid_call`,
+//!   `queued_calls_fail_with_the_exit_reason_when_the_server_crashes`.)
 //! - A process calling itself, by handle or by via-name, fails with `CallingSelf` at once
-//!   (GS-07, D7).
+//!   (GS-07, D7). (`gen_server_call.rs`: `a_server_calling_itself_fails_at_once_with_calling_self`;
+//!   `registry.rs`: `calling_yourself_through_a_name_fails_at_once`.)
+//! - Outside a tokio runtime, a timed call and `stop` return `NoRuntime`; nothing panics.
+//!   (`gen_server_call.rs`: `a_timed_call_or_stop_outside_a_runtime_is_a_typed_error`.)
 //!
 //! # Cancel safety
 //!
 //! - Dropping a `call` future does not un-send the request; the reply is dropped.
-//! - Dropping a [`Monitor`](crate::monitor::Monitor) removes the monitor.
-//! - Dropping a [`TaskHandle`](crate::task_supervisor::TaskHandle) does not stop the task.
+//!   (`gen_server_call.rs`: `a_dropped_call_is_still_handled_and_its_reply_dropped`.)
+//! - Dropping a start future while `init` runs kills the new process. (`gen_server_lifecycle.rs`:
+//!   `dropping_a_start_while_init_runs_kills_the_new_process`.)
+//! - Dropping a [`TaskHandle`](crate::task_supervisor::TaskHandle), or ending the process that
+//!   started the task, does not stop the task. (`task_supervisor.rs`:
+//!   `a_task_outlives_the_caller_that_started_it`.)
+//! - Dropping a [`Monitor`](crate::monitor::Monitor) removes the monitor; `demonitor` says
+//!   whether it was still active. (`monitor_timer.rs`:
+//!   `demonitor_reports_whether_the_monitor_was_active`,
+//!   `after_demonitor_no_down_is_handled_even_if_already_queued`.)
 //!
 //! # Exits
 //!
 //! - Every process ends with exactly one [`ExitReason`](crate::ExitReason), delivered once to
-//!   every monitor (`monitor_timer.rs`).
+//!   every monitor. (`monitor_timer.rs`: `a_monitor_gets_exactly_one_down_with_the_exit_reason`,
+//!   `monitoring_a_dead_or_unknown_pid_yields_noproc_at_once`.)
 //! - A panic in any callback or task is caught at the process boundary. It never reaches a
 //!   caller or another process; it becomes [`ExitReason::Panic`](crate::ExitReason::Panic). An
 //!   `Err` returned by a callback becomes [`ExitReason::Error`](crate::ExitReason::Error).
+//!   (`gen_server_call.rs`: `caller_gets_the_crash_reason_when_the_handler_panics_or_fails`,
+//!   `a_crashing_server_does_not_affect_other_servers_or_the_caller`; `task_supervisor.rs`:
+//!   `a_crashing_task_is_not_restarted_and_harms_nobody`.)
+//! - A panic in a `Drop` of a killed or stopped process's state is contained: the process still
+//!   exits, its names are released and its monitors told. (`panicking_drop.rs`, all four.)
 //! - Before any monitor receives a `Down`, every registry has dropped the process's names
 //!   (REG-05, stronger than Elixir; D8). (`registry.rs`:
-//!   `keys_are_gone_before_the_down_is_delivered`.)
+//!   `keys_are_gone_before_the_down_is_delivered`.) A task's result is delivered only once its
+//!   exit is complete. (`task_supervisor.rs`:
+//!   `a_task_result_arrives_only_once_the_task_has_exited_and_released_its_names`.)
+//! - User code (a `Down` mapping, a registry key or value) is never dropped under an internal
+//!   lock. (`monitor_timer.rs`: `demonitor_drops_a_mapping_that_owns_a_monitor_of_the_same_process`;
+//!   `registry.rs`: `keys_and_values_are_dropped_outside_the_registrys_locks`.)
 //!
 //! # Supervision
 //!
 //! - **Ordered start** (STR-01): children start one at a time in spec order; `Supervisor::start`
 //!   returns after the last `init`. A failure stops the started ones in reverse order (INIT-01).
-//!   (`supervisor_strategies.rs`, `supervisor_start_stop.rs`.)
+//!   (`supervisor_strategies.rs`: `children_start_in_spec_order_each_init_finishing_before_the_next`;
+//!   `supervisor_start_stop.rs`: `a_failing_child_tears_down_the_started_ones_in_reverse_and_fails_the_start`.)
+//! - **A start function that panics** is that child's start failure, never the supervisor's
+//!   crash, whether it panics building its future or while it runs. (`start_function_panics.rs`,
+//!   all seven.)
 //! - **Restart decisions** follow `supervisor.erl` `do_restart/3` exactly, for every exit reason
 //!   (RST-01..05, DYN-04): one `match` in `supervisor::after_exit`.
-//!   (`supervisor_restart_types.rs`, `dynamic_supervisor.rs`.)
+//!   (`supervisor_restart_types.rs`, all five; `dynamic_supervisor.rs`:
+//!   `restart_types_on_dynamic_children`.)
+//! - **Strategies** (STR-02..08): one_for_all and rest_for_one stop the group in reverse and
+//!   restart it in order; a retry after a failed start keeps what rest_for_one restarted before
+//!   the failed child. (`supervisor_strategies.rs`: `one_for_all_stops_the_others_in_reverse_then_starts_all_in_order`,
+//!   `rest_for_one_restarts_the_failed_child_and_those_after_it`,
+//!   `one_for_all_retries_the_whole_group_when_a_sibling_fails_to_restart`,
+//!   `rest_for_one_keeps_the_restarted_children_when_a_later_one_fails_to_restart`.)
 //! - **Intensity** (INT-01..08): one sliding window per supervisor; a group restart counts once;
 //!   failed restarts count and are retried through the mailbox; administrative operations never
 //!   count. Giving up stops the children in reverse order and exits `Shutdown`, which the parent
 //!   treats like any child exit (NEST-01..04). The window is a deque of instants with expired
 //!   stamps popped from the front: a restart costs the same with 0 or 10,000 restarts in it.
-//!   (`supervisor_intensity.rs`, `supervisor_nested.rs`.)
+//!   (`supervisor_intensity.rs`: `one_restart_more_than_allowed_stops_the_children_in_reverse_and_exits_shutdown`,
+//!   `one_group_restart_counts_once`, `failed_restarts_count_are_retried_and_the_supervisor_gives_up`,
+//!   `administrative_operations_neither_count_nor_trigger_restarts`;
+//!   `supervisor_nested.rs`: `escalation_propagates_to_the_root`.)
 //! - **Shutdown** (SHD-01..08): static children in reverse start order, one at a time, each fully
 //!   exited before the next; dynamic children concurrently, with one timer per distinct timeout.
-//!   `stop` returns when the whole tree has exited. (`supervisor_start_stop.rs`,
-//!   `dynamic_supervisor.rs`.)
+//!   `stop` returns when the whole tree has exited. (`supervisor_start_stop.rs`:
+//!   `shutdown_stops_children_in_reverse_start_order_one_at_a_time`,
+//!   `a_child_that_outlives_its_shutdown_timeout_is_killed_and_shutdown_continues`,
+//!   `a_child_supervisor_stops_its_subtree_before_the_parent_continues`;
+//!   `dynamic_supervisor.rs`: `shutdown_stops_all_children_concurrently_each_by_its_policy`.)
 //! - **No orphans**: a supervisor that is killed kills its children (there are no links to do it,
 //!   so its state does it when dropped), at every await point: also the child it is stopping
 //!   at that moment. (`supervisor_start_stop.rs`: `killing_a_supervisor_kills_its_children`;
@@ -81,9 +133,15 @@
 //!   parent restarting it finds their names free. (`supervisor_killed.rs`:
 //!   `a_killed_supervisors_down_comes_after_all_its_children_have_exited`,
 //!   `a_parent_restarting_a_killed_subtree_of_named_workers_never_gives_up`.)
+//! - **A dynamic child waiting for its restart** is known by the pid that exited:
+//!   `terminate_child` with it ends the retries and frees the `max_children` slot (DYN-03).
+//!   (`dynamic_supervisor.rs`: `a_child_whose_restart_keeps_failing_is_terminated_by_its_old_pid`.)
 //! - **Names survive restarts** (REG-09): a child started under a via-name is registered again by
 //!   its restart, and the old entry is gone before the supervisor even sees the exit.
 //!   (`supervisor_nested.rs`: `a_named_child_is_found_under_the_same_name_after_a_restart`.)
+//! - **Event streams end**: once a supervisor has exited and its last events are read, its
+//!   stream returns `Closed`. (`supervisor_admin.rs`:
+//!   `an_event_stream_is_closed_after_its_supervisor_exits`.)
 //!
 //! # What cannot be guaranteed on tokio
 //!

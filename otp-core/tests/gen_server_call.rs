@@ -416,3 +416,40 @@ fn calls_on_successive_runtimes_on_one_thread_each_time_out_by_their_own_clock()
         drop(runtime);
     }
 }
+
+// One message at a time: while a callback awaits, the next messages wait for it, casts and
+// calls alike (gen_server's receive loop handles one message to completion)
+#[tokio::test(start_paused = true)]
+async fn a_callback_that_awaits_holds_the_next_message_until_it_finishes() {
+    let log = EventLog::new();
+    let server = start_probe("p", &log).await;
+    let (release, paused) = oneshot::channel();
+    server.cast(Cast::Pause(Mutexed(paused))).unwrap();
+    server.cast(Cast::Log("a".into())).unwrap();
+    let mut call = std::pin::pin!(server.call(Call::Echo(1)));
+    let waited = tokio::time::timeout(Duration::from_secs(1), &mut call).await;
+    assert!(
+        waited.is_err(),
+        "the call was answered during another callback"
+    );
+    assert_eq!(log.events(), ["init(p)"]);
+    release.send(()).unwrap();
+    assert_eq!(call.await, Ok(Reply::Value(1)));
+    assert_eq!(log.events(), ["init(p)", "handled(a)"]);
+}
+
+// Cancel safety: dropping a call future does not un-send its request; the server handles it
+// and its reply is dropped, reaching no later call
+#[tokio::test(start_paused = true)]
+async fn a_dropped_call_is_still_handled_and_its_reply_dropped() {
+    let log = EventLog::new();
+    let server = start_probe("p", &log).await;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(10),
+        server.call(Call::SlowEcho(5, Duration::from_millis(100))),
+    )
+    .await;
+    assert!(dropped.is_err());
+    log.wait_for("replied(5)", WAIT).await;
+    assert_eq!(server.call(Call::Echo(3)).await, Ok(Reply::Value(3)));
+}

@@ -31,9 +31,7 @@ fn defined_ids(spec: &str) -> BTreeSet<String> {
     spec.lines()
         .filter_map(|line| {
             let heading = line.strip_prefix("### ").map(|rest| rest.split(' ').next());
-            let divergence = line
-                .strip_prefix("- **")
-                .map(|rest| rest.split('.').next());
+            let divergence = line.strip_prefix("- **").map(|rest| rest.split('.').next());
             heading.or(divergence).flatten()
         })
         .filter(|token| is_case_id(token))
@@ -57,7 +55,10 @@ fn every_case_id_cited_in_the_code_is_defined_in_the_spec() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let spec = std::fs::read_to_string(root.join("SPEC.md")).expect("otp-core/SPEC.md");
     let defined = defined_ids(&spec);
-    assert!(defined.contains("GS-13") && defined.contains("D1"), "{defined:?}");
+    assert!(
+        defined.contains("GS-13") && defined.contains("D1"),
+        "{defined:?}"
+    );
 
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
@@ -73,9 +74,45 @@ fn every_case_id_cited_in_the_code_is_defined_in_the_spec() {
             }
         }
     }
-    assert!(cited > 100, "only {cited} citations found: is the scan broken?");
+    assert!(
+        cited > 100,
+        "only {cited} citations found: is the scan broken?"
+    );
     assert!(
         undefined.is_empty(),
         "cited but not defined in SPEC.md: {undefined:?}"
+    );
+}
+
+// The guarantees page (src/semantics.rs) names the tests that pin each row: every name it
+// gives is a test function in tests/
+#[test]
+fn every_test_named_on_the_guarantees_page_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("src/semantics.rs")).unwrap();
+    let mut files = Vec::new();
+    rust_files(&root.join("tests"), &mut files);
+    let tests: String = files
+        .iter()
+        .map(|file| std::fs::read_to_string(file).unwrap())
+        .collect();
+    let named: Vec<&str> = page
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| name.len() > 15 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .collect();
+    assert!(
+        named.len() > 40,
+        "only {} test names found on the page",
+        named.len()
+    );
+    let missing: Vec<&&str> = named
+        .iter()
+        .filter(|name| !tests.contains(&format!("fn {name}(")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "named on the guarantees page, not a test: {missing:?}"
     );
 }
