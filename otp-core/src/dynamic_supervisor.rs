@@ -47,9 +47,8 @@ use crate::gen_server::{
 use crate::monitor::{Down, MonitorRef};
 use crate::process::spawn;
 use crate::supervisor::events::{EventSource, Events};
-use crate::supervisor::restart_intensity::{
-    DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS, RestartIntensity,
-};
+use crate::supervisor::restart::{self, Engine};
+use crate::supervisor::restart_intensity::{DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS};
 use crate::supervisor::shutdown::{stop_child, stop_concurrently};
 use crate::supervisor::{
     AfterExit, ChildCounts, ChildInfo, ChildProcess, ChildSpec, ChildStatus, ChildType,
@@ -114,8 +113,7 @@ struct DynamicServer {
     by_pid: FxHashMap<Pid, u64>,
     next_key: u64,
     max_children: Option<usize>,
-    intensity: RestartIntensity,
-    events: Events,
+    engine: Engine,
 }
 
 enum Request {
@@ -192,7 +190,7 @@ impl DynamicServer {
             },
         );
         self.run(key, process, ctx);
-        self.events.emit(SupervisorEvent::ChildStarted {
+        self.engine.events().emit(SupervisorEvent::ChildStarted {
             supervisor: ctx.pid(),
             child: None,
             pid,
@@ -210,7 +208,7 @@ impl DynamicServer {
         // Known by the exited pid until a restart succeeds.
         child.running = None;
         let restart = child.spec.restart;
-        self.events.emit(SupervisorEvent::ChildExited {
+        self.engine.events().emit(SupervisorEvent::ChildExited {
             supervisor: ctx.pid(),
             child: None,
             pid: down.pid,
@@ -228,13 +226,7 @@ impl DynamicServer {
 
     /// Restarts child `key`, which is down; a failed start is retried by a message to itself.
     async fn restart(&mut self, key: u64, reason: ExitReason, ctx: &mut Context<Self>) {
-        if !self.intensity.add_restart(tokio::time::Instant::now()) {
-            self.events.emit(SupervisorEvent::GaveUp {
-                supervisor: ctx.pid(),
-                child: None,
-                reason,
-            });
-            ctx.stop(ExitReason::Shutdown);
+        if !self.engine.allow(None, reason, ctx) {
             return;
         }
         let Some(child) = self.children.get(&key) else {
@@ -245,23 +237,14 @@ impl DynamicServer {
             Ok(Some(process)) => {
                 let pid = process.pid();
                 self.run(key, process, ctx);
-                self.events.emit(SupervisorEvent::ChildRestarted {
-                    supervisor: ctx.pid(),
-                    child: None,
-                    old_pid: Some(old_pid),
-                    pid,
-                });
+                self.engine.restarted(ctx.pid(), None, Some(old_pid), pid);
             }
             Ok(None) => {
                 self.remove(key);
             }
             Err(error) => {
-                self.events.emit(SupervisorEvent::ChildRestartFailed {
-                    supervisor: ctx.pid(),
-                    child: None,
-                    reason: error.to_string(),
-                });
-                let _ = ctx.server_ref().send(Message::TryAgain(key));
+                self.engine.failed(ctx.pid(), None, &error);
+                restart::retry(None, || Message::TryAgain(key), ctx);
             }
         }
     }
@@ -278,7 +261,7 @@ impl DynamicServer {
         if let Some((process, monitor)) = child.running {
             ctx.demonitor(monitor);
             let reason = stop_child(&*process.process, child.spec.shutdown).await;
-            self.events.emit(SupervisorEvent::ChildExited {
+            self.engine.events().emit(SupervisorEvent::ChildExited {
                 supervisor: ctx.pid(),
                 child: None,
                 pid,
@@ -306,8 +289,7 @@ impl GenServer for DynamicServer {
             by_pid: FxHashMap::default(),
             next_key: 0,
             max_children: options.max_children,
-            intensity: RestartIntensity::new(options.max_restarts, options.max_seconds),
-            events,
+            engine: Engine::new(options.max_restarts, options.max_seconds, events),
         }))
     }
 

@@ -97,6 +97,7 @@ mod child_spec;
 mod error;
 pub(crate) mod events;
 mod flags;
+pub(crate) mod restart;
 pub(crate) mod restart_intensity;
 mod server;
 pub(crate) mod shutdown;

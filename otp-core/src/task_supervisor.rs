@@ -14,7 +14,11 @@
 //! | `Task.Supervisor.children(sup)` | [`TaskSupervisor::children`] |
 //!
 //! Every task is its own process: a panic in it becomes its exit reason and never reaches the
-//! process that started it. Tasks are `temporary` by default (never restarted, forgotten when
+//! process that started it. Restarts run on the same engine as every supervisor's
+//! ([`supervisor::restart`](crate::supervisor)): the same intensity rules, a failed restart
+//! retried through the task supervisor's mailbox (the task known meanwhile by the pid that
+//! exited, so [`terminate_child`](TaskSupervisor::terminate_child) with that pid ends the
+//! retries), and the same [`SupervisorEvent`]s, from [`subscribe`](TaskSupervisor::subscribe). Tasks are `temporary` by default (never restarted, forgotten when
 //! they exit) and have a 5 s shutdown, as in Elixir. When the task supervisor stops, it stops
 //! its running tasks concurrently, each by its shutdown policy; if it is killed, its tasks are
 //! killed with it.
@@ -61,11 +65,13 @@ use crate::gen_server::{
 };
 use crate::monitor::Down;
 use crate::process::spawn::{self, AnyProcess, NoRuntime, ProcessHeader};
-use crate::supervisor::restart_intensity::{
-    DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS, RestartIntensity,
-};
+use crate::supervisor::events::{EventSource, Events};
+use crate::supervisor::restart::{self, Engine, Restarting};
+use crate::supervisor::restart_intensity::{DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS};
 use crate::supervisor::shutdown::{stop_child, stop_concurrently};
-use crate::supervisor::{ChildProcess, Restart, Shutdown};
+use crate::supervisor::{
+    AfterExit, ChildProcess, EventStream, Restart, Shutdown, SupervisorEvent, after_exit,
+};
 use crate::{ExitReason, Pid};
 
 /// Why a task could not be started.
@@ -172,16 +178,18 @@ where
     Ok(process)
 }
 
+/// A task: its process while it runs; none while it waits for a restart that failed.
 struct TaskChild {
-    process: Arc<TaskProcess>,
+    running: Option<Arc<TaskProcess>>,
     launch: Launch,
     options: TaskOptions,
 }
 
-/// The task supervisor's process.
+/// The task supervisor's process. Its children are keyed by pid: a running task's, or for a
+/// task waiting to be restarted, the pid that exited (as a dynamic supervisor keys them).
 struct TaskSupervisorServer {
     children: FxHashMap<Pid, TaskChild>,
-    intensity: RestartIntensity,
+    engine: Engine,
 }
 
 enum Request {
@@ -195,6 +203,13 @@ enum Response {
     StartFailed(TaskStartError),
     Terminated(Result<(), ChildNotFound>),
     Children(Vec<Pid>),
+}
+
+enum Message {
+    /// A task's monitor fired.
+    Exit(Down),
+    /// Try again the restart of the task that exited as this pid.
+    TryAgain(Pid),
 }
 
 impl TaskSupervisorServer {
@@ -219,35 +234,81 @@ impl TaskSupervisorServer {
         let pid = process.header.pid();
         // Through the header, not the pid: a task that has already finished still reports its
         // real reason, not `NoProc` (which would restart a transient task that exited cleanly).
-        ctx.monitor_process(&process.header, |down| down);
-        tracing::debug!(supervisor = %ctx.pid(), child = %pid, "task started");
+        ctx.monitor_process(&process.header, Message::Exit);
         self.children.insert(
             pid,
             TaskChild {
-                process: process.clone(),
+                running: Some(process.clone()),
                 launch,
                 options,
             },
         );
         Ok(process)
     }
+
+    fn task_exited(&mut self, down: Down, ctx: &mut Context<Self>) {
+        let Some(child) = self.children.remove(&down.pid) else {
+            return;
+        };
+        self.engine.events().emit(SupervisorEvent::ChildExited {
+            supervisor: ctx.pid(),
+            child: None,
+            pid: down.pid,
+            reason: down.reason.clone(),
+        });
+        match after_exit(child.options.restart, &down.reason) {
+            AfterExit::Restart => self.restart(down.pid, child, down.reason, ctx),
+            // A task has no id to restart it by later: one that stays down is forgotten.
+            AfterExit::Keep | AfterExit::Remove => {}
+        }
+    }
+
+    /// Restarts `child`, which exited as `old_pid`; a failed start is retried through the
+    /// mailbox, the task known by `old_pid` meanwhile.
+    fn restart(
+        &mut self,
+        old_pid: Pid,
+        child: TaskChild,
+        reason: ExitReason,
+        ctx: &mut Context<Self>,
+    ) {
+        if !self.engine.allow(None, reason, ctx) {
+            return;
+        }
+        match self.start_task(child.launch, child.options, ctx) {
+            Ok(process) => {
+                let pid = process.header.pid();
+                self.engine.restarted(ctx.pid(), None, Some(old_pid), pid);
+            }
+            Err((launch, error)) => {
+                self.engine.failed(ctx.pid(), None, &error);
+                let waiting = TaskChild {
+                    running: None,
+                    launch,
+                    options: child.options,
+                };
+                self.children.insert(old_pid, waiting);
+                restart::retry(None, || Message::TryAgain(old_pid), ctx);
+            }
+        }
+    }
 }
 
 impl GenServer for TaskSupervisorServer {
-    type Args = TaskSupervisorOptions;
+    type Args = (TaskSupervisorOptions, Events);
     type Call = Request;
     type Reply = Response;
     type Cast = std::convert::Infallible;
-    type Info = Down;
+    type Info = Message;
     type Continue = std::convert::Infallible;
 
     async fn init(
-        options: TaskSupervisorOptions,
+        (options, events): Self::Args,
         _: &mut Context<Self>,
     ) -> Result<Init<Self>, BoxError> {
         Ok(Init::Ready(TaskSupervisorServer {
             children: FxHashMap::default(),
-            intensity: RestartIntensity::new(options.max_restarts, options.max_seconds),
+            engine: Engine::new(options.max_restarts, options.max_seconds, events),
         }))
     }
 
@@ -259,52 +320,65 @@ impl GenServer for TaskSupervisorServer {
     ) -> Result<CallResult<Response>, BoxError> {
         let response = match request {
             Request::Start(launch, options) => match self.start_task(launch, options, ctx) {
-                Ok(process) => Response::Started(process),
+                Ok(process) => {
+                    self.engine.events().emit(SupervisorEvent::ChildStarted {
+                        supervisor: ctx.pid(),
+                        child: None,
+                        pid: process.header.pid(),
+                    });
+                    Response::Started(process)
+                }
                 Err((_, error)) => Response::StartFailed(error),
             },
+            // Removed before it is stopped, so its Down triggers no restart (an administrative
+            // stop never does); a task waiting for a restart is just forgotten, which ends its
+            // retries.
             Request::Terminate(pid) => match self.children.remove(&pid) {
-                // Removed before it is stopped, so its Down triggers no restart (an
-                // administrative stop never does).
                 Some(child) => {
-                    stop_child(&*child.process, child.options.shutdown).await;
+                    if let Some(process) = child.running {
+                        let reason = stop_child(&*process, child.options.shutdown).await;
+                        self.engine.events().emit(SupervisorEvent::ChildExited {
+                            supervisor: ctx.pid(),
+                            child: None,
+                            pid,
+                            reason,
+                        });
+                    }
                     Response::Terminated(Ok(()))
                 }
                 None => Response::Terminated(Err(ChildNotFound)),
             },
-            Request::Children => Response::Children(self.children.keys().copied().collect()),
+            Request::Children => Response::Children(
+                self.children
+                    .iter()
+                    .filter(|(_, child)| child.running.is_some())
+                    .map(|(&pid, _)| pid)
+                    .collect(),
+            ),
         };
         Ok(CallResult::Reply(response))
     }
 
-    async fn handle_info(&mut self, down: Down, ctx: &mut Context<Self>) -> Result<(), BoxError> {
-        let Some(child) = self.children.remove(&down.pid) else {
-            return Ok(());
-        };
-        let supervisor = ctx.pid();
-        tracing::debug!(%supervisor, child = %down.pid, reason = %down.reason, "task exited");
-        if !child.options.restart.restarts_after(&down.reason) {
-            return Ok(());
-        }
-        // Every attempt counts toward intensity, a failed one too, so a task whose start keeps
-        // failing ends in the supervisor giving up, as in OTP.
-        let mut launch = child.launch;
-        loop {
-            if !self.intensity.add_restart(tokio::time::Instant::now()) {
-                tracing::error!(%supervisor, child = %down.pid, reason = %down.reason, "task supervisor gave up: restart intensity exceeded");
-                ctx.stop(ExitReason::Shutdown);
-                return Ok(());
-            }
-            match self.start_task(launch, child.options, ctx) {
-                Ok(restarted) => {
-                    tracing::info!(%supervisor, child = %down.pid, new = %restarted.header.pid(), reason = %down.reason, "task restarted");
-                    return Ok(());
-                }
-                Err((returned, error)) => {
-                    tracing::warn!(%supervisor, child = %down.pid, %error, "task restart failed");
-                    launch = returned;
+    async fn handle_info(
+        &mut self,
+        message: Message,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        match message {
+            Message::Exit(down) => self.task_exited(down, ctx),
+            Message::TryAgain(old_pid) => {
+                // Not terminated meanwhile.
+                let waiting = self
+                    .children
+                    .get(&old_pid)
+                    .is_some_and(|child| child.running.is_none());
+                if let Some(child) = waiting.then(|| self.children.remove(&old_pid)).flatten() {
+                    let (_, reason) = Restarting::Retrying.exit();
+                    self.restart(old_pid, child, reason, ctx);
                 }
             }
         }
+        Ok(())
     }
 
     async fn terminate(&mut self, _: &ExitReason, _: &mut Context<Self>) {
@@ -312,7 +386,10 @@ impl GenServer for TaskSupervisorServer {
         let running = self
             .children
             .drain()
-            .map(|(_, child)| (child.process as Arc<dyn AnyProcess>, child.options.shutdown))
+            .filter_map(|(_, child)| {
+                let process = child.running? as Arc<dyn AnyProcess>;
+                Some((process, child.options.shutdown))
+            })
             .collect();
         stop_concurrently(running).await;
     }
@@ -322,7 +399,11 @@ impl Drop for TaskSupervisorServer {
     fn drop(&mut self) {
         // Reached with children left only if the supervisor was killed: its tasks die with it,
         // as linked tasks do in Erlang, and its exit waits for theirs.
-        spawn::kill_children(self.children.values().map(|child| &child.process.header));
+        let running = self
+            .children
+            .values()
+            .filter_map(|child| child.running.as_ref());
+        spawn::kill_children(running.map(|process| &process.header));
     }
 }
 
@@ -330,6 +411,7 @@ impl Drop for TaskSupervisorServer {
 #[derive(Clone)]
 pub struct TaskSupervisor {
     server: ServerRef<TaskSupervisorServer>,
+    events: EventSource,
 }
 
 impl TaskSupervisor {
@@ -348,10 +430,17 @@ impl TaskSupervisor {
     ///
     /// If no tokio runtime is running, returns [`StartError::NoRuntime`].
     pub async fn start_with(options: TaskSupervisorOptions) -> Result<TaskSupervisor, StartError> {
-        let server =
-            TaskSupervisorServer::start_with(options, StartOptions::new().label("task_supervisor"))
-                .await?;
-        Ok(TaskSupervisor { server })
+        let events = Events::new();
+        let source = events.source();
+        let server = TaskSupervisorServer::start_with(
+            (options, events),
+            StartOptions::new().label("task_supervisor"),
+        )
+        .await?;
+        Ok(TaskSupervisor {
+            server,
+            events: source,
+        })
     }
 
     /// The task supervisor's pid.
@@ -519,6 +608,13 @@ impl TaskSupervisor {
             Ok(Response::Terminated(result)) => result,
             _ => Err(ChildNotFound),
         }
+    }
+
+    /// A stream of this task supervisor's events from now on: tasks started, exited, restarted,
+    /// failed restarts and giving up, as every supervisor reports them (`child` is always
+    /// `None`).
+    pub fn subscribe(&self) -> EventStream {
+        self.events.subscribe()
     }
 
     /// Monitors the task supervisor.

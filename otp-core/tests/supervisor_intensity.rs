@@ -376,3 +376,42 @@ async fn the_longest_accepted_backoff_delays_the_restart_without_crashing_the_su
         ChildStatus::Running(_)
     ));
 }
+
+// A restart delayed by a backoff is performed with what it knows of the exit: its event names
+// the pid that exited, and if it is one too many, the give-up names the child's real exit
+// reason (it used to say `None` and "restart failed")
+#[tokio::test(start_paused = true)]
+async fn a_delayed_restart_reports_the_exit_that_caused_it() {
+    use otp_core::supervisor::RestartBackoff;
+    let probes = Probes::new();
+    let backoff = RestartBackoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(100),
+        reset_after: Duration::from_secs(60),
+    };
+    let spec = probes.worker("a").spec().backoff(backoff);
+    let sup = Supervisor::start(flags(Strategy::OneForOne, 1), vec![spec])
+        .await
+        .unwrap();
+    let mut events = sup.subscribe();
+    let down = sup.monitor();
+    let first = probes.pid("a");
+    probes.crash("a");
+    probes.wait_for("start(a#2)").await;
+    let restarted = loop {
+        match events.next().await.unwrap() {
+            SupervisorEvent::ChildRestarted { old_pid, .. } => break old_pid,
+            _ => continue,
+        }
+    };
+    assert_eq!(restarted, Some(first));
+    probes.crash("a");
+    let gave_up = loop {
+        match events.next().await.unwrap() {
+            SupervisorEvent::GaveUp { reason, .. } => break reason,
+            _ => continue,
+        }
+    };
+    assert_eq!(gave_up.to_string(), "error: crash");
+    assert_down(down, ExitReason::Shutdown, WAIT).await;
+}

@@ -491,3 +491,101 @@ impl GenServer for ExitChecker {
         Ok(())
     }
 }
+
+/// The next event that `pick` selects, within `WAIT`.
+async fn next_event<T>(
+    events: &mut otp_core::supervisor::EventStream,
+    pick: impl Fn(otp_core::supervisor::SupervisorEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("no such event within WAIT")
+            .expect("event stream ended");
+        if let Some(picked) = pick(event) {
+            return picked;
+        }
+    }
+}
+
+// A TaskSupervisor runs on the same restart engine as the other supervisors: the same events
+// (started, exited, restarted with the old pid), and a failed restart is retried through its
+// mailbox. A task waiting for its retry is known by the pid that exited: terminate_child with
+// it ends the retries, as for a dynamic supervisor's child
+#[tokio::test]
+async fn a_task_supervisor_reports_restarts_and_a_restarting_task_can_be_terminated() {
+    use otp_core::supervisor::SupervisorEvent;
+    let tasks = TaskSupervisor::start_with(TaskSupervisorOptions {
+        max_restarts: 1_000,
+        max_seconds: Duration::from_secs(3600),
+    })
+    .await
+    .unwrap();
+    let mut events = tasks.subscribe();
+    let (crash, crashed) = tokio::sync::oneshot::channel::<()>();
+    let mut crashed = Some(crashed);
+    let starts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = starts.clone();
+    let first = tasks
+        .start_child_with(
+            TaskOptions {
+                restart: Restart::Permanent,
+                ..TaskOptions::default()
+            },
+            move || {
+                let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                // The first incarnation crashes on request; the second starts and exits at
+                // once; every later start fails.
+                assert!(n <= 2, "start {n} fails");
+                let crashed = crashed.take();
+                async move {
+                    if let Some(crashed) = crashed {
+                        let _ = crashed.await;
+                        return Err::<(), BoxError>("crash".into());
+                    }
+                    Ok(())
+                }
+            },
+        )
+        .await
+        .unwrap();
+    let started = next_event(&mut events, |e| match e {
+        SupervisorEvent::ChildStarted { pid, .. } => Some(pid),
+        _ => None,
+    })
+    .await;
+    assert_eq!(started, first);
+    crash.send(()).unwrap();
+    let (exited, reason) = next_event(&mut events, |e| match e {
+        SupervisorEvent::ChildExited { pid, reason, .. } => Some((pid, reason)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (exited, reason.to_string()),
+        (first, "error: crash".to_string())
+    );
+    let (old, second) = next_event(&mut events, |e| match e {
+        SupervisorEvent::ChildRestarted { old_pid, pid, .. } => Some((old_pid, pid)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(old, Some(first));
+    // The second incarnation exits normally; a permanent task is restarted, and that fails.
+    next_event(&mut events, |e| match e {
+        SupervisorEvent::ChildRestartFailed { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(tasks.children().await.unwrap().is_empty());
+    assert_eq!(tasks.terminate_child(second).await, Ok(()));
+    assert_eq!(tasks.terminate_child(second).await, Err(ChildNotFound));
+    // No retry is left: two round trips later, no new attempt was made.
+    let attempts = starts.load(std::sync::atomic::Ordering::SeqCst);
+    tasks.children().await.unwrap();
+    tasks.children().await.unwrap();
+    assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), attempts);
+    assert!(tasks.monitor().try_down().is_none());
+    tasks.stop(WAIT).await.unwrap();
+}

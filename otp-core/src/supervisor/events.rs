@@ -9,8 +9,9 @@
 //! | `child_restart_failed` | WARN | `supervisor`, `child`, `reason` |
 //! | `supervisor_gave_up` | ERROR | `supervisor`, `child`, `reason` |
 //!
-//! The `tracing` event's message is the event name; `child` is the child id, empty for
-//! dynamic children.
+//! Every kind of supervisor emits them: static, dynamic and task supervisors. The `tracing`
+//! event's message is the event name; `child` is the child id, empty for dynamic children and
+//! tasks.
 
 use std::sync::Arc;
 

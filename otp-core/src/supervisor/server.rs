@@ -8,9 +8,10 @@
 //!   stops a child itself (Erlang's `unlink_flush`), so its own terminations are never taken
 //!   for crashes and never trigger restarts.
 //! - Every restart, including each retry of a failed one, first adds one stamp to the
-//!   intensity window; administrative operations never do.
-//! - A failed restart leaves the child `Restarting` and is retried through a message to
-//!   itself, so the supervisor keeps serving calls in between.
+//!   intensity window (the shared [engine](super::restart)); administrative operations never do.
+//! - A failed restart leaves the child `Restarting(Retrying)`, a backoff `Restarting(Delayed)`;
+//!   both are resumed by a message to itself, so the supervisor keeps serving calls in between,
+//!   and a child stopped meanwhile is not restarted.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use parking_lot::Mutex;
 
 use super::child_spec::{ChildProcess, ChildSpec, ChildType};
 use super::events::{Events, SupervisorEvent};
-use super::restart_intensity::RestartIntensity;
+use super::restart::{self, Engine, Restarting};
 use super::shutdown::stop_child;
 use super::strategy::plan;
 use super::{
@@ -80,7 +81,7 @@ enum State {
         process: ChildProcess,
         monitor: MonitorRef,
     },
-    Restarting,
+    Restarting(Restarting),
     Stopped,
 }
 
@@ -96,8 +97,7 @@ impl Child {
 pub(crate) struct SupervisorServer {
     flags: SupFlags,
     children: Vec<Child>,
-    intensity: RestartIntensity,
-    events: Events,
+    engine: Engine,
 }
 
 pub(crate) enum Request {
@@ -125,27 +125,13 @@ pub(crate) enum Message {
     TryAgain(Arc<str>),
 }
 
-/// Asks this supervisor to try the restart of child `id` again, after `delay` or at once, by a
-/// message to itself, so that calls are served in between.
-fn retry(delay: Option<std::time::Duration>, id: Arc<str>, ctx: &mut Context<SupervisorServer>) {
-    if let Some(delay) = delay {
-        // At most `RestartBackoff::MAX_DELAY` (validated), which a timer can always represent;
-        // were it not, the retry would go at once rather than never.
-        if ctx.send_after(delay, Message::TryAgain(id.clone())).is_ok() {
-            return;
-        }
-    }
-    // Fails only once the supervisor is exiting, when no retry is wanted.
-    let _ = ctx.server_ref().send(Message::TryAgain(id));
-}
-
 impl SupervisorServer {
     fn index_of(&self, id: &str) -> Option<usize> {
         self.children.iter().position(|child| &*child.spec.id == id)
     }
 
     fn emit(&self, ctx: &Context<Self>, event: impl FnOnce(Pid) -> SupervisorEvent) {
-        self.events.emit(event(ctx.pid()));
+        self.engine.events().emit(event(ctx.pid()));
     }
 
     /// Makes `process` the running incarnation of child `index`, monitored.
@@ -228,8 +214,11 @@ impl SupervisorServer {
             AfterExit::Restart => match self.children[index].next_backoff() {
                 // Opt-in backoff: restart (and count it) when the delay has passed.
                 Some(delay) => {
-                    self.children[index].state = State::Restarting;
-                    retry(Some(delay), id, ctx);
+                    self.children[index].state = State::Restarting(Restarting::Delayed {
+                        old_pid: down.pid,
+                        reason: down.reason,
+                    });
+                    restart::retry(Some(delay), || Message::TryAgain(id.clone()), ctx);
                 }
                 None => self.restart(id, Some(down.pid), down.reason, ctx).await,
             },
@@ -249,14 +238,8 @@ impl SupervisorServer {
         reason: ExitReason,
         ctx: &mut Context<Self>,
     ) {
-        if !self.intensity.add_restart(tokio::time::Instant::now()) {
-            self.emit(ctx, |supervisor| SupervisorEvent::GaveUp {
-                supervisor,
-                child: Some(id),
-                reason,
-            });
-            // `terminate` stops the remaining children in reverse start order.
-            ctx.stop(ExitReason::Shutdown);
+        // Over the limit, `terminate` stops the remaining children in reverse start order.
+        if !self.engine.allow(Some(id.clone()), reason, ctx) {
             return;
         }
         let Some(failed) = self.index_of(&id) else {
@@ -268,19 +251,18 @@ impl SupervisorServer {
             .iter()
             .map(|&index| self.children[index].spec.id.clone())
             .collect();
+        // In reverse start order, so removing a child leaves the indexes still to come valid.
         for &index in &restart_plan.terminate {
             self.stop_child_at(index, ctx).await;
+            // STR-06: a temporary sibling stopped by the group restart is dropped, not
+            // restarted (`supervisor.erl` `terminate_children/2`).
+            if self.children[index].spec.restart == super::Restart::Temporary {
+                self.children.remove(index);
+            }
         }
-        // STR-06: temporary siblings stopped by the group restart are dropped, not restarted.
-        self.children.retain(|child| {
-            child.spec.restart != super::Restart::Temporary
-                || child.spec.id == id
-                || !group.contains(&child.spec.id)
-        });
-        let to_start = group;
 
         let mut restarted: Vec<Arc<str>> = Vec::new();
-        for child_id in to_start {
+        for child_id in group {
             let Some(index) = self.index_of(&child_id) else {
                 continue;
             };
@@ -292,21 +274,14 @@ impl SupervisorServer {
                     let pid = process.pid();
                     let old = if child_id == id { old_pid } else { None };
                     self.run_child(index, process, ctx);
-                    self.emit(ctx, |supervisor| SupervisorEvent::ChildRestarted {
-                        supervisor,
-                        child: Some(child_id.clone()),
-                        old_pid: old,
-                        pid,
-                    });
+                    self.engine
+                        .restarted(ctx.pid(), Some(child_id.clone()), old, pid);
                     restarted.push(child_id);
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    self.emit(ctx, |supervisor| SupervisorEvent::ChildRestartFailed {
-                        supervisor,
-                        child: Some(child_id.clone()),
-                        reason: error.to_string(),
-                    });
+                    self.engine
+                        .failed(ctx.pid(), Some(child_id.clone()), &error);
                     // The retry restarts the failed child's group by the strategy. What it
                     // would restart again is stopped now (STR-08: one_for_all stops c1, then
                     // retries the whole group); the rest stays running (rest_for_one keeps
@@ -319,9 +294,9 @@ impl SupervisorServer {
                             self.stop_child_at(at, ctx).await;
                         }
                     }
-                    self.children[index].state = State::Restarting;
+                    self.children[index].state = State::Restarting(Restarting::Retrying);
                     let delay = self.children[index].next_backoff();
-                    retry(delay, child_id, ctx);
+                    restart::retry(delay, || Message::TryAgain(child_id.clone()), ctx);
                     return;
                 }
             }
@@ -384,7 +359,7 @@ impl SupervisorServer {
         let index = self.index_of(id).ok_or(RestartChildError::NotFound)?;
         match self.children[index].state {
             State::Running { .. } => return Err(RestartChildError::Running),
-            State::Restarting => return Err(RestartChildError::Restarting),
+            State::Restarting(_) => return Err(RestartChildError::Restarting),
             State::Stopped => {}
         }
         match self.children[index].spec.start_process().await {
@@ -403,7 +378,7 @@ impl SupervisorServer {
         let index = self.index_of(id).ok_or(DeleteChildError::NotFound)?;
         match self.children[index].state {
             State::Running { .. } => Err(DeleteChildError::Running),
-            State::Restarting => Err(DeleteChildError::Restarting),
+            State::Restarting(_) => Err(DeleteChildError::Restarting),
             State::Stopped => {
                 self.children.remove(index);
                 Ok(())
@@ -418,7 +393,7 @@ impl SupervisorServer {
                 id: Some(child.spec.id.clone()),
                 status: match &child.state {
                     State::Running { process, .. } => ChildStatus::Running(process.pid()),
-                    State::Restarting => ChildStatus::Restarting,
+                    State::Restarting(_) => ChildStatus::Restarting,
                     State::Stopped => ChildStatus::Undefined,
                 },
                 child_type: child.spec.child_type,
@@ -454,8 +429,11 @@ impl GenServer for SupervisorServer {
         let mut server = SupervisorServer {
             flags: args.flags,
             children: args.children.into_iter().map(Child::new).collect(),
-            intensity: RestartIntensity::new(args.flags.max_restarts(), args.flags.max_seconds()),
-            events: args.events,
+            engine: Engine::new(
+                args.flags.max_restarts(),
+                args.flags.max_seconds(),
+                args.events,
+            ),
         };
         match server.start_all(ctx).await {
             Ok(()) => Ok(Init::Ready(server)),
@@ -498,12 +476,15 @@ impl GenServer for SupervisorServer {
         match message {
             Message::Exit(down) => self.child_exited(down, ctx).await?,
             Message::TryAgain(id) => {
-                let still_restarting = self
-                    .index_of(&id)
-                    .is_some_and(|index| matches!(self.children[index].state, State::Restarting));
-                if still_restarting {
-                    let reason = ExitReason::shutdown_with("restart failed");
-                    self.restart(id, None, reason, ctx).await;
+                // Not stopped or deleted meanwhile.
+                let waiting =
+                    self.index_of(&id)
+                        .and_then(|index| match &self.children[index].state {
+                            State::Restarting(restarting) => Some(restarting.exit()),
+                            _ => None,
+                        });
+                if let Some((old_pid, reason)) = waiting {
+                    self.restart(id, old_pid, reason, ctx).await;
                 }
             }
         }
