@@ -45,7 +45,7 @@ use crate::gen_server::{
     StartOptions, StopError, Timeout,
 };
 use crate::monitor::{Down, MonitorRef};
-use crate::process::spawn;
+use crate::process::termination;
 use crate::supervisor::events::{EventSource, Events};
 use crate::supervisor::restart::{self, Engine};
 use crate::supervisor::restart_intensity::{DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS};
@@ -378,7 +378,7 @@ impl Drop for DynamicServer {
             .children
             .values()
             .filter_map(|child| child.running.as_ref());
-        spawn::kill_children(running.map(|(process, _)| process.process.header()));
+        termination::kill_children(running.map(|(process, _)| process.process.header()));
     }
 }
 

@@ -135,10 +135,13 @@
 
 mod call_timer;
 mod context;
+mod envelope;
 mod error;
 mod reply_to;
 mod server_loop;
+mod server_process;
 mod server_ref;
+mod start;
 
 use std::fmt;
 use std::future::Future;
@@ -151,7 +154,7 @@ pub use server_ref::ServerRef;
 
 use crate::ExitReason;
 pub use crate::process::BoxError;
-pub(crate) use server_loop::ReleaseName;
+pub(crate) use start::ReleaseName;
 
 /// How long [`ServerRef::call`] waits for a reply: 5 seconds, as Erlang's and Elixir's
 /// `call/2` (`gen_server.erl`: `call(ServerRef, Request, 5000)`).
@@ -367,7 +370,7 @@ pub trait GenServer: Sized + Send + 'static {
     ///   [`StartError::InitFailed`] with the reason.
     /// - If no tokio runtime is running, returns [`StartError::NoRuntime`].
     fn start(args: Self::Args) -> impl Future<Output = Result<ServerRef<Self>, StartError>> + Send {
-        server_loop::start(args, StartOptions::new())
+        start::start(args, StartOptions::new())
     }
 
     /// Starts the server with options: a name, a start timeout.
@@ -384,7 +387,7 @@ pub trait GenServer: Sized + Send + 'static {
         args: Self::Args,
         options: StartOptions<Self>,
     ) -> impl Future<Output = Result<ServerRef<Self>, StartError>> + Send {
-        server_loop::start(args, options)
+        start::start(args, options)
     }
 }
 

@@ -39,71 +39,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use crate::process::spawn;
+pub use crate::process::down::{Down, MonitorRef};
+use crate::process::header::ProcessHeader;
+use crate::process::table;
 use crate::{ExitReason, Pid};
-
-/// Identifies one monitor (Erlang's monitor reference).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MonitorRef {
-    pid: Pid,
-    id: u64,
-}
-
-static NEXT_MONITOR: AtomicU64 = AtomicU64::new(1);
-
-impl MonitorRef {
-    pub(crate) fn new(pid: Pid) -> MonitorRef {
-        MonitorRef {
-            pid,
-            id: NEXT_MONITOR.fetch_add(1, Ordering::Relaxed),
-        }
-    }
-
-    pub(crate) fn from_parts(pid: Pid, id: u64) -> MonitorRef {
-        MonitorRef { pid, id }
-    }
-
-    pub(crate) fn id(self) -> u64 {
-        self.id
-    }
-
-    /// The monitored process.
-    pub fn pid(self) -> Pid {
-        self.pid
-    }
-}
-
-impl fmt::Debug for MonitorRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#Ref<{}.{}>", self.pid.as_u64(), self.id)
-    }
-}
-
-/// A monitored process has exited (Erlang `{'DOWN', Ref, process, Pid, Reason}`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Down {
-    /// The monitor that fired.
-    pub monitor: MonitorRef,
-    /// The process that exited.
-    pub pid: Pid,
-    /// Why it exited; [`ExitReason::NoProc`] if it was not alive when the monitor was set up.
-    pub reason: ExitReason,
-}
-
-impl Down {
-    pub(crate) fn new(monitor: MonitorRef, reason: ExitReason) -> Down {
-        Down {
-            pid: monitor.pid,
-            monitor,
-            reason,
-        }
-    }
-}
 
 /// Starts monitoring `pid` from plain async code; await the result to get its [`Down`].
 ///
@@ -115,7 +58,7 @@ impl Down {
 /// Dropping the [`Monitor`] before it completes removes the monitor.
 pub fn monitor(pid: Pid) -> Monitor {
     let (tx, rx) = oneshot::channel();
-    let mref = match spawn::lookup(pid) {
+    let mref = match table::lookup(pid) {
         Some(process) => process.header().add_monitor(Box::new(move |down| {
             let _ = tx.send(down);
         })),
@@ -150,13 +93,13 @@ impl Monitor {
 
     /// The monitored process.
     pub fn pid(&self) -> Pid {
-        self.mref.pid
+        self.mref.pid()
     }
 
     /// Removes the monitor. No `Down` arrives for it afterwards; returns whether the process was
     /// still alive as far as this monitor knew (Erlang `demonitor(Ref, [flush, info])`).
     pub fn demonitor(self) -> bool {
-        match spawn::lookup(self.mref.pid) {
+        match table::lookup(self.mref.pid()) {
             Some(process) => process.header().remove_monitor(self.mref),
             None => false,
         }
@@ -195,7 +138,7 @@ impl Drop for Monitor {
         if self.down.is_none()
             && matches!(self.rx.try_recv(), Err(oneshot::error::TryRecvError::Empty))
         {
-            if let Some(process) = spawn::lookup(self.mref.pid) {
+            if let Some(process) = table::lookup(self.mref.pid()) {
                 process.header().remove_monitor(self.mref);
             }
         }
@@ -215,7 +158,7 @@ impl fmt::Debug for Monitor {
 ///
 /// Dropping the returned future removes the monitor, so abandoned waits (a `stop` that timed
 /// out, say) do not pile up on a long-lived process.
-pub(crate) fn wait_exit(header: &spawn::ProcessHeader) -> ExitWait<'_> {
+pub(crate) fn wait_exit(header: &ProcessHeader) -> ExitWait<'_> {
     let (tx, rx) = oneshot::channel();
     let mref = header.add_monitor(Box::new(move |down: Down| {
         let _ = tx.send(down.reason);
@@ -225,7 +168,7 @@ pub(crate) fn wait_exit(header: &spawn::ProcessHeader) -> ExitWait<'_> {
 
 /// The future returned by [`wait_exit`].
 pub(crate) struct ExitWait<'a> {
-    header: &'a spawn::ProcessHeader,
+    header: &'a ProcessHeader,
     mref: MonitorRef,
     rx: oneshot::Receiver<ExitReason>,
 }

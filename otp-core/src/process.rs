@@ -22,10 +22,15 @@
 //!   yields, or never. Keep blocking work on `spawn_blocking`-style threads outside processes.
 //! - Under `panic = "abort"` there is no process boundary: a panic aborts the whole program.
 
+pub(crate) mod current_process;
+pub(crate) mod down;
 mod exit_reason;
+pub(crate) mod header;
 pub(crate) mod mailbox;
 mod pid;
 pub(crate) mod spawn;
+pub(crate) mod table;
+pub(crate) mod termination;
 
 pub(crate) use exit_reason::panic_message;
 pub use exit_reason::{BoxError, ExitReason};
@@ -43,7 +48,7 @@ pub use pid::Pid;
 /// # }
 /// ```
 pub fn current() -> Option<Pid> {
-    spawn::current_pid()
+    current_process::current_pid()
 }
 
 /// Whether the process `pid` is still running (Erlang `is_process_alive/1`).
@@ -51,7 +56,7 @@ pub fn current() -> Option<Pid> {
 /// A `true` answer can be stale by the time it is read; use a [monitor](crate::monitor) to learn
 /// about an exit.
 pub fn is_alive(pid: Pid) -> bool {
-    spawn::lookup(pid).is_some_and(|process| process.header().exit_reason().is_none())
+    table::lookup(pid).is_some_and(|process| process.header().exit_reason().is_none())
 }
 
 /// Ends the process `pid` with `reason` at its next `.await`, without running any cleanup
@@ -69,7 +74,7 @@ pub fn exit(pid: Pid, reason: ExitReason) -> bool {
     if reason == ExitReason::Normal {
         return false;
     }
-    spawn::lookup(pid).is_some_and(|process| {
+    table::lookup(pid).is_some_and(|process| {
         let alive = process.header().force_exit(reason);
         if alive {
             process.interrupt_init();

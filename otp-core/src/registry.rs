@@ -80,7 +80,8 @@ use crate::gen_server::{
     BoxError, CallError, ClaimName, Context, GenServer, Init, ReleaseName, SendError, ServerRef,
     StartError, StartOptions, StopError, Timeout,
 };
-use crate::process::spawn::{self, ProcessHeader};
+use crate::process::header::ProcessHeader;
+use crate::process::table;
 use crate::{ExitReason, Pid};
 
 /// Why [`Registry::register`] did not register the key.
@@ -314,7 +315,7 @@ impl GenServer for RegistryProcess {
     async fn init(close: CloseTable, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
         // An exit hook rather than `terminate`, so the table is dropped on every exit, kills
         // included.
-        match spawn::lookup(ctx.pid()) {
+        match table::lookup(ctx.pid()) {
             Some(own) if own.header().add_exit_hook(Box::new(move |_| close())) => {
                 Ok(Init::Ready(RegistryProcess))
             }
@@ -387,7 +388,7 @@ where
     /// - If the registry is not running, returns [`RegisterError::RegistryDown`].
     pub fn register(&self, key: K, value: V) -> Result<(), RegisterError> {
         let pid = crate::process::current().ok_or(RegisterError::NotAProcess)?;
-        let process = spawn::lookup(pid).ok_or(RegisterError::NotAProcess)?;
+        let process = table::lookup(pid).ok_or(RegisterError::NotAProcess)?;
         self.table.insert(process.header(), key, value)
     }
 

@@ -64,7 +64,9 @@ use crate::gen_server::{
     StartOptions, StopError, Timeout,
 };
 use crate::monitor::Down;
-use crate::process::spawn::{self, AnyProcess, NoRuntime, ProcessHeader};
+use crate::process::header::{AnyProcess, ProcessHeader};
+use crate::process::spawn::{self, NoRuntime};
+use crate::process::termination;
 use crate::supervisor::events::{EventSource, Events};
 use crate::supervisor::restart::{self, Engine, Restarting};
 use crate::supervisor::restart_intensity::{DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SECONDS};
@@ -403,7 +405,7 @@ impl Drop for TaskSupervisorServer {
             .children
             .values()
             .filter_map(|child| child.running.as_ref());
-        spawn::kill_children(running.map(|process| &process.header));
+        termination::kill_children(running.map(|process| &process.header));
     }
 }
 

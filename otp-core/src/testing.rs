@@ -65,7 +65,7 @@ pub async fn await_down(pid: Pid, within: Duration) -> ExitReason {
 ///
 /// Returns `false` (and does not run `f`) if `pid` is not alive.
 pub fn on_exit(pid: Pid, f: impl FnOnce(ExitReason) + Send + 'static) -> bool {
-    match crate::process::spawn::lookup(pid) {
+    match crate::process::table::lookup(pid) {
         Some(process) => {
             process
                 .header()

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use rustc_hash::FxHashSet;
 
-use super::server_loop::{DownToInfo, Envelope, ServerProcess};
+use super::envelope::{DownToInfo, Envelope};
+use super::server_process::ServerProcess;
 use super::{GenServer, ServerRef};
 use crate::monitor::{Down, MonitorRef};
-use crate::process::spawn::{self, ProcessHeader};
+use crate::process::header::ProcessHeader;
+use crate::process::table;
 use crate::timer::{TimerError, TimerRef, Timers};
 use crate::{ExitReason, Pid};
 
@@ -142,7 +144,7 @@ impl<S: GenServer> Context<S> {
     where
         F: FnOnce(Down) -> S::Info + Send + 'static,
     {
-        match spawn::lookup(pid) {
+        match table::lookup(pid) {
             Some(target) => self.monitor_process(target.header(), to_info),
             None => {
                 let monitor = MonitorRef::new(pid);
@@ -182,7 +184,7 @@ impl<S: GenServer> Context<S> {
             .as_mut()
             .is_some_and(|extras| extras.monitors.remove(&monitor));
         if was_active {
-            if let Some(target) = spawn::lookup(monitor.pid()) {
+            if let Some(target) = table::lookup(monitor.pid()) {
                 target.header().remove_monitor(monitor);
             }
         }
@@ -210,7 +212,7 @@ impl<S: GenServer> Drop for Context<S> {
         // targets so long-lived targets do not keep dead servers' mailboxes alive.
         if let Some(extras) = &self.extras {
             for monitor in &extras.monitors {
-                if let Some(target) = spawn::lookup(monitor.pid()) {
+                if let Some(target) = table::lookup(monitor.pid()) {
                     target.header().remove_monitor(*monitor);
                 }
             }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::call_timer;
+use super::envelope::Envelope;
 use super::reply_to::ReplyTo;
-use super::server_loop::{Envelope, ServerProcess};
+use super::server_process::ServerProcess;
 use super::{CallError, DEFAULT_CALL_TIMEOUT, GenServer, SendError, StopError, Timeout};
 use crate::monitor::{Monitor, monitor, wait_exit};
-use crate::process::spawn::{AnyProcess, current_pid};
+use crate::process::current_process::current_pid;
+use crate::process::header::AnyProcess;
 use crate::{ExitReason, Pid};
 
 /// A handle to a running (or exited) server: cheap to clone, `Send + Sync`.
@@ -31,7 +33,7 @@ impl<S: GenServer> ServerRef<S> {
         ServerRef { process }
     }
 
-    pub(crate) fn header(&self) -> &crate::process::spawn::ProcessHeader {
+    pub(crate) fn header(&self) -> &crate::process::header::ProcessHeader {
         &self.process.header
     }
 

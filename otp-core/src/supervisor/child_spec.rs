@@ -12,8 +12,8 @@ use futures::FutureExt;
 
 use super::{Restart, Shutdown};
 use crate::gen_server::{GenServer, ServerRef, StartError};
+use crate::process::header::AnyProcess;
 use crate::process::panic_message;
-use crate::process::spawn::AnyProcess;
 use crate::{ExitReason, Pid};
 
 /// Whether a child is a worker or a supervisor (the child spec's `type`).

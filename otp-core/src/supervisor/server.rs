@@ -28,7 +28,7 @@ use super::{
 };
 use crate::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init, StartError};
 use crate::monitor::{Down, MonitorRef};
-use crate::process::spawn;
+use crate::process::termination;
 use crate::{ExitReason, Pid};
 
 /// Where `init` reports which child failed, for `Supervisor::start`'s typed error.
@@ -504,7 +504,7 @@ impl Drop for SupervisorServer {
         // Children left here mean the supervisor was killed: they die with it (as linked
         // children do in Erlang), so no process outlives its supervision tree, and its exit
         // waits for theirs.
-        spawn::kill_children(self.children.iter().filter_map(|child| match &child.state {
+        termination::kill_children(self.children.iter().filter_map(|child| match &child.state {
             State::Running { process, .. } => Some(process.process.header()),
             _ => None,
         }));

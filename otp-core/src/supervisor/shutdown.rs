@@ -24,7 +24,8 @@ use tokio::sync::Notify;
 use super::Shutdown;
 use crate::ExitReason;
 use crate::monitor::wait_exit;
-use crate::process::spawn::{self, AnyProcess, ProcessHeader, SharedDelivery};
+use crate::process::header::{AnyProcess, ProcessHeader, SharedDelivery};
+use crate::process::termination;
 
 /// Stops `process` by `shutdown` and returns its exit reason.
 pub(crate) async fn stop_child(process: &dyn AnyProcess, shutdown: Shutdown) -> ExitReason {
@@ -67,7 +68,7 @@ impl KillIfAbandoned<'_> {
 
 impl Drop for KillIfAbandoned<'_> {
     fn drop(&mut self) {
-        spawn::kill_children(self.0);
+        termination::kill_children(self.0);
     }
 }
 
@@ -124,7 +125,7 @@ impl Drop for Stopping {
         if !self.done {
             let asked = self.by_timeout.values().flatten();
             let unasked = self.unasked.as_slice().iter().map(|(process, _)| process);
-            spawn::kill_children(asked.chain(unasked).map(|process| process.header()));
+            termination::kill_children(asked.chain(unasked).map(|process| process.header()));
         }
     }
 }

@@ -1,0 +1,26 @@
+//! What a server's mailbox holds: one [`Envelope`] per call, cast, info message, monitor
+//! `Down` and stop request, as an Erlang process's mailbox holds `'$gen_call'`, `'$gen_cast'`,
+//! plain messages, `'DOWN'` and `system` messages.
+
+use super::GenServer;
+use super::reply_to::ReplyTo;
+use crate::ExitReason;
+use crate::monitor::Down;
+
+/// Everything a server's mailbox can hold.
+pub(crate) enum Envelope<S: GenServer> {
+    /// The reply handle is in an `Option` so that the handler can take it in place
+    /// ([`Caller::defer`](super::Caller::defer)) without the loop keeping a second copy of it.
+    Call(S::Call, Option<ReplyTo<S::Reply>>),
+    Cast(S::Cast),
+    Info(S::Info),
+    /// A monitor fired; handled only if the monitor is still active (see `Context::demonitor`).
+    /// The mapping to `Info` runs in the receiving server, not in the exiting process. Boxed:
+    /// it is rare, and every envelope is as large as the largest variant.
+    Down(Box<(Down, DownToInfo<S>)>),
+    /// Stop gracefully with this reason: `terminate` runs, then the process exits.
+    Stop(ExitReason),
+}
+
+/// Turns a `Down` into the server's `Info` message (given to `Context::monitor`).
+pub(crate) type DownToInfo<S> = Box<dyn FnOnce(Down) -> <S as GenServer>::Info + Send>;

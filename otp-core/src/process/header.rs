@@ -1,0 +1,327 @@
+//! The process header: the part of every process that other processes touch (its pid, its exit
+//! state, its monitors and exit hooks), as the BEAM's process control block, and the
+//! [`AnyProcess`] trait every kind of process implements around it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use thin_vec::ThinVec;
+use tokio::task::AbortHandle;
+
+use super::down::{Down, MonitorRef};
+use super::{ExitReason, Pid};
+
+/// What the runtime needs from any kind of process, whatever its message type.
+pub(crate) trait AnyProcess: Send + Sync + 'static {
+    fn header(&self) -> &ProcessHeader;
+
+    /// Closes the mailbox, if the process has one, and returns what was queued (see step 7).
+    fn close_mailbox(&self) -> Option<Box<dyn Send>>;
+
+    /// Asks the process to stop with `reason` the way its kind stops gracefully: a server gets an
+    /// in-band stop request behind the messages already queued; a task is ended at once.
+    /// Returns whether the request was delivered.
+    fn request_stop(&self, reason: ExitReason) -> bool;
+
+    /// Wakes whatever runs the process's start-up outside its own task (a server's `init` runs
+    /// in its starter's task), so that it notices a kill. Nothing to do by default.
+    fn interrupt_init(&self) {}
+}
+
+type ExitHook = Box<dyn FnOnce(Pid) + Send>;
+type DownDelivery = Box<dyn FnOnce(Down) + Send>;
+/// A delivery shared by the monitors of many processes (a supervisor waiting for all its
+/// children): one allocation for all of them instead of one each.
+pub(crate) type SharedDelivery = Arc<dyn Fn(Down) + Send + Sync>;
+
+/// The part of every process that other processes touch: identity, exit state, monitors.
+///
+/// Kept small on purpose: there is one per process, and idle servers are meant to cost at most
+/// a few hundred bytes in all.
+pub(crate) struct ProcessHeader {
+    pid: Pid,
+    name: &'static str,
+    /// The process's span, entered on every poll of its task; `None` when no subscriber wants
+    /// it. It lives here rather than in the task's future because tokio sizes task allocations
+    /// in 128-byte steps, and its 40 bytes decide the step for a typical server.
+    span: Option<Box<tracing::Span>>,
+    state: Mutex<ExitState>,
+}
+
+#[derive(Default)]
+struct ExitState {
+    status: Status,
+    abort: Option<AbortHandle>,
+    /// Exit hooks (registry clean-up) and monitors, in the order added. A `ThinVec` (8 bytes,
+    /// its length and capacity live in its allocation) because most processes have at most one
+    /// watcher, and this struct is part of every idle process.
+    watchers: ThinVec<Watcher>,
+}
+
+#[derive(Default)]
+enum Status {
+    #[default]
+    Running,
+    /// `exit(pid, reason)` was called; the task is being aborted.
+    Forced(ExitReason),
+    /// The fan-out has taken the exit hooks: no more can be added.
+    Exiting,
+    /// Set once, by the fan-out.
+    Exited(ExitReason),
+}
+
+pub(crate) enum Watcher {
+    Hook(ExitHook),
+    Monitor(u64, Delivery),
+    /// The children this process's exit waits for (see [`kill_children`](super::termination::kill_children)); at most one.
+    Barrier(Arc<ExitBarrier>),
+}
+
+/// What a monitor runs with the `Down`: its own closure, or one shared with other monitors.
+pub(crate) enum Delivery {
+    Own(DownDelivery),
+    Shared(SharedDelivery),
+}
+
+impl Delivery {
+    pub(crate) fn deliver(self, down: Down) {
+        match self {
+            Delivery::Own(deliver) => deliver(down),
+            Delivery::Shared(deliver) => deliver(down),
+        }
+    }
+}
+
+impl Watcher {
+    fn is_monitor(&self, mref: MonitorRef) -> bool {
+        matches!(self, Watcher::Monitor(id, _) if *id == mref.id())
+    }
+}
+
+impl ProcessHeader {
+    pub(crate) fn new(name: &'static str) -> ProcessHeader {
+        let pid = Pid::new_unique();
+        ProcessHeader {
+            pid,
+            name,
+            span: Some(tracing::info_span!("process", pid = %pid, name))
+                .filter(|span| !span.is_disabled())
+                .map(Box::new),
+            state: Mutex::new(ExitState::default()),
+        }
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    pub(crate) fn enter_span(&self) -> Option<tracing::span::Entered<'_>> {
+        self.span.as_deref().map(tracing::Span::enter)
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The exit reason, once the process has exited.
+    pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
+        match &self.state.lock().status {
+            Status::Exited(reason) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    /// Registers `hook` to run in step 1 of the fan-out. Returns `false` (and drops the hook)
+    /// if the process is already exiting.
+    pub(crate) fn add_exit_hook(&self, hook: ExitHook) -> bool {
+        let mut state = self.state.lock();
+        if matches!(state.status, Status::Exiting | Status::Exited(_)) {
+            return false;
+        }
+        state.watchers.push(Watcher::Hook(hook));
+        true
+    }
+
+    /// Adds a monitor. If the process has already exited, `deliver` runs at once with its reason.
+    pub(crate) fn add_monitor(&self, deliver: DownDelivery) -> MonitorRef {
+        self.watch(Delivery::Own(deliver))
+    }
+
+    /// As [`add_monitor`](Self::add_monitor), with a delivery shared with other monitors.
+    pub(crate) fn add_shared_monitor(&self, deliver: &SharedDelivery) -> MonitorRef {
+        self.watch(Delivery::Shared(deliver.clone()))
+    }
+
+    fn watch(&self, delivery: Delivery) -> MonitorRef {
+        let mref = MonitorRef::new(self.pid);
+        let mut state = self.state.lock();
+        match &state.status {
+            Status::Exited(reason) => {
+                let down = Down::new(mref, reason.clone());
+                drop(state);
+                delivery.deliver(down);
+            }
+            _ => state.watchers.push(Watcher::Monitor(mref.id(), delivery)),
+        }
+        mref
+    }
+
+    /// Removes a monitor; returns whether it was still active (no `Down` delivered or in flight).
+    pub(crate) fn remove_monitor(&self, mref: MonitorRef) -> bool {
+        let removed = {
+            let mut state = self.state.lock();
+            let at = state.watchers.iter().position(|w| w.is_monitor(mref));
+            at.map(|at| state.watchers.remove(at))
+        };
+        // Dropped outside the lock: a delivery owns user code (a server's `Down` mapping), and
+        // its `Drop` may touch this very process (say, by dropping a `Monitor` of it).
+        removed.is_some()
+    }
+
+    /// Ends the process with `reason` at its next `.await`. Returns whether it was still alive.
+    ///
+    /// A first reason sticks, except that `Killed` overrides a pending graceful one: a kill after
+    /// a shutdown timeout reports `Killed`.
+    pub(crate) fn force_exit(&self, reason: ExitReason) -> bool {
+        let mut state = self.state.lock();
+        match state.status {
+            Status::Exiting | Status::Exited(_) => return false,
+            Status::Forced(_) if reason != ExitReason::Killed => {}
+            _ => state.status = Status::Forced(reason),
+        }
+        // If the abort handle is not set yet, `set_abort` sees `Forced` and aborts then.
+        if let Some(abort) = &state.abort {
+            abort.abort();
+        }
+        true
+    }
+
+    pub(super) fn set_abort(&self, abort: AbortHandle) {
+        let mut state = self.state.lock();
+        if matches!(state.status, Status::Forced(_)) {
+            abort.abort();
+        }
+        state.abort = Some(abort);
+    }
+
+    /// The reason the process was [forced](Self::force_exit) to exit with, if it was.
+    pub(crate) fn forced_reason(&self) -> Option<ExitReason> {
+        match &self.state.lock().status {
+            Status::Forced(reason) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    /// The reason a killed process exits with: the forced one, or `Killed`.
+    pub(crate) fn take_forced(&self) -> ExitReason {
+        let mut state = self.state.lock();
+        match std::mem::take(&mut state.status) {
+            Status::Forced(reason) => reason,
+            other => {
+                state.status = other;
+                ExitReason::Killed
+            }
+        }
+    }
+
+    /// The barrier this process's exit waits on, made on first use; `None` once it is exiting.
+    pub(super) fn exit_barrier(&self) -> Option<Arc<ExitBarrier>> {
+        let mut state = self.state.lock();
+        if matches!(state.status, Status::Exiting | Status::Exited(_)) {
+            return None;
+        }
+        let existing = state.watchers.iter().find_map(|watcher| match watcher {
+            Watcher::Barrier(barrier) => Some(barrier.clone()),
+            _ => None,
+        });
+        Some(existing.unwrap_or_else(|| {
+            let barrier = Arc::new(ExitBarrier::new());
+            state.watchers.push(Watcher::Barrier(barrier.clone()));
+            barrier
+        }))
+    }
+
+    pub(super) fn take_exit_barrier(&self) -> Option<Arc<ExitBarrier>> {
+        let mut state = self.state.lock();
+        let at = state
+            .watchers
+            .iter()
+            .position(|watcher| matches!(watcher, Watcher::Barrier(_)))?;
+        match state.watchers.remove(at) {
+            Watcher::Barrier(barrier) => Some(barrier),
+            _ => None,
+        }
+    }
+
+    /// Fan-out step 1: marks the process as exiting and takes its exit hooks.
+    ///
+    /// Allocates nothing unless there are hooks: every process exits through here.
+    pub(super) fn begin_exit(&self) -> Vec<ExitHook> {
+        let mut state = self.state.lock();
+        state.status = Status::Exiting;
+        if !state.watchers.iter().any(|w| matches!(w, Watcher::Hook(_))) {
+            return Vec::new();
+        }
+        let (hooks, monitors): (ThinVec<_>, ThinVec<_>) = std::mem::take(&mut state.watchers)
+            .into_iter()
+            .partition(|watcher| matches!(watcher, Watcher::Hook(_)));
+        state.watchers = monitors;
+        hooks
+            .into_iter()
+            .filter_map(|watcher| match watcher {
+                Watcher::Hook(hook) => Some(hook),
+                Watcher::Monitor(..) | Watcher::Barrier(_) => None,
+            })
+            .collect()
+    }
+
+    /// Fan-out step 3: publishes the exit reason and takes the monitors (all that is left once
+    /// step 1 has taken the hooks).
+    pub(super) fn publish_exit(&self, reason: &ExitReason) -> ThinVec<Watcher> {
+        let mut state = self.state.lock();
+        state.status = Status::Exited(reason.clone());
+        state.abort = None;
+        std::mem::take(&mut state.watchers)
+    }
+}
+
+/// What a process's exit waits for: the children it [killed](super::termination::kill_children), plus the process
+/// itself until its fan-out is ready to run. Whoever arrives last runs the fan-out: the owner
+/// if its children were already gone, otherwise the last child, from its own fan-out.
+pub(crate) struct ExitBarrier {
+    remaining: AtomicUsize,
+    exit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl ExitBarrier {
+    pub(super) fn new() -> ExitBarrier {
+        ExitBarrier {
+            remaining: AtomicUsize::new(1),
+            exit: Mutex::new(None),
+        }
+    }
+
+    /// Waits for `child` too. The owner has not arrived yet, so the count is above zero.
+    pub(super) fn hold(self: &Arc<Self>, child: &ProcessHeader) {
+        self.remaining.fetch_add(1, Ordering::AcqRel);
+        let barrier = self.clone();
+        // Delivered at once if the child has already exited.
+        child.add_monitor(Box::new(move |_| barrier.arrive()));
+    }
+
+    /// The owner arrives, with its fan-out.
+    pub(super) fn exit_when_released(&self, exit: Box<dyn FnOnce() + Send>) {
+        *self.exit.lock() = Some(exit);
+        self.arrive();
+    }
+
+    fn arrive(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let exit = self.exit.lock().take();
+            if let Some(exit) = exit {
+                exit();
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! A process's exit: the fan-out that tells the rest of the system (Erlang's exit signals and
+//! `'DOWN'` messages), and the kill of a supervisor's children that its exit waits for.
+//!
+//! # Invariants
+//!
+//! - A process's exit reason is set exactly once, by the fan-out, whatever ended it: its body
+//!   returning, a panic, or its future being dropped (kill, runtime shutdown).
+//! - A process that [killed its children](kill_children) as it was dropped (a supervisor that
+//!   was itself killed) starts its fan-out only once they have all exited: whoever learns of its
+//!   exit finds its children gone and their names free.
+//! - Fan-out order, which the rest of the crate relies on:
+//!   1. run the exit hooks (registry clean-up), so that no lookup returns the process once any
+//!      sign of its exit can be observed, not even a failed send (stronger than Elixir's
+//!      registry; see the semantics page, D8). No hook can be added after this step starts;
+//!   2. close the mailbox, so that every later send fails at once ("no process");
+//!   3. publish the exit reason and take the monitors, under one lock, so a monitor added
+//!      concurrently either is taken here or sees the reason at once;
+//!   4. remove the process from the table;
+//!   5. deliver what the body produced (a task's result): whoever receives it finds the
+//!      process gone and its names released, and receives it before any `Down`, as an Elixir
+//!      task's reply arrives before its `:DOWN`;
+//!   6. deliver one `Down` to every monitor;
+//!   7. drop the messages that were still queued. Pending callers learn that their request was
+//!      dropped only now, when the reason they will report is already published.
+//! - Nothing in the fan-out may unwind out of it: each hook and each delivery run behind
+//!   `catch_unwind` ([`contained`]), so one faulty callback cannot leave a zombie or swallow other
+//!   monitors' `Down`s.
+
+use std::panic::AssertUnwindSafe;
+
+use super::current_process::current_pid;
+use super::down::{Down, MonitorRef};
+use super::header::{AnyProcess, ProcessHeader, Watcher};
+use super::{ExitReason, table};
+
+/// Kills `children` (each exits `Killed` at its next `.await`) and holds the exit of the
+/// current process until they have all exited.
+///
+/// For a supervisor dropped with children still running (it was killed, or its own code
+/// panicked) or with a stop still in flight: its children die with it, as linked children do
+/// in Erlang, and beyond Erlang its `Down` comes after theirs, so that a parent restarting it
+/// finds their names free.
+pub(crate) fn kill_children<'a>(children: impl IntoIterator<Item = &'a ProcessHeader>) {
+    let barrier = current_pid()
+        .and_then(table::lookup)
+        .and_then(|owner| owner.header().exit_barrier());
+    for child in children {
+        if let Some(barrier) = &barrier {
+            barrier.hold(child);
+        }
+        child.force_exit(ExitReason::Killed);
+    }
+}
+
+/// Runs the exit fan-out of an [admitted](table::admit) process that never got a task (a server whose
+/// `init` failed or was abandoned).
+pub(crate) fn exit_unlaunched(process: &dyn AnyProcess, reason: ExitReason) {
+    let _entered = process.header().enter_span();
+    exit_process(process, reason, || {});
+}
+
+/// Runs one step of the fan-out, or a drop of what a process owned; a panic in it is
+/// contained (and the step is skipped).
+pub(crate) fn contained(step: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(step));
+}
+
+/// The exit fan-out; see the module invariants for the order of its steps. `delivery` is what
+/// the body produced (a task's result), delivered in step 5.
+pub(super) fn exit_process(
+    process: &dyn AnyProcess,
+    reason: ExitReason,
+    delivery: impl FnOnce() + Send + 'static,
+) {
+    let header = process.header();
+    let pid = header.pid();
+
+    // Children it killed still running: the last of them to exit runs this fan-out.
+    if let Some(barrier) = header.take_exit_barrier() {
+        if let Some(owner) = table::lookup(pid) {
+            barrier.exit_when_released(Box::new(move || {
+                let _entered = owner.header().enter_span();
+                exit_process(&*owner, reason, delivery);
+            }));
+            return;
+        }
+    }
+
+    let hooks = header.begin_exit();
+    for hook in hooks {
+        contained(|| hook(pid));
+    }
+    let queued = process.close_mailbox();
+
+    let monitors = header.publish_exit(&reason);
+    // Not the last reference: the caller holds one.
+    table::remove(pid);
+    contained(delivery);
+
+    contained(|| {
+        if reason.is_clean() {
+            tracing::debug!(%pid, %reason, "process exited");
+        } else {
+            tracing::warn!(%pid, %reason, "process exited");
+        }
+    });
+    for watcher in monitors {
+        if let Watcher::Monitor(id, delivery) = watcher {
+            let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
+            contained(|| delivery.deliver(down));
+        }
+    }
+    contained(|| drop(queued));
+}
