@@ -13,6 +13,32 @@
 //!   `terminate` runs after them (Elixir's `terminate/2` doc; semantics D14).
 //! - A panic or `Err` in a callback other than `init` and `terminate` becomes the exit reason,
 //!   and `terminate` runs with it. The caller of the failed call sees that reason.
+//!
+//! # Memory layout
+//!
+//! An idle server is its task (the boundary around [`run`]'s future, as large as that future's
+//! largest state), its [`ServerProcess`](super::server_process::ServerProcess) (header and
+//! mailbox, one allocation) and nothing else. `tests/memory_layout.rs` counts those bytes
+//! exactly and fails when they grow past their budget; these are the rules that keep them small,
+//! and where each is applied:
+//!
+//! - **One await point per callback.** Each `.await` in an `async fn` has its own slot in the
+//!   state machine, and every server's task is as large as the largest. [`receive_loop`]
+//!   dispatches every kind of work in one `match`, and [`Work::Info`] carries info messages,
+//!   due timers and mapped `Down`s alike, so `handle_info` is awaited in one place.
+//! - **Nothing stored twice.** An `async fn` keeps its arguments and its `mut` bindings as
+//!   separate fields: [`run`] is a plain fn around an `async move` block, [`guarded`] wraps a
+//!   callback with combinators rather than an `async fn`, [`receive_loop`] dispatches inline
+//!   rather than through a helper taking the work item, [`terminate`] borrows the [`Core`]
+//!   instead of taking it, and the process boundary (`process::spawn`) is a hand-written future
+//!   rather than an `async` block holding the body once captured and once awaited.
+//! - **Rare things are boxed or allocated on first use**: an envelope's `Down` (every envelope
+//!   is as large as its largest variant), a context's timers and monitors
+//!   (`Context::extras`), the process's tracing span (in its header, `None` when no subscriber
+//!   wants it), the mailbox's queue (a `VecDeque`, empty until the first message: see
+//!   `process::mailbox` for why not a tokio channel), the header's watchers (a `ThinVec`).
+//! - **A large callback future is the user's to box**: the task holds it inline (see the
+//!   `gen_server` module docs on native `async fn`).
 
 use std::collections::VecDeque;
 use std::future::Future;
