@@ -93,6 +93,7 @@ pub mod process;
 pub mod registry;
 pub mod semantics;
 pub mod supervisor;
+mod sync;
 pub mod task_supervisor;
 #[cfg(feature = "test-util")]
 pub mod testing;

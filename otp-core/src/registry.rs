@@ -71,10 +71,10 @@ use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use parking_lot::{Mutex, RwLock};
+use crate::sync::{AtomicBool, Mutex, RwLock};
 
 use crate::gen_server::{
     BoxError, CallError, ClaimName, Context, GenServer, Init, ReleaseName, SendError, ServerRef,
@@ -606,5 +606,33 @@ impl<S: GenServer> StartOptions<S> {
         K: Eq + Hash + Clone + Send + Sync + 'static,
     {
         self.with_name(Box::new(name))
+    }
+}
+
+/// A model of the closed flag's protocol (see `crate::sync` for how to run it).
+#[cfg(all(test, otp_loom))]
+mod loom_models {
+    use std::num::NonZeroUsize;
+    use std::sync::Arc;
+
+    use super::Table;
+    use crate::process::header::ProcessHeader;
+
+    // A registration racing the registry's close is refused, or cleared by the close: no
+    // entry outlives it.
+    #[test]
+    fn loom_a_registration_racing_close_is_refused_or_cleared() {
+        loom::model(|| {
+            let table: Arc<Table<u32, u32>> = Arc::new(Table::new(NonZeroUsize::MIN));
+            let owner = Arc::new(ProcessHeader::new("owner"));
+            let registering = {
+                let (table, owner) = (table.clone(), owner.clone());
+                loom::thread::spawn(move || table.insert(&owner, 1, 1).is_ok())
+            };
+            table.close();
+            let _registered = registering.join().unwrap();
+            assert!(table.lookup(&1).is_none());
+            assert!(table.insert(&owner, 2, 2).is_err());
+        });
     }
 }

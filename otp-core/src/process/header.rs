@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
 use thin_vec::ThinVec;
 use tokio::task::AbortHandle;
 
 use super::down::{Down, MonitorRef};
 use super::{ExitReason, Pid};
+use crate::sync::Mutex;
 
 /// What the runtime needs from any kind of process, whatever its message type.
 pub(crate) trait AnyProcess: Send + Sync + 'static {
@@ -323,5 +323,71 @@ impl ExitBarrier {
                 exit();
             }
         }
+    }
+}
+
+/// Models of the exit state's protocol (see `crate::sync` for how to run them).
+#[cfg(all(test, otp_loom))]
+mod loom_models {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{ProcessHeader, Watcher};
+    use crate::ExitReason;
+    use crate::process::down::{Down, MonitorRef};
+
+    /// Runs the fan-out's steps 1 and 3 and delivers the monitors taken, as `termination` does.
+    fn exit(header: &ProcessHeader) {
+        for hook in header.begin_exit() {
+            hook(header.pid());
+        }
+        for watcher in header.publish_exit(&ExitReason::Normal) {
+            if let Watcher::Monitor(id, delivery) = watcher {
+                let mref = MonitorRef::from_parts(header.pid(), id);
+                delivery.deliver(Down::new(mref, ExitReason::Normal));
+            }
+        }
+    }
+
+    // A monitor added while the process exits is taken by the fan-out or sees the reason at
+    // once: exactly one Down.
+    #[test]
+    fn loom_a_monitor_added_during_the_exit_gets_exactly_one_down() {
+        loom::model(|| {
+            let header = Arc::new(ProcessHeader::new("model"));
+            let downs = Arc::new(AtomicUsize::new(0));
+            let watcher = {
+                let (header, downs) = (header.clone(), downs.clone());
+                loom::thread::spawn(move || {
+                    header.add_monitor(Box::new(move |_| {
+                        downs.fetch_add(1, Ordering::SeqCst);
+                    }));
+                })
+            };
+            exit(&header);
+            watcher.join().unwrap();
+            assert_eq!(downs.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    // An exit hook (a registry's clean-up) added while the process exits either runs or is
+    // refused, so that the registry can undo the registration: never accepted and lost.
+    #[test]
+    fn loom_an_exit_hook_added_during_the_exit_runs_or_is_refused() {
+        loom::model(|| {
+            let header = Arc::new(ProcessHeader::new("model"));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let registering = {
+                let (header, ran) = (header.clone(), ran.clone());
+                loom::thread::spawn(move || {
+                    header.add_exit_hook(Box::new(move |_| {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    }))
+                })
+            };
+            exit(&header);
+            let accepted = registering.join().unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), usize::from(accepted));
+        });
     }
 }

@@ -29,7 +29,7 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 pub(crate) struct Mailbox<M> {
     inner: Mutex<Inner<M>>,
@@ -151,5 +151,44 @@ impl<M> Mailbox<M> {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.inner.lock().closed
+    }
+}
+
+/// Models of the waker hand-off and of close (see `crate::sync` for how to run them).
+#[cfg(all(test, otp_loom))]
+mod loom_models {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use super::Mailbox;
+
+    // A send racing the receiver's wait: the receiver takes the message at once or is woken
+    // for it, never left waiting (the waker is stored and taken under the lock).
+    #[test]
+    fn loom_a_send_racing_the_receivers_wait_always_wakes_it() {
+        loom::model(|| {
+            let mailbox = Arc::new(Mailbox::new());
+            let sender = mailbox.clone();
+            let thread = loom::thread::spawn(move || sender.send(1).unwrap());
+            let mut batch = VecDeque::new();
+            loom::future::block_on(std::future::poll_fn(|cx| mailbox.poll_take(cx, &mut batch)));
+            assert_eq!(batch, [1]);
+            thread.join().unwrap();
+        });
+    }
+
+    // A send racing close: the message is given back to the sender or handed to the closer,
+    // exactly one of the two; and after close every send fails.
+    #[test]
+    fn loom_a_send_racing_close_is_given_back_or_handed_to_the_closer() {
+        loom::model(|| {
+            let mailbox = Arc::new(Mailbox::new());
+            let sender = mailbox.clone();
+            let thread = loom::thread::spawn(move || sender.send(1).is_err());
+            let queued = mailbox.close();
+            let given_back = thread.join().unwrap();
+            assert_ne!(given_back, queued.len() == 1);
+            assert!(mailbox.send(2).is_err());
+        });
     }
 }
