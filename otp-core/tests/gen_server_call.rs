@@ -154,12 +154,13 @@ async fn deferred_reply_completes_the_call_when_released_by_another_caller() {
         async move { server.call(Call::Defer).await }
     });
     // The server keeps serving while the first call waits.
-    loop {
-        if server.call(Call::Release(42)).await == Ok(Reply::Ok) && waiting.is_finished() {
-            break;
+    tokio::time::timeout(WAIT, async {
+        while !(server.call(Call::Release(42)).await == Ok(Reply::Ok) && waiting.is_finished()) {
+            tokio::task::yield_now().await;
         }
-        tokio::task::yield_now().await;
-    }
+    })
+    .await
+    .expect("the deferred call was never released");
     assert_eq!(waiting.await.unwrap(), Ok(Reply::Value(42)));
 }
 
@@ -241,9 +242,13 @@ async fn caller_gets_the_exit_reason_when_the_server_is_killed_mid_call() {
     });
     // Wait until the call is being handled: a later call would queue behind it.
     tokio::task::yield_now().await;
-    while log.events().is_empty() {
-        tokio::task::yield_now().await;
-    }
+    tokio::time::timeout(WAIT, async {
+        while log.events().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the blocking call was never handled");
     let killed = otp_core::process::exit(server.pid(), ExitReason::Shutdown);
     assert!(killed);
     assert_eq!(

@@ -211,11 +211,12 @@ async fn restarts_older_than_the_period_fall_out_of_the_window() {
     }
     assert!(sup.is_alive());
     // The supervisor reported every restart on its event stream.
-    let mut restarts = 0;
-    while restarts < 4 {
-        if let SupervisorEvent::ChildRestarted { .. } = events.next().await.unwrap() {
-            restarts += 1;
-        }
+    for _ in 0..4 {
+        support::next_event(&mut events, "child_restarted", |event| match event {
+            SupervisorEvent::ChildRestarted { .. } => Some(()),
+            _ => None,
+        })
+        .await;
     }
 }
 
@@ -398,20 +399,18 @@ async fn a_delayed_restart_reports_the_exit_that_caused_it() {
     let first = probes.pid("a");
     probes.crash("a");
     probes.wait_for("start(a#2)").await;
-    let restarted = loop {
-        match events.next().await.unwrap() {
-            SupervisorEvent::ChildRestarted { old_pid, .. } => break old_pid,
-            _ => continue,
-        }
-    };
+    let restarted = support::next_event(&mut events, "child_restarted", |event| match event {
+        SupervisorEvent::ChildRestarted { old_pid, .. } => Some(old_pid),
+        _ => None,
+    })
+    .await;
     assert_eq!(restarted, Some(first));
     probes.crash("a");
-    let gave_up = loop {
-        match events.next().await.unwrap() {
-            SupervisorEvent::GaveUp { reason, .. } => break reason,
-            _ => continue,
-        }
-    };
+    let gave_up = support::next_event(&mut events, "supervisor_gave_up", |event| match event {
+        SupervisorEvent::GaveUp { reason, .. } => Some(reason),
+        _ => None,
+    })
+    .await;
     assert_eq!(gave_up.to_string(), "error: crash");
     assert_down(down, ExitReason::Shutdown, WAIT).await;
 }

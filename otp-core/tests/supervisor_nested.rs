@@ -88,15 +88,19 @@ async fn a_child_supervisor_that_gives_up_is_restarted_with_a_fresh_subtree() {
         }
     );
     // The parent reported the escalation as a child exit with reason shutdown, then a restart.
-    loop {
-        match events.next().await.unwrap() {
-            SupervisorEvent::ChildExited { child, reason, .. } if child.as_deref() == Some("C") => {
-                assert_eq!(reason, ExitReason::Shutdown);
-            }
-            SupervisorEvent::ChildRestarted { child, .. } if child.as_deref() == Some("C") => break,
-            _ => {}
+    let exited = support::next_event(&mut events, "child_exited of C", |event| match event {
+        SupervisorEvent::ChildExited { child, reason, .. } if child.as_deref() == Some("C") => {
+            Some(reason)
         }
-    }
+        _ => None,
+    })
+    .await;
+    assert_eq!(exited, ExitReason::Shutdown);
+    support::next_event(&mut events, "child_restarted of C", |event| match event {
+        SupervisorEvent::ChildRestarted { child, .. } if child.as_deref() == Some("C") => Some(()),
+        _ => None,
+    })
+    .await;
 }
 
 // OTP: NEST-03; Ex supervisor.ex "Exit reasons and restarts"
@@ -186,11 +190,11 @@ async fn a_named_child_is_found_under_the_same_name_after_a_restart() {
     assert_eq!(via.call(()).await.unwrap(), "named#1");
     via.cast(support::child::Command::Crash).unwrap();
     // Wait for the restart event instead of polling.
-    loop {
-        if let SupervisorEvent::ChildRestarted { .. } = events.next().await.unwrap() {
-            break;
-        }
-    }
+    support::next_event(&mut events, "child_restarted", |event| match event {
+        SupervisorEvent::ChildRestarted { .. } => Some(()),
+        _ => None,
+    })
+    .await;
     assert_eq!(via.call(()).await.unwrap(), "named#2");
 }
 

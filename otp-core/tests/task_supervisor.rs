@@ -76,11 +76,17 @@ async fn a_finished_task_leaves_the_children_list() {
     assert_eq!(handle.await, Ok(2));
     // The supervisor learns of the exit through its monitor; a call after that sees it gone.
     await_down(pid, WAIT).await;
-    let mut children = tasks.children().await.unwrap();
-    while children.contains(&pid) {
-        tokio::task::yield_now().await;
-        children = tasks.children().await.unwrap();
-    }
+    let children = tokio::time::timeout(WAIT, async {
+        loop {
+            let children = tasks.children().await.unwrap();
+            if !children.contains(&pid) {
+                return children;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the finished task stayed in the children list");
     assert!(children.is_empty());
 }
 
@@ -371,11 +377,13 @@ async fn a_transient_task_that_exits_cleanly_at_once_is_never_restarted() {
             .unwrap();
     }
     // Wait until every task has been seen to exit, then check none ran twice.
-    let mut children = tasks.children().await.unwrap();
-    while !children.is_empty() {
-        tokio::task::yield_now().await;
-        children = tasks.children().await.unwrap();
-    }
+    tokio::time::timeout(WAIT, async {
+        while !tasks.children().await.unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("tasks were still running");
     assert_eq!(log.count("ran"), 50);
     assert!(otp_core::process::is_alive(tasks.pid()));
 }
@@ -492,23 +500,6 @@ impl GenServer for ExitChecker {
     }
 }
 
-/// The next event that `pick` selects, within `WAIT`.
-async fn next_event<T>(
-    events: &mut otp_core::supervisor::EventStream,
-    pick: impl Fn(otp_core::supervisor::SupervisorEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.next())
-            .await
-            .expect("no such event within WAIT")
-            .expect("event stream ended");
-        if let Some(picked) = pick(event) {
-            return picked;
-        }
-    }
-}
-
 // A TaskSupervisor runs on the same restart engine as the other supervisors: the same events
 // (started, exited, restarted with the old pid), and a failed restart is retried through its
 // mailbox. A task waiting for its retry is known by the pid that exited: terminate_child with
@@ -550,14 +541,14 @@ async fn a_task_supervisor_reports_restarts_and_a_restarting_task_can_be_termina
         )
         .await
         .unwrap();
-    let started = next_event(&mut events, |e| match e {
+    let started = support::next_event(&mut events, "child_started", |e| match e {
         SupervisorEvent::ChildStarted { pid, .. } => Some(pid),
         _ => None,
     })
     .await;
     assert_eq!(started, first);
     crash.send(()).unwrap();
-    let (exited, reason) = next_event(&mut events, |e| match e {
+    let (exited, reason) = support::next_event(&mut events, "child_exited", |e| match e {
         SupervisorEvent::ChildExited { pid, reason, .. } => Some((pid, reason)),
         _ => None,
     })
@@ -566,14 +557,14 @@ async fn a_task_supervisor_reports_restarts_and_a_restarting_task_can_be_termina
         (exited, reason.to_string()),
         (first, "error: crash".to_string())
     );
-    let (old, second) = next_event(&mut events, |e| match e {
+    let (old, second) = support::next_event(&mut events, "child_restarted", |e| match e {
         SupervisorEvent::ChildRestarted { old_pid, pid, .. } => Some((old_pid, pid)),
         _ => None,
     })
     .await;
     assert_eq!(old, Some(first));
     // The second incarnation exits normally; a permanent task is restarted, and that fails.
-    next_event(&mut events, |e| match e {
+    support::next_event(&mut events, "child_restart_failed", |e| match e {
         SupervisorEvent::ChildRestartFailed { .. } => Some(()),
         _ => None,
     })

@@ -21,11 +21,11 @@ async fn ended_by_signal(
     id: &ExecutionId,
 ) -> pipeline_manager::ExecutionStatus {
     let mut updates = manager.subscribe();
-    let mut status = manager.status(id).await.unwrap();
-    while status.ended_by_signal.is_none() {
-        status = (*updates.next().await.unwrap()).clone();
+    let status = manager.status(id).await.unwrap();
+    if status.ended_by_signal.is_some() {
+        return status;
     }
-    status
+    (*next_update(&mut updates, id, |status| status.ended_by_signal.is_some()).await).clone()
 }
 
 async fn wait_for_file(dir: &std::path::Path, file: &str) {
@@ -567,7 +567,9 @@ async fn after_shutdown_every_call_is_unavailable_and_subscriptions_end() {
     ));
     assert!(manager.list_executions(None).is_empty());
     // The stream ends once what was already sent has been read.
-    while updates.next().await.is_some() {}
+    tokio::time::timeout(WAIT, async { while updates.next().await.is_some() {} })
+        .await
+        .expect("the update stream of a stopped manager did not end");
     assert!(manager.subscribe().next().await.is_none());
 }
 

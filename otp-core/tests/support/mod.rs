@@ -527,6 +527,25 @@ pub mod child {
     }
 }
 
+/// The next supervisor event that `pick` selects, read within [`WAIT`]; fails naming `what`
+/// if none comes (or the stream ends) in time, instead of waiting for ever.
+pub async fn next_event<T>(
+    events: &mut otp_core::supervisor::EventStream,
+    what: &str,
+    pick: impl Fn(otp_core::supervisor::SupervisorEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} event within {WAIT:?}"))
+            .unwrap_or_else(|error| panic!("waiting for {what}: {error}"));
+        if let Some(picked) = pick(event) {
+            return picked;
+        }
+    }
+}
+
 /// Asserts that `actual` and `expected` print the same with `{:?}`. For values that hold an
 /// `ExitReason::Error`, which equals only itself and its clones, this compares the error's
 /// message.

@@ -79,16 +79,21 @@ pub fn read_pid(dir: &std::path::Path, file: &str) -> i32 {
 }
 
 /// Waits on a subscription (taken before the change) for the next update of `id` that
-/// `matches`, instead of polling the status.
+/// `matches`, instead of polling the status; fails if none comes within `WAIT`.
 pub async fn next_update(
     updates: &mut ExecutionUpdates,
     id: &ExecutionId,
     matches: impl Fn(&ExecutionStatus) -> bool,
 ) -> std::sync::Arc<ExecutionStatus> {
-    loop {
-        let update = updates.next().await.expect("the manager is running");
-        if update.execution_id == *id && matches(&update) {
-            return update;
+    let wait = async {
+        loop {
+            let update = updates.next().await.expect("the manager is running");
+            if update.execution_id == *id && matches(&update) {
+                return update;
+            }
         }
-    }
+    };
+    tokio::time::timeout(WAIT, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no matching update of {id:?} within {WAIT:?}"))
 }
