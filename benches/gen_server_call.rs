@@ -47,7 +47,8 @@ fn call(c: &mut Criterion) {
             })
         })
     });
-    // The caller as an otp-core process (a supervised task): its calls reuse one timer.
+    // The second row: the caller as an otp-core process (a supervised task). Its calls borrow
+    // their timers from the same per-thread pool as a plain task's, so the two rows should match.
     let tasks = rt
         .block_on(otp_core::task_supervisor::TaskSupervisor::start())
         .expect("task supervisor");
