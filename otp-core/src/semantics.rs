@@ -148,7 +148,8 @@
 //! - **Kill needs an `.await`** (D2). `Shutdown::BrutalKill`, a shutdown timeout and
 //!   [`process::exit`](crate::process::exit) cancel the process's task at its next `.await`. A
 //!   callback that loops without yielding, or blocks its thread, cannot be stopped; the kill takes
-//!   effect when it yields, or never.
+//!   effect when it yields, or never. Since a supervisor's exit waits for its children's, such
+//!   a child also holds up the exit of its killed supervisor, and of the tree above it.
 //! - **`panic = "abort"`** removes the process boundary: a panic anywhere aborts the program,
 //!   with no exit reason, no `terminate`, no restart. Build with unwinding (the default) to get
 //!   OTP's isolation.

@@ -76,7 +76,7 @@
 //!   there are no exit signals to trap, so the stop request goes through the child's mailbox,
 //!   behind the messages already there. A task child is stopped at its next `.await`.
 //! - **A child that never yields cannot be killed** (D2): brutal kill and kill-after-timeout
-//!   take effect at the child's next `.await`.
+//!   take effect at the child's next `.await`. Its supervisor's exit waits for it (see below).
 //! - The intensity window uses monotonic instants, not whole seconds (D5).
 //! - [`which_children`](Supervisor::which_children) lists children in **start order**; OTP lists
 //!   them newest first (D9).
