@@ -24,7 +24,7 @@ use crate::execution::{
 };
 use crate::manager::Shared;
 use crate::pipeline::PipelineSpec;
-use crate::step_runner::{StepOutcome, StepRun, signal_group};
+use crate::step_runner::{self, StepOutcome, StepRun, signal_group};
 
 pub(crate) struct WorkerArgs {
     pub(crate) id: ExecutionId,
@@ -227,6 +227,7 @@ impl PipelineWorker {
         let reporter = me.clone();
         let run = StepRun {
             workdir: self.workdir.clone(),
+            log_stem: step_runner::log_stem(&self.workdir, index, &step.name),
             on_spawn: Box::new(move |group| {
                 // A worker that is gone cannot stop this group later: stop it now.
                 if reporter

@@ -11,10 +11,19 @@
 //! shutdown can signal the whole tree it started (`sh -c 'a | b &'` included): SIGTERM first,
 //! SIGKILL after a grace period. When the attempt's process exits, whatever it left running in
 //! its group is killed too: no OS process outlives its step.
+//!
+//! # Output
+//!
+//! A step's stdout and stderr are read while it runs, concurrently with waiting for it (a pipe
+//! that nobody reads fills at 64 KiB and blocks the writer), and written in full to its log
+//! files, `logs/<n>-<step>.stdout` and `.stderr` in the execution's directory ([`log_stem`]);
+//! each attempt appends. In memory a step keeps only its output's last
+//! [`OUTPUT_TAIL_BYTES`] bytes, whatever it prints, and its status shows their last
+//! [`OUTPUT_TAIL_LINES`] lines. Output is bytes: what is not UTF-8 is shown lossily.
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -23,13 +32,34 @@ use std::time::Instant;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid as OsPid;
 use parking_lot::Mutex;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::execution::StepExit;
 use crate::pipeline::{StepAction, StepSpec};
 
 /// How many lines of output a step's status keeps.
 pub const OUTPUT_TAIL_LINES: usize = 20;
+
+/// How many bytes of a step's latest output are kept in memory, for its status's tail. The
+/// whole output is in the step's log files.
+pub const OUTPUT_TAIL_BYTES: usize = 8 * 1024;
+
+/// Where the output of step `index` (0-based) named `name` goes, without its extension:
+/// `<workdir>/logs/<index + 1>-<name>`, with every character of the name other than an ASCII
+/// letter, digit, `.`, `-` or `_` replaced by `_`, so that no name can lead out of `logs/`.
+pub fn log_stem(workdir: &Path, index: usize, name: &str) -> PathBuf {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    workdir.join("logs").join(format!("{}-{name}", index + 1))
+}
 
 /// What an attempt produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +76,9 @@ pub struct StepOutcome {
 pub struct StepRun {
     /// The execution's directory.
     pub workdir: Arc<Path>,
+    /// Where the attempt's output goes: `<log_stem>.stdout` and `<log_stem>.stderr` (see
+    /// [`log_stem`]).
+    pub log_stem: PathBuf,
     pub(crate) on_spawn: Box<dyn Fn(i32) + Send + Sync>,
 }
 
@@ -159,21 +192,19 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
     if let Some(group) = group {
         run.spawned(group);
     }
-    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL_LINES)));
-    let stdout = child.stdout.take().map(|out| collect(out, tail.clone()));
-    let stderr = child.stderr.take().map(|err| collect(err, tail.clone()));
-    let status = child.wait().await;
-    // The step's process has exited: kill anything it left in its group, so the pipes close
-    // and nothing outlives the step.
-    if let Some(group) = group {
-        signal_group(group, Signal::SIGKILL);
-    }
-    if let Some(stdout) = stdout {
-        stdout.await;
-    }
-    if let Some(stderr) = stderr {
-        stderr.await;
-    }
+    let tail = Mutex::new(OutputTail::default());
+    let drain_stdout = drain(child.stdout.take(), log(&run.log_stem, "stdout"), &tail);
+    let drain_stderr = drain(child.stderr.take(), log(&run.log_stem, "stderr"), &tail);
+    let wait = async {
+        let status = child.wait().await;
+        // The step's process has exited: kill anything it left in its group, so the pipes
+        // close and nothing outlives the step.
+        if let Some(group) = group {
+            signal_group(group, Signal::SIGKILL);
+        }
+        status
+    };
+    let (status, stdout_log, stderr_log) = tokio::join!(wait, drain_stdout, drain_stderr);
     let exit = match status {
         Ok(status) if status.success() => StepExit::Success,
         Ok(status) => match (
@@ -186,7 +217,10 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
         },
         Err(error) => StepExit::Error(error.to_string()),
     };
-    let output_tail = tail.lock().iter().cloned().collect();
+    let mut output_tail = tail.into_inner().lines();
+    for error in [stdout_log, stderr_log].into_iter().filter_map(Result::err) {
+        output_tail.push(format!("(output log not written: {error})"));
+    }
     StepOutcome {
         exit,
         output_tail,
@@ -194,14 +228,86 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
     }
 }
 
-/// Reads `stream` line by line into the shared tail of the last lines.
-async fn collect(stream: impl AsyncRead + Unpin, tail: Arc<Mutex<VecDeque<String>>>) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let mut tail = tail.lock();
-        if tail.len() == OUTPUT_TAIL_LINES {
-            tail.pop_front();
+/// Opens (creating it and `logs/` if need be) the log file `<stem>.<stream>`, to append to.
+fn log(stem: &Path, stream: &str) -> std::io::Result<tokio::fs::File> {
+    if let Some(logs) = stem.parent() {
+        std::fs::create_dir_all(logs)?;
+    }
+    let path = stem.with_extension(stream);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|error| {
+            std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+        })?;
+    Ok(tokio::fs::File::from_std(file))
+}
+
+/// Reads `stream` to its end, writing everything to `log` and keeping the latest bytes in
+/// `tail`. A log that cannot be opened or written does not stop the reading: the step must
+/// never block on a full pipe. Returns the log's error, if it had one.
+async fn drain(
+    stream: Option<impl AsyncRead + Unpin>,
+    log: std::io::Result<tokio::fs::File>,
+    tail: &Mutex<OutputTail>,
+) -> std::io::Result<()> {
+    let Some(mut stream) = stream else {
+        return Ok(());
+    };
+    let (mut log, mut failed) = match log {
+        Ok(file) => (Some(file), None),
+        Err(error) => (None, Some(error)),
+    };
+    let mut chunk = vec![0; 64 * 1024];
+    // A read error (the pipe broke) ends the output like its end does.
+    while let Ok(read) = stream.read(&mut chunk).await {
+        if read == 0 {
+            break;
         }
-        tail.push_back(line);
+        let bytes = &chunk[..read];
+        tail.lock().push(bytes);
+        if let Some(file) = &mut log {
+            if let Err(error) = file.write_all(bytes).await {
+                failed = Some(error);
+                log = None;
+            }
+        }
+    }
+    if let Some(mut file) = log {
+        file.flush().await?;
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// The latest [`OUTPUT_TAIL_BYTES`] bytes of a step's output, both streams as they came.
+#[derive(Default)]
+struct OutputTail {
+    bytes: VecDeque<u8>,
+    /// Whether older bytes were dropped, so that the first line kept may be cut.
+    cut: bool,
+}
+
+impl OutputTail {
+    fn push(&mut self, bytes: &[u8]) {
+        let keep = &bytes[bytes.len().saturating_sub(OUTPUT_TAIL_BYTES)..];
+        let overflow = (self.bytes.len() + keep.len()).saturating_sub(OUTPUT_TAIL_BYTES);
+        self.cut |= overflow > 0 || keep.len() < bytes.len();
+        self.bytes.drain(..overflow);
+        self.bytes.extend(keep);
+    }
+
+    /// The last [`OUTPUT_TAIL_LINES`] lines, non-UTF-8 bytes shown as U+FFFD. A line cut by
+    /// the byte limit is left out, unless it is the only one (a single huge line shows its
+    /// end).
+    fn lines(self) -> Vec<String> {
+        let bytes = Vec::from(self.bytes);
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines: Vec<&str> = text.lines().collect();
+        if self.cut && lines.len() > 1 {
+            lines.remove(0);
+        }
+        let skip = lines.len().saturating_sub(OUTPUT_TAIL_LINES);
+        lines[skip..].iter().map(|line| line.to_string()).collect()
     }
 }
