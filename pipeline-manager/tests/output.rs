@@ -101,3 +101,34 @@ fn a_step_name_cannot_lead_a_log_out_of_the_logs_directory() {
         workdir.join("logs").join("12-build___test")
     );
 }
+
+/// The peak resident set of this test process, from `/proc/self/status`.
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status");
+    kib * 1024
+}
+
+// The bound: a single 200 MB line must not take the manager past ~150 MB of RSS (the
+// manager runs in this test process, so its peak is this process's)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_mb_line_does_not_grow_the_managers_memory() {
+    let manager = manager("output-200mb").await;
+    let spec = shell(
+        "huge",
+        &[("line", "head -c 200000000 /dev/zero | tr '\\0' x; echo")],
+    );
+    let id = manager.run_pipeline(spec).await.unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Completed, "{:?}", status.error);
+    let log = status.workdir.join("logs").join("1-line.stdout");
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 200_000_001);
+    std::fs::remove_file(&log).unwrap();
+    let peak = peak_rss_bytes();
+    assert!(peak < 150_000_000, "peak RSS {} MB", peak / 1_000_000);
+    manager.shutdown().await.unwrap();
+}
