@@ -3,6 +3,7 @@
 //! ```text
 //! pipeline-manager run [--output-dir DIR] [--json] [-v] FILE...
 //! pipeline-manager validate FILE...
+//! pipeline-manager logs [--output-dir DIR] EXECUTION [STEP]
 //! ```
 //!
 //! Exit codes: 0 every execution completed; 1 any failed, was cancelled, timed out or crashed;
@@ -64,6 +65,17 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the output of an execution's steps: each step's stdout log to stdout, its stderr
+    /// log to stderr.
+    Logs {
+        /// The execution: its directory, or its id (looked up in --output-dir).
+        execution: PathBuf,
+        /// Only this step (by name); every step, in order, when left out.
+        step: Option<String>,
+        /// Where executions' directories are made.
+        #[arg(long, default_value = "runs")]
+        output_dir: PathBuf,
+    },
 }
 
 const EXIT_FAILED: u8 = 1;
@@ -93,6 +105,11 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Logs {
+            execution,
+            step,
+            output_dir,
+        } => print_logs(&execution, step.as_deref(), &output_dir),
         Command::Run {
             files,
             output_dir,
@@ -129,6 +146,100 @@ fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// `logs`: copies the selected steps' log files out, in step order. Headers name the steps
+/// when there are several.
+fn print_logs(
+    execution: &std::path::Path,
+    step: Option<&str>,
+    output_dir: &std::path::Path,
+) -> ExitCode {
+    let dir = if execution.is_dir() {
+        execution.to_path_buf()
+    } else {
+        output_dir.join(execution)
+    };
+    let logs = dir.join("logs");
+    let entries = match std::fs::read_dir(&logs) {
+        Ok(entries) => entries,
+        Err(error) => {
+            eprintln!("error: no logs in {}: {error}", logs.display());
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    // `<n>-<name>.stdout` / `.stderr`, grouped by their stem, in step order.
+    let mut stems = BTreeMap::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(stem) = path.file_stem().and_then(|stem| stem.to_str()) else {
+            continue;
+        };
+        let Some((position, name)) = stem.split_once('-') else {
+            continue;
+        };
+        if let Ok(position) = position.parse::<usize>() {
+            stems.insert(position, (name.to_string(), logs.join(stem)));
+        }
+    }
+    let wanted = step.map(|step| {
+        let stem = pipeline_manager::step_runner::log_stem(&dir, 0, step);
+        let name = stem
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        // The stem of step 1; only the part after the position is compared.
+        name.and_then(|name| name.split_once('-').map(|(_, name)| name.to_string()))
+            .unwrap_or_default()
+    });
+    let selected: Vec<_> = stems
+        .values()
+        .filter(|(name, _)| wanted.as_ref().is_none_or(|wanted| wanted == name))
+        .collect();
+    if selected.is_empty() {
+        match step {
+            Some(step) => eprintln!("error: no step {step:?} in {}", logs.display()),
+            None => eprintln!("error: no step logs in {}", logs.display()),
+        }
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let headers = selected.len() > 1;
+    for (name, stem) in selected {
+        if headers && println_quiet(&format!("==> {name} <==")).is_err() {
+            return ExitCode::SUCCESS;
+        }
+        for (extension, mut out) in [
+            (
+                "stdout",
+                Box::new(std::io::stdout().lock()) as Box<dyn std::io::Write>,
+            ),
+            ("stderr", Box::new(std::io::stderr().lock())),
+        ] {
+            let Ok(mut file) = std::fs::File::open(stem.with_extension(extension)) else {
+                continue;
+            };
+            match std::io::copy(&mut file, &mut out) {
+                Ok(_) => {}
+                // A closed stdout (`logs ... | head`): stop quietly.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return ExitCode::SUCCESS;
+                }
+                Err(error) => {
+                    eprintln!(
+                        "error: {}: {error}",
+                        stem.with_extension(extension).display()
+                    );
+                    return ExitCode::from(EXIT_FAILED);
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `println!`, but a closed stdout is an error to return rather than a panic.
+fn println_quiet(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}")
 }
 
 /// Parses every file first: nothing runs unless all are valid.

@@ -163,3 +163,54 @@ fn ctrl_c_cancels_running_executions_kills_their_processes_and_exits_130() {
         "the step's grandchild outlived the CLI"
     );
 }
+
+// `logs` prints what the steps printed, from their log files: a step's stdout to stdout and
+// its stderr to stderr; by execution id or directory; a step that does not exist is exit 2
+#[test]
+fn logs_prints_each_steps_output_by_id_or_directory() {
+    // `cli` starts each test in a fresh directory; these commands share one.
+    let dir = common::output_dir("cli-logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pipeline-manager"))
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "run",
+        "--json",
+        fixture("ok.toml").to_str().unwrap(),
+        fixture("fail.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let statuses: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = |pipeline: &str| {
+        statuses
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|status| status["pipeline"] == pipeline)
+            .map(|status| status["execution_id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+
+    let read = run(&["logs", &id("ok"), "read"]);
+    assert_eq!(read.status.code(), Some(0), "{}", text(&read.stderr));
+    assert_eq!(text(&read.stdout), "hello\n");
+
+    let broken = run(&["logs", &format!("runs/{}", id("fail"))]);
+    assert_eq!(broken.status.code(), Some(0), "{}", text(&broken.stderr));
+    assert_eq!(text(&broken.stderr), "something went wrong\n");
+
+    let both = run(&["logs", &id("ok")]);
+    assert_eq!(text(&both.stdout), "==> write <==\n==> read <==\nhello\n");
+
+    let missing = run(&["logs", &id("ok"), "nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no step \"nope\""));
+    let unknown = run(&["logs", "exec-unknown"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no logs in"));
+}
