@@ -82,6 +82,45 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_INVALID: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
+/// `println!` that never panics: a closed stdout (`run ... | head -1`) drops the rest of the
+/// output, and the exit code still says how the executions ended.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics, for the same reason.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `text` as it is safe to print on a terminal: control characters (an escape sequence in a
+/// pipeline name or in a step's output, say) are shown escaped, tabs aside.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// "1 step", "2 steps".
+fn steps(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "step" } else { "steps" })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -99,7 +138,11 @@ fn main() -> ExitCode {
         Command::Validate { files } => match load(&files) {
             Ok(specs) => {
                 for (file, spec) in files.iter().zip(&specs) {
-                    println!("{}: ok ({} steps)", file.display(), spec.steps.len());
+                    outln!(
+                        "{}: ok ({})",
+                        shown(&file.display().to_string()),
+                        steps(spec.steps.len())
+                    );
                 }
                 ExitCode::SUCCESS
             }
@@ -125,7 +168,7 @@ fn main() -> ExitCode {
             {
                 Ok(runtime) => runtime,
                 Err(error) => {
-                    eprintln!("error: cannot start the runtime: {error}");
+                    errln!("error: cannot start the runtime: {error}");
                     return ExitCode::from(EXIT_FAILED);
                 }
             };
@@ -145,6 +188,11 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal only, and never under NO_COLOR (no-color.org).
+        .with_ansi(
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        )
         .try_init();
 }
 
@@ -164,7 +212,7 @@ fn print_logs(
     let entries = match std::fs::read_dir(&logs) {
         Ok(entries) => entries,
         Err(error) => {
-            eprintln!("error: no logs in {}: {error}", logs.display());
+            errln!("error: no logs in {}: {error}", logs.display());
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -197,8 +245,8 @@ fn print_logs(
         .collect();
     if selected.is_empty() {
         match step {
-            Some(step) => eprintln!("error: no step {step:?} in {}", logs.display()),
-            None => eprintln!("error: no step logs in {}", logs.display()),
+            Some(step) => errln!("error: no step {step:?} in {}", logs.display()),
+            None => errln!("error: no step logs in {}", logs.display()),
         }
         return ExitCode::from(EXIT_INVALID);
     }
@@ -224,7 +272,7 @@ fn print_logs(
                     return ExitCode::SUCCESS;
                 }
                 Err(error) => {
-                    eprintln!(
+                    errln!(
                         "error: {}: {error}",
                         stem.with_extension(extension).display()
                     );
@@ -250,7 +298,7 @@ fn load(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ExitCode> {
         match PipelineSpec::from_file(file) {
             Ok(spec) => specs.push(spec),
             Err(error) => {
-                eprintln!("error: {error}");
+                errln!("error: {}", shown(&error.to_string()));
                 failed = true;
             }
         }
@@ -283,7 +331,7 @@ impl Progress {
                     .map(|(id, name, steps)| {
                         let bar = multi.add(ProgressBar::new(*steps as u64));
                         bar.set_style(style.clone());
-                        bar.set_prefix(name.clone());
+                        bar.set_prefix(shown(name).into_owned());
                         (id.clone(), bar)
                     })
                     .collect();
@@ -312,19 +360,19 @@ impl Progress {
             Some((_, bars)) => {
                 if let Some(bar) = bars.get(&status.execution_id) {
                     bar.set_position(status.steps_completed as u64);
-                    bar.set_message(message);
+                    bar.set_message(shown(&message).into_owned());
                     if status.status.is_final() {
                         bar.finish();
                     }
                 }
             }
-            None => eprintln!(
-                "{} {}: {} ({}/{} steps)",
-                status.pipeline,
+            None => errln!(
+                "{} {}: {} ({}/{})",
+                shown(&status.pipeline),
                 status.execution_id,
-                message,
+                shown(&message),
                 status.steps_completed,
-                status.steps_total
+                steps(status.steps_total)
             ),
         }
     }
@@ -367,7 +415,7 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
         Err(error) => {
-            eprintln!("error: cannot install signal handlers: {error}");
+            errln!("error: cannot install signal handlers: {error}");
             return ExitCode::from(EXIT_FAILED);
         }
     };
@@ -378,7 +426,7 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
     let manager = match PipelineManager::start(config).await {
         Ok(manager) => manager,
         Err(error) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return ExitCode::from(EXIT_FAILED);
         }
     };
@@ -390,7 +438,7 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
         match manager.run_pipeline(spec).await {
             Ok(id) => ids.push((id, name, steps)),
             Err(error) => {
-                eprintln!("error: {name}: {error}");
+                errln!("error: {}: {}", shown(&name), shown(&error.to_string()));
                 start_failed = true;
             }
         }
@@ -424,11 +472,11 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
             }
             () = signals.next() => {
                 if interrupted {
-                    eprintln!("interrupted again: stopping now");
+                    errln!("interrupted again: stopping now");
                     break;
                 }
                 interrupted = true;
-                eprintln!("interrupted: cancelling running executions (again to stop at once)");
+                errln!("interrupted: cancelling running executions (again to stop at once)");
                 for (id, _, _) in &ids {
                     let _ = manager.cancel(id).await;
                 }
@@ -442,8 +490,8 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
     if json {
         let plain: Vec<&ExecutionStatus> = statuses.iter().map(|s| s.as_ref()).collect();
         match serde_json::to_string_pretty(&plain) {
-            Ok(text) => println!("{text}"),
-            Err(error) => eprintln!("error: {error}"),
+            Ok(text) => outln!("{text}"),
+            Err(error) => errln!("error: {error}"),
         }
     } else {
         print_summary(&statuses);
@@ -464,9 +512,12 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
 }
 
 fn print_summary(statuses: &[Arc<ExecutionStatus>]) {
-    println!(
+    outln!(
         "{:<20} {:<40} {:<10} {:>10}  detail",
-        "pipeline", "execution", "status", "duration"
+        "pipeline",
+        "execution",
+        "status",
+        "duration"
     );
     for status in statuses {
         let duration = status
@@ -477,24 +528,28 @@ fn print_summary(statuses: &[Arc<ExecutionStatus>]) {
             Status::Completed => status.result.clone().unwrap_or_default(),
             _ => status.error.clone().unwrap_or_default(),
         };
-        println!(
-            "{:<20} {:<40} {:<10} {:>10}  {detail}",
-            status.pipeline, status.execution_id, status.status, duration
+        outln!(
+            "{:<20} {:<40} {:<10} {:>10}  {}",
+            shown(&status.pipeline),
+            status.execution_id,
+            status.status,
+            duration,
+            shown(&detail)
         );
         for artifact in &status.artifacts {
             match artifact.bytes {
-                Some(bytes) => println!(
+                Some(bytes) => outln!(
                     "{:<20} artifact {} ({bytes} bytes)",
                     "",
                     artifact.path.display()
                 ),
-                None => println!("{:<20} artifact {} (missing)", "", artifact.path.display()),
+                None => outln!("{:<20} artifact {} (missing)", "", artifact.path.display()),
             }
         }
         if status.status != Status::Completed {
             if let Some(step) = status.steps.iter().rev().find(|s| s.exit.is_some()) {
                 for line in &step.output_tail {
-                    println!("{:<20} | {line}", "");
+                    outln!("{:<20} | {}", "", shown(line));
                 }
             }
         }

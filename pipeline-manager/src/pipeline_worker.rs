@@ -377,9 +377,10 @@ impl PipelineWorker {
         let ran = self
             .started
             .map_or(Duration::ZERO, |started| started.elapsed());
+        let steps = self.spec.steps.len();
         self.result = Some(format!(
-            "{} steps completed in {}",
-            self.spec.steps.len(),
+            "{steps} {} completed in {}",
+            if steps == 1 { "step" } else { "steps" },
             humantime::format_duration(Duration::from_millis(millis(ran)))
         ));
         self.finish(Status::Completed, None, ctx);

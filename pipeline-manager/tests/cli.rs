@@ -214,3 +214,54 @@ fn logs_prints_each_steps_output_by_id_or_directory() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("no logs in"));
 }
+
+// `run ... | head -1`: a closed stdout used to make the summary's println! panic. The output
+// is dropped and the exit code still says how the executions ended
+#[test]
+fn a_closed_stdout_does_not_make_the_cli_panic() {
+    let mut child = cli("cli-closed-stdout")
+        .args(["run", fixture("ok.toml").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+// Names and output are shown with their control characters escaped (a name could hold a
+// terminal escape sequence); counts agree with their noun
+#[test]
+fn control_characters_are_escaped_and_one_step_is_singular() {
+    let dir = common::output_dir("cli-escapes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("odd.toml");
+    std::fs::write(
+        &spec,
+        "name = \"odd\\u001b[31mname\"\n[[steps]]\nname = \"only\"\nrun = \"printf 'x\\\\033[2Jy\\\\n'; exit 1\"\n",
+    )
+    .unwrap();
+    let validated = Command::new(env!("CARGO_BIN_EXE_pipeline-manager"))
+        .current_dir(&dir)
+        .args(["validate", "odd.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&validated.stdout), "odd.toml: ok (1 step)\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipeline-manager"))
+        .current_dir(&dir)
+        .args(["run", "odd.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "a raw escape reached the terminal: {stdout:?}"
+    );
+    assert!(stdout.contains("odd\\u{1b}[31mname"), "{stdout}");
+    assert!(stdout.contains("x\\u{1b}[2Jy"), "{stdout}");
+    assert!(!text(&out.stderr).contains('\u{1b}'));
+}
