@@ -20,6 +20,10 @@ pub enum PipelineError {
     /// `wait` gave up before the execution finished.
     #[error("timed out waiting for execution {0}")]
     WaitTimeout(ExecutionId),
+    /// A [`ManagerConfig`](crate::ManagerConfig) field is out of range; the manager did not
+    /// start.
+    #[error("invalid manager configuration: {0}")]
+    InvalidConfig(String),
     /// The manager is not running (stopped, or restarting part of its tree).
     #[error("pipeline manager is not running: {0}")]
     Unavailable(String),

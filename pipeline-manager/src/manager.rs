@@ -68,6 +68,24 @@ pub struct ManagerConfig {
     pub executor: Arc<dyn StepExecutor>,
 }
 
+impl ManagerConfig {
+    /// The durations the manager turns into timers: each must be one a timer can represent.
+    fn check(&self) -> Result<(), PipelineError> {
+        let limit = crate::pipeline::MAX_DURATION;
+        for (field, duration) in [
+            ("kill_grace", self.kill_grace),
+            ("cleaner.check_every", self.cleaner.check_every),
+        ] {
+            if duration.is_zero() || duration > limit {
+                return Err(PipelineError::InvalidConfig(format!(
+                    "{field} must be greater than zero and at most 365 days, not {duration:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ManagerConfig {
     fn default() -> ManagerConfig {
         ManagerConfig {
@@ -148,8 +166,12 @@ impl PipelineManager {
     ///
     /// # Errors
     ///
-    /// If the tree cannot start (no tokio runtime), returns [`PipelineError::Unavailable`].
+    /// - If `kill_grace` or the cleaner's `check_every` is zero or longer than
+    ///   [`MAX_DURATION`](crate::pipeline::MAX_DURATION), returns
+    ///   [`PipelineError::InvalidConfig`] naming the field.
+    /// - If the tree cannot start (no tokio runtime), returns [`PipelineError::Unavailable`].
     pub async fn start(config: ManagerConfig) -> Result<PipelineManager, PipelineError> {
+        config.check()?;
         let shared = Arc::new(Shared {
             board: StatusBoard::new(),
             config,

@@ -33,6 +33,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The first retry's delay when a step sets none; it doubles on each further retry.
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The longest timeout or retry backoff a spec may give: 365 days. Longer ones are rejected
+/// when the spec is checked, rather than failing as timers when they are used.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// The largest spec file read: 1 MiB (a pipeline is a handful of steps; this bounds what
+/// reading a wrong path, `/dev/zero` say, can cost).
+pub const MAX_SPEC_BYTES: u64 = 1024 * 1024;
+
 /// A validated pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PipelineSpec {
@@ -101,11 +109,22 @@ impl PipelineSpec {
     ///
     /// Any [`SpecError`]; each names the file.
     pub fn from_file(path: &Path) -> Result<PipelineSpec, SpecError> {
+        use std::io::Read;
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|error| SpecError::Unreadable {
+        let unreadable = |reason: String| SpecError::Unreadable {
             file: file.clone(),
-            reason: error.to_string(),
-        })?;
+            reason,
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|opened| opened.take(MAX_SPEC_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|error| unreadable(error.to_string()))?;
+        if bytes.len() as u64 > MAX_SPEC_BYTES {
+            return Err(unreadable(format!(
+                "larger than {} KiB: not a pipeline spec",
+                MAX_SPEC_BYTES / 1024
+            )));
+        }
         let text =
             String::from_utf8(bytes).map_err(|_| SpecError::NotUtf8 { file: file.clone() })?;
         PipelineSpec::parse(&text, &file)
@@ -117,12 +136,17 @@ impl PipelineSpec {
     ///
     /// [`SpecError::Invalid`] with the line and field where there is one.
     pub fn parse(text: &str, file: &str) -> Result<PipelineSpec, SpecError> {
-        let raw: RawPipeline = toml::from_str(text).map_err(|error| SpecError::Invalid {
-            file: file.to_string(),
-            line: error.span().map(|span| line_of(text, span.start)),
-            field: None,
-            message: error.message().trim().to_string(),
-        })?;
+        let raw: RawPipeline = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|error| {
+                let field = field_path(error.path());
+                let error = error.into_inner();
+                SpecError::Invalid {
+                    file: file.to_string(),
+                    line: error.span().map(|span| line_of(text, span.start)),
+                    field,
+                    message: error.message().trim().to_string(),
+                }
+            })?;
         let invalid = |span: Option<std::ops::Range<usize>>, field: String, message: String| {
             SpecError::Invalid {
                 file: file.to_string(),
@@ -176,6 +200,8 @@ impl PipelineSpec {
                     format!("duplicate step name {step_name:?}"),
                 ));
             }
+            let run_span = step.run.as_ref().map(Spanned::span);
+            let command_span = step.command.as_ref().map(Spanned::span);
             let action = match (step.run, step.command) {
                 (Some(_), Some(command)) => {
                     return Err(invalid(
@@ -216,6 +242,16 @@ impl PipelineSpec {
                     StepAction::Command(argv)
                 }
             };
+            if let Some((problem, message)) = action_problem(&action) {
+                let span = run_span.clone().or(command_span.clone());
+                return Err(invalid(span, field(problem), message));
+            }
+            let env = step.env.map(|env| (env.span(), env.into_inner()));
+            if let Some((span, env)) = &env {
+                if let Some(message) = env_problem(env) {
+                    return Err(invalid(Some(span.clone()), field("env"), message));
+                }
+            }
             let step_timeout = match &step.timeout {
                 Some(timeout) => Some(duration(timeout, &field("timeout"), &invalid)?),
                 None => None,
@@ -230,7 +266,7 @@ impl PipelineSpec {
                 timeout: step_timeout,
                 retries: step.retries.unwrap_or(0),
                 retry_backoff,
-                env: step.env.unwrap_or_default(),
+                env: env.map(|(_, env)| env).unwrap_or_default(),
                 artifacts: step
                     .artifacts
                     .unwrap_or_default()
@@ -267,6 +303,9 @@ impl PipelineSpec {
         if self.timeout.is_zero() {
             return Err(invalid("timeout".into(), "must be greater than zero"));
         }
+        if self.timeout > MAX_DURATION {
+            return Err(invalid("timeout".into(), TOO_LONG));
+        }
         if self.steps.is_empty() {
             return Err(invalid(
                 "steps".into(),
@@ -298,8 +337,20 @@ impl PipelineSpec {
             if step.timeout.is_some_and(|t| t.is_zero()) {
                 return Err(invalid(field("timeout"), "must be greater than zero"));
             }
+            if step.timeout.is_some_and(|t| t > MAX_DURATION) {
+                return Err(invalid(field("timeout"), TOO_LONG));
+            }
             if step.retry_backoff.is_zero() {
                 return Err(invalid(field("retry_backoff"), "must be greater than zero"));
+            }
+            if step.retry_backoff > MAX_DURATION {
+                return Err(invalid(field("retry_backoff"), TOO_LONG));
+            }
+            if let Some((problem, message)) = action_problem(&step.action) {
+                return Err(invalid(field(problem), &message));
+            }
+            if let Some(message) = env_problem(&step.env) {
+                return Err(invalid(field("env"), &message));
             }
         }
         Ok(())
@@ -321,6 +372,62 @@ impl StepSpec {
     }
 }
 
+const TOO_LONG: &str = "must be at most 365 days";
+
+/// The field where deserializing went wrong, as `steps[0].retries`; `None` for the document
+/// itself (a syntax error). `Spanned` fields add a private segment of toml's, left out.
+fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut field = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key.starts_with("$__") => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    (!field.is_empty()).then_some(field)
+}
+
+/// What is wrong with a step's command line, as a field (`run` or `command`) and a message.
+/// The OS cannot pass a NUL byte in an argument.
+fn action_problem(action: &StepAction) -> Option<(&'static str, String)> {
+    match action {
+        StepAction::Run(line) if line.contains('\0') => {
+            Some(("run", "must not contain a NUL byte".into()))
+        }
+        StepAction::Command(argv) => argv
+            .iter()
+            .position(|arg| arg.contains('\0'))
+            .map(|at| ("command", format!("item {at} must not contain a NUL byte"))),
+        StepAction::Run(_) => None,
+    }
+}
+
+/// What is wrong with a step's environment: keys must be non-empty and hold no `=` (the OS
+/// would split them there) or NUL byte; values hold no NUL byte.
+fn env_problem(env: &BTreeMap<String, String>) -> Option<String> {
+    env.iter().find_map(|(key, value)| {
+        if key.is_empty() {
+            Some("a variable name must not be empty".to_string())
+        } else if key.contains('=') || key.contains('\0') {
+            Some(format!(
+                "variable name {key:?} must not contain `=` or a NUL byte"
+            ))
+        } else if value.contains('\0') {
+            Some(format!("the value of {key:?} must not contain a NUL byte"))
+        } else {
+            None
+        }
+    })
+}
+
 fn duration(
     value: &Spanned<String>,
     field: &str,
@@ -332,6 +439,11 @@ fn duration(
             Some(value.span()),
             field.to_string(),
             format!("duration {text:?} must be greater than zero"),
+        )),
+        Ok(duration) if duration > MAX_DURATION => Err(invalid(
+            Some(value.span()),
+            field.to_string(),
+            format!("duration {text:?} {TOO_LONG}"),
         )),
         Ok(duration) => Ok(duration),
         Err(error) => Err(invalid(
@@ -396,7 +508,7 @@ struct RawStep {
     timeout: Option<Spanned<String>>,
     retries: Option<u32>,
     retry_backoff: Option<Spanned<String>>,
-    env: Option<BTreeMap<String, String>>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
     artifacts: Option<Vec<String>>,
 }
 
@@ -500,5 +612,100 @@ mod tests {
             PipelineSpec::from_file(&path).unwrap_err(),
             SpecError::NotUtf8 { .. }
         ));
+    }
+
+    /// A one-step spec whose step has `extra` lines after `run = "true"`.
+    fn step_with(extra: &str) -> String {
+        format!("name = \"x\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\n{extra}\n")
+    }
+
+    // Durations a timer cannot represent used to pass and crash the worker.
+    #[test]
+    fn durations_too_long_for_a_timer_are_rejected_naming_line_and_field() {
+        for text in ["300000000000y", "18446744073709551615s", "366d"] {
+            let message = error(&step_with(&format!("timeout = \"{text}\"")));
+            assert!(
+                message.starts_with("p.toml:5: steps[0].timeout: "),
+                "{message}"
+            );
+            let message = error(&step_with(&format!("retry_backoff = \"{text}\"")));
+            assert!(
+                message.starts_with("p.toml:5: steps[0].retry_backoff: "),
+                "{message}"
+            );
+            let message = error(&format!(
+                "name = \"x\"\ntimeout = \"{text}\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\n"
+            ));
+            assert!(message.starts_with("p.toml:2: timeout: "), "{message}");
+        }
+        assert!(PipelineSpec::parse(&step_with("timeout = \"365d\""), "p.toml").is_ok());
+        let mut spec = PipelineSpec::parse(&step_with(""), "p.toml").unwrap();
+        spec.steps[0].retry_backoff = Duration::MAX;
+        assert!(
+            spec.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("steps[0].retry_backoff")
+        );
+    }
+
+    // The OS cannot pass a NUL byte in an argument or the environment, nor a variable name
+    // holding `=`: such specs used to pass and fail at spawn.
+    #[test]
+    fn nul_bytes_and_bad_environment_names_are_rejected() {
+        let nul_run = "name = \"x\"\n[[steps]]\nname = \"a\"\nrun = \"a\\u0000b\"\n";
+        assert!(error(nul_run).starts_with("p.toml:4: steps[0].run: must not contain a NUL"));
+        let nul_arg = "name = \"x\"\n[[steps]]\nname = \"a\"\ncommand = [\"echo\", \"a\\u0000\"]\n";
+        assert!(error(nul_arg).starts_with("p.toml:4: steps[0].command: item 1 must not"));
+        let message = error(&step_with("env = { \"\" = \"1\" }"));
+        assert!(
+            message.starts_with("p.toml:5: steps[0].env: a variable name must not be empty"),
+            "{message}"
+        );
+        let message = error(&step_with("env = { \"A=B\" = \"1\" }"));
+        assert!(
+            message.contains("steps[0].env: variable name \"A=B\" must not contain `=`"),
+            "{message}"
+        );
+        let message = error(&step_with("env = { A = \"x\\u0000\" }"));
+        assert!(
+            message.contains("steps[0].env: the value of \"A\" must not contain a NUL"),
+            "{message}"
+        );
+        let mut spec = PipelineSpec::parse(&step_with(""), "p.toml").unwrap();
+        spec.steps[0].env.insert("K=V".into(), "1".into());
+        assert!(
+            spec.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("steps[0].env")
+        );
+    }
+
+    // Reading a wrong path (`/dev/zero`, a huge file) used to grow without bound.
+    #[test]
+    fn a_spec_file_larger_than_the_limit_is_refused_without_reading_it_all() {
+        let error = PipelineSpec::from_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("/dev/zero: cannot read: larger than 1024 KiB"),
+            "{error}"
+        );
+    }
+
+    // A type error used to say only "invalid type: string \"2\", expected u32".
+    #[test]
+    fn a_type_error_names_its_field() {
+        let message = error(&step_with("retries = \"2\""));
+        assert!(
+            message.starts_with("p.toml:5: steps[0].retries: invalid type"),
+            "{message}"
+        );
+        let message = error("name = 3\n[[steps]]\nname = \"a\"\nrun = \"true\"\n");
+        assert!(
+            message.starts_with("p.toml:1: name: invalid type"),
+            "{message}"
+        );
     }
 }

@@ -23,7 +23,7 @@ use crate::execution::{
     Artifact, ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState, millis,
 };
 use crate::manager::Shared;
-use crate::pipeline::PipelineSpec;
+use crate::pipeline::{MAX_DURATION, PipelineSpec};
 use crate::step_runner::{self, StepOutcome, StepRun, signal_group};
 
 pub(crate) struct WorkerArgs {
@@ -347,9 +347,10 @@ impl PipelineWorker {
             outcome.exit.to_string()
         };
         if progress.attempts <= step.retries {
-            // Backoff doubles per retry: backoff, 2×backoff, 4×backoff, …
+            // Backoff doubles per retry: backoff, 2×backoff, 4×backoff, …, at most
+            // `MAX_DURATION`, so that many retries of a long backoff still make a timer.
             let factor = 1u32.checked_shl(progress.attempts - 1).unwrap_or(u32::MAX);
-            let delay = step.retry_backoff.saturating_mul(factor);
+            let delay = step.retry_backoff.saturating_mul(factor).min(MAX_DURATION);
             tracing::info!(execution = %self.id, step = %step.name, attempt = progress.attempts, %why, retry_in = ?delay, "step failed, retrying");
             ctx.send_after(delay, WorkerInfo::Retry { attempt })?;
         } else {

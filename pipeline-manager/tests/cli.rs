@@ -69,7 +69,7 @@ fn an_invalid_spec_exits_2_naming_file_line_and_field_and_runs_nothing() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("bad.toml:5: unknown field `colour`"),
+        stderr.contains("bad.toml:5: steps[0].colour: unknown field `colour`"),
         "{stderr}"
     );
     let dir = std::env::temp_dir().join(format!("pm-test-{}-cli-bad", std::process::id()));

@@ -593,3 +593,24 @@ async fn an_output_directory_that_cannot_be_created_fails_the_execution() {
     manager.shutdown().await.unwrap();
     let _ = std::fs::remove_file(&blocker);
 }
+
+// `kill_grace = Duration::MAX` in code used to pass and crash the worker at its first cancel
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_no_timer_can_hold_are_a_config_error_at_start() {
+    use pipeline_manager::ManagerConfig;
+    let config = ManagerConfig {
+        kill_grace: Duration::MAX,
+        ..ManagerConfig::default()
+    };
+    let started = pipeline_manager::PipelineManager::start(config).await;
+    assert!(
+        matches!(&started, Err(PipelineError::InvalidConfig(message)) if message.contains("kill_grace")),
+        "{started:?}"
+    );
+    let mut config = ManagerConfig::default();
+    config.cleaner.check_every = Duration::ZERO;
+    let started = pipeline_manager::PipelineManager::start(config).await;
+    assert!(
+        matches!(&started, Err(PipelineError::InvalidConfig(message)) if message.contains("cleaner.check_every"))
+    );
+}
