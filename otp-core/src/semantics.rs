@@ -24,8 +24,10 @@
 //!   or a supervisor) waits behind the messages already queued; they are handled, then
 //!   `terminate` runs (GS-11). (`gen_server_lifecycle.rs`:
 //!   `messages_queued_before_stop_are_handled_before_terminate`.) A stop request also ends a
-//!   `handle_continue` chain. (`gen_server_busy.rs`:
-//!   `a_handle_continue_loop_can_be_stopped_on_one_thread`.)
+//!   `handle_continue` chain, dropping the pending continue; the messages queued before it are
+//!   still handled first. (`gen_server_busy.rs`:
+//!   `a_handle_continue_loop_can_be_stopped_on_one_thread`,
+//!   `a_stop_ends_a_continue_chain_after_the_messages_queued_before_it`.)
 //!
 //! # Calls, timeouts and late replies
 //!

@@ -201,6 +201,23 @@ fn a_handle_continue_loop_can_be_stopped_on_a_multi_thread_runtime() {
     });
 }
 
+// A stop request ends a continue chain, but it is still in-band: a call queued before it is
+// answered first, then terminate runs (it used to be taken out of order, failing the call)
+#[test]
+fn a_stop_ends_a_continue_chain_after_the_messages_queued_before_it() {
+    on_one_thread(|| async {
+        let log = EventLog::new();
+        let server = start(Busy::Continue, &log).await;
+        let (answered, stopped) = tokio::join!(
+            server.call(()),
+            server.stop(ExitReason::Normal, Duration::from_millis(500))
+        );
+        assert!(answered.is_ok(), "{answered:?}");
+        assert_eq!(stopped, Ok(()));
+        assert_eq!(log.events(), ["terminate(normal)"]);
+    });
+}
+
 // OTP: a timer's message queues behind the mailbox, so an always-due interval starves nothing
 #[test]
 fn an_interval_that_is_always_due_does_not_starve_calls_or_stop_on_one_thread() {

@@ -87,9 +87,9 @@ impl<S: GenServer> Context<S> {
     /// still yields its thread now and then (each continue spends a unit of tokio's cooperative
     /// budget), so a kill ([`process::exit`](crate::process::exit), a supervisor's shutdown
     /// timeout) ends it. A stop request ([`ServerRef::stop`], a supervisor's graceful shutdown)
-    /// also ends it, although the chain never reads the mailbox: the server stops before the
-    /// next continue and runs `terminate`; messages still queued are dropped unhandled and their
-    /// callers get the exit reason. Erlang would wait for the chain to end.
+    /// also ends it, although the chain never reads the mailbox: the pending continue is
+    /// dropped, the messages queued before the stop are handled in order (a continue they ask
+    /// for is dropped too), then `terminate` runs. Erlang would wait for the chain to end.
     pub fn continue_with(&mut self, value: S::Continue) {
         self.next_continue = Some(value);
     }

@@ -192,7 +192,9 @@ impl<S: GenServer> Work<S> {
 ///   there, as an Erlang timer sends its message when it fires: a tick never overtakes a call
 ///   that arrived before it, however often the timer is due.
 /// - A chain of `handle_continue`s does not read the mailbox, so a stop request queued there
-///   ends the chain: the server stops before the next continue.
+///   ends the chain: the pending continue is dropped, and the mailbox is read in order again,
+///   so the messages queued before the stop are handled, then `terminate` runs (a stop stays
+///   in-band, as every stop does).
 struct NextWork<'a, S: GenServer> {
     core: &'a mut Core<S>,
 }
@@ -206,10 +208,10 @@ impl<S: GenServer> Future for NextWork<'_, S> {
         let core = &mut *self.core;
         let work = loop {
             if let Some(value) = core.ctx.next_continue.take() {
-                break match core.take_stop_request() {
-                    Some(reason) => Work::Stop(reason),
-                    None => Work::Continue(value),
-                };
+                if !core.ctx.mailbox().stop_requested() {
+                    break Work::Continue(value);
+                }
+                // A stop is queued: the chain ends here (the continue is dropped).
             }
             if let Some(info) = core.ctx.timers().and_then(|timers| timers.pop_due()) {
                 core.ctx.mailbox().append_to(&mut core.batch);
@@ -236,24 +238,5 @@ impl<S: GenServer> Future for NextWork<'_, S> {
         };
         budget.made_progress();
         Poll::Ready(work)
-    }
-}
-
-impl<S: GenServer> Core<S> {
-    /// Takes a stop request out of the mailbox, if one was sent, wherever it is queued.
-    fn take_stop_request(&mut self) -> Option<ExitReason> {
-        let mailbox = self.ctx.mailbox();
-        if !mailbox.stop_requested() {
-            return None;
-        }
-        mailbox.append_to(&mut self.batch);
-        let at = self
-            .batch
-            .iter()
-            .position(|envelope| matches!(envelope, Envelope::Stop(_)))?;
-        match self.batch.remove(at) {
-            Some(Envelope::Stop(reason)) => Some(reason),
-            _ => None,
-        }
     }
 }
