@@ -414,3 +414,39 @@ async fn a_delayed_restart_reports_the_exit_that_caused_it() {
     assert_eq!(gave_up.to_string(), "error: crash");
     assert_down(down, ExitReason::Shutdown, WAIT).await;
 }
+
+// Found in review: terminate_child cancelled a delayed restart only by its state, so the old
+// timer, still pending, restarted the child early once it was restarting again with a longer
+// backoff
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_delayed_restart_does_not_cut_a_later_backoff_short() {
+    use otp_core::supervisor::RestartBackoff;
+    let probes = Probes::new();
+    let backoff = RestartBackoff {
+        initial: Duration::from_secs(10),
+        max: Duration::from_secs(20),
+        reset_after: Duration::from_secs(3600),
+    };
+    let spec = probes.worker("a").spec().backoff(backoff);
+    let sup = Supervisor::start(flags(Strategy::OneForOne, 10), vec![spec])
+        .await
+        .unwrap();
+    probes.crash("a");
+    probes.wait_for("exit(a#1, error: crash)").await;
+    // Its restart is due in 10 s; it is stopped and started again meanwhile.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    sup.terminate_child("a").await.unwrap();
+    sup.restart_child("a").await.unwrap();
+    probes.crash("a");
+    probes.wait_for("exit(a#2, error: crash)").await;
+    let crashed = tokio::time::Instant::now();
+    probes
+        .log
+        .wait_for("start(a#3)", Duration::from_secs(60))
+        .await;
+    assert!(
+        crashed.elapsed() >= Duration::from_secs(20),
+        "restarted after {:?}, not the 20 s backoff",
+        crashed.elapsed()
+    );
+}

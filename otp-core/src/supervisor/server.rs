@@ -48,6 +48,10 @@ struct Child {
     restarts: u32,
     /// When the child last exited, for the backoff's reset.
     last_exit: Option<tokio::time::Instant>,
+    /// Counts the retries scheduled for this child; a `TryAgain` carries the count it was
+    /// scheduled with, so one that is no longer the latest (its child was stopped and
+    /// restarted meanwhile) does nothing.
+    retries_scheduled: u64,
 }
 
 impl Child {
@@ -57,7 +61,21 @@ impl Child {
             state: State::Stopped,
             restarts: 0,
             last_exit: None,
+            retries_scheduled: 0,
         }
+    }
+
+    /// Marks the child `restarting` and schedules the next attempt of its restart.
+    fn schedule_retry(
+        &mut self,
+        restarting: Restarting,
+        delay: Option<std::time::Duration>,
+        ctx: &mut Context<SupervisorServer>,
+    ) {
+        self.state = State::Restarting(restarting);
+        self.retries_scheduled += 1;
+        let (id, scheduled) = (self.spec.id.clone(), self.retries_scheduled);
+        restart::retry(delay, || Message::TryAgain(id.clone(), scheduled), ctx);
     }
 
     /// The backoff delay before this child's next restart, if it has a backoff.
@@ -121,8 +139,8 @@ pub(crate) enum Response {
 pub(crate) enum Message {
     /// A child's monitor fired.
     Exit(Down),
-    /// Retry the restart of this child (and its group).
-    TryAgain(Arc<str>),
+    /// Retry the restart of this child (and its group), if this is still its latest retry.
+    TryAgain(Arc<str>, u64),
 }
 
 impl SupervisorServer {
@@ -214,11 +232,11 @@ impl SupervisorServer {
             AfterExit::Restart => match self.children[index].next_backoff() {
                 // Opt-in backoff: restart (and count it) when the delay has passed.
                 Some(delay) => {
-                    self.children[index].state = State::Restarting(Restarting::Delayed {
+                    let restarting = Restarting::Delayed {
                         old_pid: down.pid,
                         reason: down.reason,
-                    });
-                    restart::retry(Some(delay), || Message::TryAgain(id.clone()), ctx);
+                    };
+                    self.children[index].schedule_retry(restarting, Some(delay), ctx);
                 }
                 None => self.restart(id, Some(down.pid), down.reason, ctx).await,
             },
@@ -294,9 +312,8 @@ impl SupervisorServer {
                             self.stop_child_at(at, ctx).await;
                         }
                     }
-                    self.children[index].state = State::Restarting(Restarting::Retrying);
                     let delay = self.children[index].next_backoff();
-                    restart::retry(delay, || Message::TryAgain(child_id.clone()), ctx);
+                    self.children[index].schedule_retry(Restarting::Retrying, delay, ctx);
                     return;
                 }
             }
@@ -342,7 +359,8 @@ impl SupervisorServer {
         ctx: &mut Context<Self>,
     ) -> Result<(), TerminateChildError> {
         let index = self.index_of(id).ok_or(TerminateChildError::NotFound)?;
-        // Stopping a restarting child cancels its retries: `TryAgain` finds it stopped.
+        // Stopping a restarting child cancels its retries: `TryAgain` finds it stopped, or, if
+        // it is restarting again by then, finds a later retry scheduled.
         self.stop_child_at(index, ctx).await;
         self.children[index].state = State::Stopped;
         if self.children[index].spec.restart == super::Restart::Temporary {
@@ -475,14 +493,17 @@ impl GenServer for SupervisorServer {
     ) -> Result<(), BoxError> {
         match message {
             Message::Exit(down) => self.child_exited(down, ctx).await?,
-            Message::TryAgain(id) => {
-                // Not stopped or deleted meanwhile.
-                let waiting =
-                    self.index_of(&id)
-                        .and_then(|index| match &self.children[index].state {
-                            State::Restarting(restarting) => Some(restarting.exit()),
-                            _ => None,
-                        });
+            Message::TryAgain(id, scheduled) => {
+                // Still restarting, and not stopped, deleted or restarted again meanwhile.
+                let waiting = self.index_of(&id).and_then(|index| {
+                    let child = &self.children[index];
+                    match &child.state {
+                        State::Restarting(restarting) if child.retries_scheduled == scheduled => {
+                            Some(restarting.exit())
+                        }
+                        _ => None,
+                    }
+                });
                 if let Some((old_pid, reason)) = waiting {
                     self.restart(id, old_pid, reason, ctx).await;
                 }
