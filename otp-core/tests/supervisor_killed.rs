@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use otp_core::dynamic_supervisor::{DynamicSupervisor, DynamicSupervisorOptions};
@@ -15,7 +16,7 @@ use otp_core::supervisor::{
     ChildSpec, ChildStatus, Shutdown, Strategy, SupFlags, Supervisor, SupervisorEvent,
 };
 use otp_core::task_supervisor::TaskSupervisor;
-use otp_core::testing::assert_down;
+use otp_core::testing::{EventLog, assert_down};
 use otp_core::{ExitReason, Pid, ServerRef};
 use support::WAIT;
 use support::child::{Probes, Worker, WorkerArgs};
@@ -262,4 +263,53 @@ async fn a_parent_restarting_a_killed_subtree_of_named_workers_never_gives_up() 
     }
     parent.stop(WAIT).await.unwrap();
     load.stop(WAIT).await.unwrap();
+}
+
+/// Monitors the process in its slot when dropped, logging "child" when it exits.
+struct MonitorOnDrop(Arc<Mutex<Option<Pid>>>, otp_core::testing::EventLog);
+
+impl Drop for MonitorOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = *self.0.lock().unwrap() {
+            let log = self.1.clone();
+            assert!(otp_core::testing::on_exit(pid, move |_| log.push("child")));
+        }
+    }
+}
+
+// Found in review: the supervisor's exit ran inside its last child's fan-out, before that
+// child's later monitors had their Down, so a watcher of both saw the supervisor exit first.
+// The child's start closure owns a guard that monitors the child when the killed supervisor's
+// state is dropped: after the supervisor has killed (and started waiting for) the child, and
+// before the child has exited
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_supervisors_down_comes_after_every_down_of_its_children() {
+    let order = otp_core::testing::EventLog::new();
+    let slot = Arc::new(Mutex::new(None));
+    let guard = MonitorOnDrop(slot.clone(), order.clone());
+    let started = slot.clone();
+    let spec = ChildSpec::new("a", move || {
+        let _owned_by_the_spec = &guard;
+        let started = started.clone();
+        async move {
+            let worker = Worker::start(WorkerArgs::for_test("a", &EventLog::new())).await?;
+            *started.lock().unwrap() = Some(worker.pid());
+            Ok::<_, otp_core::gen_server::StartError>(worker)
+        }
+    });
+    let sup = Supervisor::start(flags(3, 5), vec![spec]).await.unwrap();
+    let log = order.clone();
+    let pid = sup.pid();
+    // Its fan-out runs as the supervisor, as every process's does, even when its last child's
+    // exit is what runs it.
+    assert!(otp_core::testing::on_exit(pid, move |_| {
+        log.push(match process::current() {
+            Some(current) if current == pid => "supervisor".to_string(),
+            other => format!("supervisor, run as {other:?}"),
+        })
+    }));
+    let down = sup.monitor();
+    process::exit(sup.pid(), ExitReason::Killed);
+    assert_down(down, ExitReason::Killed, WAIT).await;
+    assert_eq!(order.events(), ["child", "supervisor"]);
 }

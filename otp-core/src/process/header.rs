@@ -316,13 +316,30 @@ impl ExitBarrier {
         self.arrive();
     }
 
+    /// One arrives; the last one queues the owner's fan-out to run on this thread once the
+    /// fan-out in progress here is complete (see [`run_exits_due`]), so that a child's `Down`s
+    /// all go out before its supervisor's.
     fn arrive(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             let exit = self.exit.lock().take();
             if let Some(exit) = exit {
-                exit();
+                EXITS_DUE.with_borrow_mut(|due| due.push(exit));
             }
         }
+    }
+}
+
+thread_local! {
+    /// Fan-outs released by an [`ExitBarrier`] on this thread, to run once the fan-out that
+    /// released them is complete.
+    static EXITS_DUE: std::cell::RefCell<Vec<Box<dyn FnOnce() + Send>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs the fan-outs released on this thread, and those they release in turn.
+pub(crate) fn run_exits_due() {
+    while let Some(exit) = EXITS_DUE.with_borrow_mut(Vec::pop) {
+        exit();
     }
 }
 

@@ -28,9 +28,9 @@
 
 use std::panic::AssertUnwindSafe;
 
-use super::current_process::current_pid;
+use super::current_process::{Current, current_pid};
 use super::down::{Down, MonitorRef};
-use super::header::{AnyProcess, ProcessHeader, Watcher};
+use super::header::{AnyProcess, ProcessHeader, Watcher, run_exits_due};
 use super::{ExitReason, table};
 
 /// Kills `children` (each exits `Killed` at its next `.await`) and holds the exit of the
@@ -41,6 +41,11 @@ use super::{ExitReason, table};
 /// in Erlang, and beyond Erlang its `Down` comes after theirs, so that a parent restarting it
 /// finds their names free.
 pub(crate) fn kill_children<'a>(children: impl IntoIterator<Item = &'a ProcessHeader>) {
+    let mut children = children.into_iter().peekable();
+    // No barrier for nothing: a supervisor that stopped its children is dropped with none.
+    if children.peek().is_none() {
+        return;
+    }
     let barrier = current_pid()
         .and_then(table::lookup)
         .and_then(|owner| owner.header().exit_barrier());
@@ -75,13 +80,18 @@ pub(super) fn exit_process(
     let header = process.header();
     let pid = header.pid();
 
-    // Children it killed still running: the last of them to exit runs this fan-out.
+    // Children it killed still running: the last of them to exit runs this fan-out, after its
+    // own, as this process (its span entered, it current).
     if let Some(barrier) = header.take_exit_barrier() {
         if let Some(owner) = table::lookup(pid) {
             barrier.exit_when_released(Box::new(move || {
-                let _entered = owner.header().enter_span();
+                let header = owner.header();
+                let _entered = header.enter_span();
+                let _current = Current::enter(header.pid());
                 exit_process(&*owner, reason, delivery);
             }));
+            // Released at once if the children were already gone.
+            run_exits_due();
             return;
         }
     }
@@ -111,4 +121,6 @@ pub(super) fn exit_process(
         }
     }
     contained(|| drop(queued));
+    // The fan-outs of supervisors whose last child this was.
+    run_exits_due();
 }
