@@ -313,3 +313,84 @@ async fn a_killed_supervisors_down_comes_after_every_down_of_its_children() {
     assert_down(down, ExitReason::Killed, WAIT).await;
     assert_eq!(order.events(), ["child", "supervisor"]);
 }
+
+/// A child supervisor whose `init` starts worker `a`, then blocks starting `b`; it reports
+/// its own pid (current while its `init` runs, in a's start closure) and a's.
+fn blocked_subtree(pids: Arc<Mutex<Vec<Pid>>>) -> Vec<ChildSpec> {
+    let a = ChildSpec::new("a", move || {
+        let pids = pids.clone();
+        async move {
+            let supervisor = process::current().expect("a starts inside its supervisor's init");
+            let a = Worker::start(WorkerArgs::for_test("a", &EventLog::new())).await?;
+            pids.lock().unwrap().extend([supervisor, a.pid()]);
+            Ok::<_, otp_core::gen_server::StartError>(a)
+        }
+    });
+    let b = ChildSpec::new("b", || {
+        support::Probe::start(
+            support::ProbeArgs::new("b", &EventLog::new()).init(support::InitScript::Block),
+        )
+    });
+    vec![a, b]
+}
+
+/// Waits (bounded) until `pids` holds the supervisor's and a's pids.
+async fn started(pids: &Arc<Mutex<Vec<Pid>>>) -> (Pid, Pid) {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let [supervisor, a] = pids.lock().unwrap()[..] {
+                return (supervisor, a);
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the subtree's init never started a")
+}
+
+// Found in review: a supervisor killed during its init (a child started, the next one still
+// starting) made its start fail while it, holding on for its killed child, was still alive:
+// a restart could find the child's names taken. Its start now returns once it has exited
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_killed_during_its_init_has_exited_when_its_start_fails() {
+    let pids = Arc::new(Mutex::new(Vec::new()));
+    let specs = blocked_subtree(pids.clone());
+    let (result, (supervisor, a)) = tokio::join!(Supervisor::start(flags(3, 5), specs), async {
+        let (supervisor, a) = started(&pids).await;
+        process::exit(supervisor, ExitReason::Killed);
+        (supervisor, a)
+    });
+    assert!(result.is_err());
+    assert!(
+        !process::is_alive(supervisor),
+        "the failed supervisor still runs"
+    );
+    assert!(!process::is_alive(a), "its started child still runs");
+}
+
+// Found in review: a parent killed while it started a child supervisor (whose init runs in
+// the parent's task) published its exit while that half-started subtree still ran
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_killed_while_starting_a_child_supervisor_exits_after_that_subtree() {
+    let pids = Arc::new(Mutex::new(Vec::new()));
+    let subtree = {
+        let pids = pids.clone();
+        ChildSpec::supervisor("subtree", move || {
+            let specs = blocked_subtree(pids.clone());
+            async move { Supervisor::start(flags(3, 5), specs).await }
+        })
+    };
+    let parent = Supervisor::start(flags(3, 5), vec![]).await.unwrap();
+    let down = parent.monitor();
+    let (_, (supervisor, a)) = tokio::join!(parent.start_child(subtree), async {
+        let started = started(&pids).await;
+        process::exit(parent.pid(), ExitReason::Killed);
+        started
+    });
+    assert_down(down, ExitReason::Killed, WAIT).await;
+    assert!(
+        !process::is_alive(supervisor),
+        "the child supervisor outlived its parent"
+    );
+    assert!(!process::is_alive(a), "its worker outlived the parent");
+}

@@ -74,6 +74,7 @@ pub(super) async fn start<S: GenServer>(
                 Err(_) => {
                     drop(ctx);
                     abandoned.exit(ExitReason::Killed);
+                    exited(&process).await;
                     return Err(StartError::Timeout);
                 }
             }
@@ -109,7 +110,16 @@ pub(super) async fn start<S: GenServer>(
     // Erlang: "If start_link returns ignore or {error, _}, the started gen_server process has
     // terminated." The exit fan-out runs here, so the caller never sees it alive.
     abandoned.exit(reason);
+    exited(&process).await;
     Err(error)
+}
+
+/// Waits until a process whose `init` did not succeed has exited. At once, unless its exit
+/// waits for children it killed (a supervisor whose `init` was ended while it had started
+/// some): the starter must not see it, or them, alive after its start failed, or a restart
+/// would find their names taken.
+async fn exited<S: GenServer>(process: &ServerProcess<S>) {
+    crate::monitor::wait_exit(&process.header).await;
 }
 
 pin_project_lite::pin_project! {
@@ -193,6 +203,10 @@ impl Drop for AbandonedInit<'_> {
     fn drop(&mut self) {
         if let Some(process) = self.0.take() {
             termination::exit_unlaunched(process, process.header().take_forced());
+            // The start was dropped, so nothing can wait here for an exit that waits for
+            // children (see `exited`): the starter's own exit waits for it instead, when the
+            // starter is a process being dropped (a supervisor killed while starting a child).
+            termination::kill_children(std::iter::once(process.header()));
         }
     }
 }
