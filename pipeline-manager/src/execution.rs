@@ -1,18 +1,16 @@
 //! Executions: ids that cannot collide, the lifecycle, and the status record.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
-/// An execution's id: `exec-<time>-<os pid>-<counter>`, where the time (in seconds, hex) is
-/// when this OS process generated its first id.
-///
-/// Unique within a manager by construction (a process-wide counter), and across runs by the
-/// time and the OS pid (seed defect D15: ids that can collide).
+/// An execution's id: `exec-<uuid>`, a UUIDv7: 74 random bits after a millisecond
+/// timestamp, so ids are unique across processes, machines and containers (seed defect D15:
+/// ids that can collide), cannot be predicted (nobody can plant a directory or a symlink
+/// under a future execution's name), and sort by creation time.
 ///
 /// Shared text (`Arc<str>`): an id is copied into every status, the registry and the board, and
 /// cloning it is a reference count, not an allocation.
@@ -20,24 +18,15 @@ use serde::{Serialize, Serializer};
 #[serde(transparent)]
 pub struct ExecutionId(Arc<str>);
 
-static NEXT_EXECUTION: AtomicU64 = AtomicU64::new(1);
-
-/// `exec-<time>-<os pid>-`: the same for every id of a run, so it is formatted once.
-static ID_PREFIX: OnceLock<String> = OnceLock::new();
-
 impl ExecutionId {
     pub(crate) fn generate() -> ExecutionId {
-        let prefix = ID_PREFIX.get_or_init(|| {
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            format!("exec-{now:x}-{:x}-", std::process::id())
-        });
-        let n = NEXT_EXECUTION.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(prefix.len() + 20);
-        id.push_str(prefix);
-        // Writing to a String cannot fail.
-        let _ = write!(id, "{n}");
+        let uuid = uuid::Uuid::now_v7();
+        let mut id = String::with_capacity(5 + uuid::fmt::Hyphenated::LENGTH);
+        id.push_str("exec-");
+        id.push_str(
+            uuid.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        );
         ExecutionId(id.into())
     }
 

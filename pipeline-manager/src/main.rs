@@ -162,6 +162,10 @@ fn main() -> ExitCode {
                 Ok(specs) => specs,
                 Err(code) => return code,
             };
+            if let Err(error) = check_output_dir(&output_dir) {
+                errln!("error: {}", shown(&error));
+                return ExitCode::from(EXIT_INVALID);
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -288,6 +292,17 @@ fn print_logs(
 fn println_quiet(line: &str) -> std::io::Result<()> {
     use std::io::Write;
     writeln!(std::io::stdout().lock(), "{line}")
+}
+
+/// Checks `--output-dir` before anything runs: a directory (made if missing) in which this
+/// process can make the executions' directories.
+fn check_output_dir(dir: &std::path::Path) -> Result<(), String> {
+    let shown = dir.display();
+    std::fs::create_dir_all(dir).map_err(|error| format!("--output-dir {shown}: {error}"))?;
+    let probe = dir.join(format!(".pipeline-manager-check-{}", std::process::id()));
+    std::fs::create_dir(&probe)
+        .and_then(|()| std::fs::remove_dir(&probe))
+        .map_err(|error| format!("--output-dir {shown}: cannot make directories in it: {error}"))
 }
 
 /// Parses every file first: nothing runs unless all are valid.

@@ -76,6 +76,10 @@ pub struct StepOutcome {
 pub struct StepRun {
     /// The execution's directory.
     pub workdir: Arc<Path>,
+    /// Whether this is the execution's first attempt, which creates `workdir`: fresh, with
+    /// `create_dir` (never following a symlink, never reusing a directory that exists). Later
+    /// attempts find it made.
+    pub creates_workdir: bool,
     /// Where the attempt's output goes: `<log_stem>.stdout` and `<log_stem>.stderr` (see
     /// [`log_stem`]).
     pub log_stem: PathBuf,
@@ -150,9 +154,9 @@ impl Drop for GroupGuard {
 async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
     let started = Instant::now();
     // Here, in the step's task, rather than in the worker: filesystem calls block.
-    if let Err(error) = std::fs::create_dir_all(&run.workdir) {
+    if let Err(error) = workdir(&run) {
         return StepOutcome {
-            exit: StepExit::Error(format!("cannot create {}: {error}", run.workdir.display())),
+            exit: StepExit::Error(error),
             output_tail: Vec::new(),
             duration: started.elapsed(),
         };
@@ -225,6 +229,35 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
         exit,
         output_tail,
         duration: started.elapsed(),
+    }
+}
+
+/// Makes the execution's directory on its first attempt, exclusively: `create_dir` fails on
+/// anything already there, a symlink planted under the name included (ids cannot be guessed
+/// in advance, so that would be an attack or a bug). Later attempts check that it is still a
+/// directory, not a symlink that replaced it.
+fn workdir(run: &StepRun) -> Result<(), String> {
+    let dir = &run.workdir;
+    if run.creates_workdir {
+        // The output directory itself may be shared, and made on first use.
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+        }
+        return std::fs::create_dir(dir).map_err(|error| match error.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                format!(
+                    "{} already exists: an execution directory is always new",
+                    dir.display()
+                )
+            }
+            _ => format!("cannot create {}: {error}", dir.display()),
+        });
+    }
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(format!("{} is no longer a directory", dir.display())),
+        Err(error) => Err(format!("{}: {error}", dir.display())),
     }
 }
 
@@ -309,5 +342,49 @@ impl OutputTail {
         }
         let skip = lines.len().saturating_sub(OUTPUT_TAIL_LINES);
         lines[skip..].iter().map(|line| line.to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::{StepRun, run_command};
+    use crate::execution::StepExit;
+    use crate::pipeline::{StepAction, StepSpec};
+
+    fn first_attempt(workdir: &Path) -> StepRun {
+        StepRun {
+            workdir: Arc::from(workdir),
+            creates_workdir: true,
+            log_stem: super::log_stem(workdir, 0, "a"),
+            on_spawn: Box::new(|_| {}),
+        }
+    }
+
+    // An execution's directory is always new: a directory or a symlink already under its name
+    // (planted in a shared output directory) is not used, and nothing is written through it.
+    #[tokio::test]
+    async fn the_first_attempt_never_uses_what_is_already_at_the_execution_path() {
+        let root = std::env::temp_dir().join(format!("pm-unit-{}-workdir", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let elsewhere = root.join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let planted = root.join("exec-planted");
+        std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+        let step = StepSpec::new("a", StepAction::Run("echo leaked > leak.txt".into()));
+        let outcome = run_command(&step, first_attempt(&planted)).await;
+        match &outcome.exit {
+            StepExit::Error(message) => assert!(message.contains("already exists"), "{message}"),
+            other => panic!("the step ran through a planted symlink: {other:?}"),
+        }
+        assert!(!elsewhere.join("leak.txt").exists());
+        assert!(!elsewhere.join("logs").exists());
+        let fresh = root.join("exec-fresh");
+        let outcome = run_command(&step, first_attempt(&fresh)).await;
+        assert_eq!(outcome.exit, StepExit::Success);
+        assert!(fresh.join("leak.txt").exists());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

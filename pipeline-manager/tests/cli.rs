@@ -265,3 +265,25 @@ fn control_characters_are_escaped_and_one_step_is_singular() {
     assert!(stdout.contains("x\\u{1b}[2Jy"), "{stdout}");
     assert!(!text(&out.stderr).contains('\u{1b}'));
 }
+
+// A bad --output-dir is reported before anything runs, exit 2
+#[test]
+fn an_output_dir_that_is_a_file_is_exit_2_before_anything_runs() {
+    let dir = common::output_dir("cli-output-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("not-a-dir"), "x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pipeline-manager"))
+        .current_dir(&dir)
+        .args([
+            "run",
+            "--output-dir",
+            "not-a-dir",
+            fixture("ok.toml").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--output-dir not-a-dir"), "{stderr}");
+    assert!(!stderr.contains("running"), "something ran: {stderr}");
+}

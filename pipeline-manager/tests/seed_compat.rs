@@ -94,3 +94,32 @@ async fn lists_all_executions_correctly() {
     assert_eq!(manager.list_executions(Some(Status::Pending)).len(), 3);
     manager.shutdown().await.unwrap();
 }
+
+// Ids are `exec-` and a UUIDv7: random, so they cannot collide across processes or machines
+// (they were `exec-<seconds>-<os pid>-<n>`: two CLIs that are pid 1 in containers shared
+// them) nor be guessed, and they sort by creation time
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execution_ids_are_random_uuids_that_sort_by_time() {
+    let manager = common::manager("ids").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = manager
+            .start_execution(common::shell("p", &[("a", "true")]))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    for id in &ids {
+        let uuid = id.as_str().strip_prefix("exec-").expect("exec- prefix");
+        assert_eq!(uuid.len(), 36, "{id}");
+        assert_eq!(&uuid[14..15], "7", "not a UUIDv7: {id}");
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted, ids,
+        "ids made one after the other sort in that order"
+    );
+    assert_ne!(ids[0], ids[1]);
+    manager.shutdown().await.unwrap();
+}
