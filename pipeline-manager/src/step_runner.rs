@@ -184,8 +184,12 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
+            let program = match &step.action {
+                StepAction::Run(_) => "sh",
+                StepAction::Command(argv) => argv[0].as_str(),
+            };
             return StepOutcome {
-                exit: StepExit::Error(error.to_string()),
+                exit: StepExit::Error(format!("could not run {program:?}: {error}")),
                 output_tail: Vec::new(),
                 duration: started.elapsed(),
             };

@@ -186,7 +186,14 @@ async fn a_missing_program_fails_the_step_with_a_clear_error() {
         .unwrap();
     let status = manager.wait(&id, WAIT).await.unwrap();
     assert_eq!(status.status, Status::Failed);
-    assert!(matches!(status.steps[0].exit, Some(StepExit::Error(_))));
+    // The error names the program (it used to say only "No such file or directory").
+    match &status.steps[0].exit {
+        Some(StepExit::Error(message)) => assert!(
+            message.starts_with("could not run \"/nonexistent/program\": "),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
     manager.shutdown().await.unwrap();
 }
 
