@@ -58,7 +58,8 @@ pub struct ManagerConfig {
     /// Where executions' directories are made (`<output_dir>/<execution id>/`). Default `runs`.
     pub output_dir: PathBuf,
     /// At most this many live (pending or running) executions; `None` for no limit. Finished
-    /// executions do not count (seed defect D13).
+    /// executions do not count (seed defect D13). Exact however many clients start executions
+    /// at once: each start is admitted or refused in turn, inside the worker supervisor.
     pub max_live_executions: Option<usize>,
     /// Time between SIGTERM and SIGKILL when a step is cancelled or times out. Default 2 s.
     pub kill_grace: Duration,
@@ -297,11 +298,6 @@ impl PipelineManager {
     ) -> Result<ExecutionId, PipelineError> {
         // Specs from files were checked when parsed; specs built in code are checked here.
         spec.validate()?;
-        if let Some(limit) = self.shared.config.max_live_executions {
-            if self.shared.board.live_count() >= limit {
-                return Err(PipelineError::TooManyExecutions(limit));
-            }
-        }
         let id = ExecutionId::generate();
         let registry = self.shared.registry()?;
         let workers = self.shared.workers()?;
@@ -327,6 +323,10 @@ impl PipelineManager {
         });
         match workers.start_child(child).await {
             Ok(_) => Ok(id),
+            // The worker's `init` refuses a start beyond the live-execution limit.
+            Err(DynamicStartError::Ignored) => Err(PipelineError::TooManyExecutions(
+                self.shared.config.max_live_executions.unwrap_or(0),
+            )),
             Err(DynamicStartError::NoProc) => {
                 Err(PipelineError::Unavailable("worker supervisor".into()))
             }

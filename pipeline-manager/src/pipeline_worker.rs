@@ -428,6 +428,17 @@ impl GenServer for PipelineWorker {
     type Continue = WorkerContinue;
 
     async fn init(args: WorkerArgs, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        // Admission to the live-execution limit. Workers start one at a time, inside the
+        // worker supervisor's process, and this worker counts as live from its first publish
+        // below, also inside that start: so checking here is one decision per start, in
+        // order, and the limit is exact however many clients start executions at once. A
+        // restarted worker was admitted already.
+        let limit = args.shared.config.max_live_executions;
+        if args.incarnation == 1
+            && limit.is_some_and(|limit| args.shared.board.live_count() >= limit)
+        {
+            return Ok(Init::Ignore);
+        }
         if args.execute {
             ctx.continue_with(WorkerContinue::Execute);
         }

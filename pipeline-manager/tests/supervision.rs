@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{WAIT, assert_gone, manager, manager_with, next_update, read_pid, shell};
@@ -399,6 +400,28 @@ async fn the_live_execution_limit_counts_live_executions_only() {
             .unwrap_err(),
         PipelineError::TooManyExecutions(2)
     );
+    manager.shutdown().await.unwrap();
+}
+
+// The limit used to be a check in the client: 4 concurrent starts at limit 1 were all accepted
+// most of the time. Admission is now one decision per start inside the worker supervisor
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_execution_limit_is_exact_under_concurrent_starts() {
+    let manager = manager_with("limit-race", |config| config.max_live_executions = Some(1)).await;
+    for round in 0..20 {
+        let spec = Arc::new(shell("p", &[("one", "true")]));
+        let start = || manager.start_execution(spec.clone());
+        let results = futures::future::join_all([start(), start(), start(), start()]).await;
+        let admitted: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(admitted.len(), 1, "round {round}: {results:?}");
+        for refused in results.iter().filter(|r| r.is_err()) {
+            assert_eq!(refused, &Err(PipelineError::TooManyExecutions(1)));
+        }
+        // Finish it, so the next round starts from no live execution.
+        let id = admitted[0].clone();
+        manager.execute(&id).await.unwrap();
+        manager.wait(&id, WAIT).await.unwrap();
+    }
     manager.shutdown().await.unwrap();
 }
 
