@@ -260,6 +260,15 @@ impl PipelineSpec {
                 Some(backoff) => duration(backoff, &field("retry_backoff"), &invalid)?,
                 None => DEFAULT_RETRY_BACKOFF,
             };
+            let artifacts = step.artifacts.map(|a| (a.span(), a.into_inner()));
+            if let Some((span, artifacts)) = &artifacts {
+                if let Some(message) = artifacts
+                    .iter()
+                    .find_map(|a| artifact_problem(Path::new(a)))
+                {
+                    return Err(invalid(Some(span.clone()), field("artifacts"), message));
+                }
+            }
             steps.push(StepSpec {
                 name: step_name,
                 action,
@@ -267,8 +276,8 @@ impl PipelineSpec {
                 retries: step.retries.unwrap_or(0),
                 retry_backoff,
                 env: env.map(|(_, env)| env).unwrap_or_default(),
-                artifacts: step
-                    .artifacts
+                artifacts: artifacts
+                    .map(|(_, artifacts)| artifacts)
                     .unwrap_or_default()
                     .into_iter()
                     .map(PathBuf::from)
@@ -352,6 +361,9 @@ impl PipelineSpec {
             if let Some(message) = env_problem(&step.env) {
                 return Err(invalid(field("env"), &message));
             }
+            if let Some(message) = step.artifacts.iter().find_map(|a| artifact_problem(a)) {
+                return Err(invalid(field("artifacts"), &message));
+            }
         }
         Ok(())
     }
@@ -408,6 +420,24 @@ fn action_problem(action: &StepAction) -> Option<(&'static str, String)> {
             .map(|at| ("command", format!("item {at} must not contain a NUL byte"))),
         StepAction::Run(_) => None,
     }
+}
+
+/// What is wrong with an artifact path: it must name something inside the execution's
+/// directory, so it is relative, not empty, and has no `..`.
+fn artifact_problem(path: &Path) -> Option<String> {
+    use std::path::Component;
+    if path.as_os_str().is_empty() {
+        return Some("an artifact path must not be empty".into());
+    }
+    let escapes = path
+        .components()
+        .any(|part| !matches!(part, Component::Normal(_) | Component::CurDir));
+    escapes.then(|| {
+        format!(
+            "{:?} must be a path inside the execution's directory: relative, without `..`",
+            path.display().to_string()
+        )
+    })
 }
 
 /// What is wrong with a step's environment: keys must be non-empty and hold no `=` (the OS
@@ -509,7 +539,7 @@ struct RawStep {
     retries: Option<u32>,
     retry_backoff: Option<Spanned<String>>,
     env: Option<Spanned<BTreeMap<String, String>>>,
-    artifacts: Option<Vec<String>>,
+    artifacts: Option<Spanned<Vec<String>>>,
 }
 
 /// Durations serialised as humantime strings ("5m"), for `--json`.
@@ -706,6 +736,33 @@ mod tests {
         assert!(
             message.starts_with("p.toml:1: name: invalid type"),
             "{message}"
+        );
+    }
+
+    // Artifacts are paths inside the execution's directory.
+    #[test]
+    fn artifact_paths_outside_the_execution_directory_are_rejected() {
+        for path in ["/etc/passwd", "../x", "a/../../b", ""] {
+            let message = error(&step_with(&format!("artifacts = [\"ok.txt\", \"{path}\"]")));
+            assert!(
+                message.starts_with("p.toml:5: steps[0].artifacts: "),
+                "{path}: {message}"
+            );
+        }
+        assert!(
+            PipelineSpec::parse(
+                &step_with("artifacts = [\"out/report.txt\", \"./a\"]"),
+                "p.toml"
+            )
+            .is_ok()
+        );
+        let mut spec = PipelineSpec::parse(&step_with(""), "p.toml").unwrap();
+        spec.steps[0].artifacts.push("/tmp/x".into());
+        assert!(
+            spec.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("steps[0].artifacts")
         );
     }
 }

@@ -372,9 +372,7 @@ impl PipelineWorker {
             .flat_map(|step| step.artifacts.iter())
             .map(|path| Artifact {
                 path: self.workdir.join(path),
-                bytes: std::fs::metadata(self.workdir.join(path))
-                    .ok()
-                    .map(|m| m.len()),
+                bytes: artifact_size(&self.workdir, path),
             })
             .collect();
         let ran = self
@@ -581,4 +579,16 @@ impl Drop for PipelineWorker {
             signal_group(group, Signal::SIGKILL);
         }
     }
+}
+
+/// The size of artifact `path` (validated to be relative, without `..`) in `workdir`; `None`
+/// if it is missing, or if a symlink on the way leads out of `workdir`: an artifact is never
+/// read from outside its execution's directory.
+fn artifact_size(workdir: &Path, path: &Path) -> Option<u64> {
+    let inside = std::fs::canonicalize(workdir).ok()?;
+    let resolved = std::fs::canonicalize(workdir.join(path)).ok()?;
+    if !resolved.starts_with(&inside) {
+        return None;
+    }
+    std::fs::metadata(resolved).ok().map(|meta| meta.len())
 }

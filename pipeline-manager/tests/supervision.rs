@@ -644,3 +644,29 @@ async fn durations_no_timer_can_hold_are_a_config_error_at_start() {
         matches!(&started, Err(PipelineError::InvalidConfig(message)) if message.contains("cleaner.check_every"))
     );
 }
+
+// A symlink a step leaves as an artifact is not followed out of the execution's directory
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_symlink_leading_outside_is_not_followed() {
+    let manager = manager("artifact-symlink").await;
+    let mut step = StepSpec::new(
+        "links",
+        StepAction::Run(
+            "ln -s /etc/hostname outside; printf abc > real.txt; ln -s real.txt inside".into(),
+        ),
+    );
+    step.artifacts = vec!["outside".into(), "inside".into()];
+    let id = manager
+        .run_pipeline(PipelineSpec::new("p", vec![step]))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Completed, "{:?}", status.error);
+    assert_eq!(
+        status.artifacts[0].bytes, None,
+        "followed a symlink out: {:?}",
+        status.artifacts
+    );
+    assert_eq!(status.artifacts[1].bytes, Some(3));
+    manager.shutdown().await.unwrap();
+}
