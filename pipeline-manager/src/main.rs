@@ -498,9 +498,16 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
             }
         }
     }
+    // After a second ctrl-c some executions have no final status yet: list them with their
+    // last known one (from the board, which never waits for a worker).
+    let last_known: BTreeMap<ExecutionId, Arc<ExecutionStatus>> = manager
+        .list_executions(None)
+        .into_iter()
+        .map(|status| (status.execution_id.clone(), status))
+        .collect();
     let statuses: Vec<Arc<ExecutionStatus>> = ids
         .iter()
-        .filter_map(|(id, _, _)| finals.get(id).cloned())
+        .filter_map(|(id, _, _)| finals.get(id).or_else(|| last_known.get(id)).cloned())
         .collect();
     if json {
         let plain: Vec<&ExecutionStatus> = statuses.iter().map(|s| s.as_ref()).collect();

@@ -287,3 +287,49 @@ fn an_output_dir_that_is_a_file_is_exit_2_before_anything_runs() {
     assert!(stderr.contains("--output-dir not-a-dir"), "{stderr}");
     assert!(!stderr.contains("running"), "something ran: {stderr}");
 }
+
+// A second ctrl-c stops at once; the summary (and --json) still lists every execution, with
+// its last known status (it used to list only those that had finished)
+#[test]
+fn after_a_second_ctrl_c_the_summary_still_lists_every_execution() {
+    let mut child = cli("cli-ctrl-c-twice")
+        .args(["run", "--json", fixture("stubborn.toml").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = std::env::temp_dir()
+        .join(format!("pm-test-{}-cli-ctrl-c-twice", std::process::id()))
+        .join("runs");
+    // Bounded wait for the step to have started (no sleeping).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|mut entries| entries.next())
+        .and_then(Result::ok)
+        .is_some_and(|workdir| workdir.path().join("started.txt").exists())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::hint::spin_loop();
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    // The second once the first was taken (signals sent together arrive as one). The step
+    // ignores SIGTERM, so the cancel is still waiting out its grace period.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first_seen = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("interrupted:"));
+    assert!(first_seen, "the CLI did not report the first ctrl-c");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let statuses: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses = statuses.as_array().unwrap();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0]["pipeline"], "stubborn");
+}
