@@ -73,6 +73,14 @@ pub enum Status {
     Crashed,
 }
 
+impl ExecutionStatus {
+    /// Whether the execution will not progress by itself: it is final, or its worker crashed
+    /// and came back pending (it runs again only if executed again). What `wait` waits for.
+    pub fn is_settled(&self) -> bool {
+        self.status.is_final() || (self.restarted && self.status == Status::Pending)
+    }
+}
+
 impl Status {
     /// Whether this is a final state.
     pub fn is_final(self) -> bool {

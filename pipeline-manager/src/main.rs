@@ -420,12 +420,6 @@ impl Signals {
     }
 }
 
-/// Final for the CLI: a final status, or a worker that crashed and came back pending (it will
-/// not run again unless executed again).
-fn settled(status: &ExecutionStatus) -> bool {
-    status.status.is_final() || (status.restarted && status.status == Status::Pending)
-}
-
 async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitCode {
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
@@ -470,7 +464,7 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
                 Some(status) => {
                     if ids.iter().any(|(id, _, _)| id == &status.execution_id) {
                         progress.update(&status);
-                        if settled(&status) {
+                        if status.is_settled() {
                             finals.insert(status.execution_id.clone(), status);
                         }
                     }
@@ -479,7 +473,7 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
             },
             _ = refresh.tick() => {
                 for status in manager.list_executions(None) {
-                    if ids.iter().any(|(id, _, _)| id == &status.execution_id) && settled(&status) {
+                    if ids.iter().any(|(id, _, _)| id == &status.execution_id) && status.is_settled() {
                         progress.update(&status);
                         finals.insert(status.execution_id.clone(), status);
                     }

@@ -447,7 +447,9 @@ impl PipelineManager {
         }
     }
 
-    /// Waits until the execution reaches a final status and returns it.
+    /// Waits until the execution settles and returns its status: a final status, or pending
+    /// after its worker crashed and was restarted (with `restarted` set and `error` saying
+    /// why; it runs again only if executed again). See [`ExecutionStatus::is_settled`].
     ///
     /// # Errors
     ///
@@ -461,7 +463,7 @@ impl PipelineManager {
         // Already final: no need to subscribe. Otherwise subscribe first, then look again, so
         // that an update between the two is not missed.
         match self.shared.board.get(id) {
-            Some(status) if status.status.is_final() => return Ok(status),
+            Some(status) if status.is_settled() => return Ok(status),
             Some(_) => {}
             None => return Err(PipelineError::NotFound(id.clone())),
         }
@@ -469,14 +471,14 @@ impl PipelineManager {
         let waiting = async {
             loop {
                 match self.shared.board.get(id) {
-                    Some(status) if status.status.is_final() => return Ok(status),
+                    Some(status) if status.is_settled() => return Ok(status),
                     Some(_) => {}
                     None => return Err(PipelineError::NotFound(id.clone())),
                 }
                 loop {
                     match updates.rx.recv().await {
                         Ok(status) if &status.execution_id == id => {
-                            if status.status.is_final() {
+                            if status.is_settled() {
                                 return Ok(status);
                             }
                         }

@@ -441,6 +441,7 @@ impl GenServer for PipelineWorker {
             ctx.continue_with(WorkerContinue::Execute);
         }
         let workdir = workdir_of(&args.shared.config.output_dir, &args.id);
+        let restarted = (args.incarnation > 1).then(|| restarted_because(&args));
         let worker = PipelineWorker {
             steps: args
                 .spec
@@ -465,7 +466,7 @@ impl GenServer for PipelineWorker {
             completed_at: None,
             finished: None,
             result: None,
-            error: None,
+            error: restarted,
             ended_by_signal: None,
             current: None,
             attempt: 0,
@@ -481,6 +482,15 @@ impl GenServer for PipelineWorker {
         };
         worker.publish();
         Ok(Init::Ready(worker))
+    }
+
+    async fn terminate(&mut self, reason: &ExitReason, _: &mut Context<Self>) {
+        // A crash (a panic or an error in a handler): say so on the board, with the reason,
+        // before the supervisor restarts this worker; the restarted one reports it.
+        if !reason.is_clean() {
+            self.error = Some(format!("its worker crashed ({reason}) and was restarted"));
+            self.publish();
+        }
     }
 
     async fn handle_continue(
@@ -591,4 +601,15 @@ fn artifact_size(workdir: &Path, path: &Path) -> Option<u64> {
         return None;
     }
     std::fs::metadata(resolved).ok().map(|meta| meta.len())
+}
+
+/// Why a restarted worker is pending again, for its status's `error`: the crash its previous
+/// incarnation reported, or, if it was killed before it could, that it stopped unexpectedly.
+fn restarted_because(args: &WorkerArgs) -> String {
+    args.shared
+        .board
+        .get(&args.id)
+        .and_then(|previous| previous.error.clone())
+        .filter(|error| error.starts_with("its worker crashed"))
+        .unwrap_or_else(|| "its worker stopped unexpectedly and was restarted".to_string())
 }

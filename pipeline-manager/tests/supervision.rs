@@ -670,3 +670,26 @@ async fn an_artifact_symlink_leading_outside_is_not_followed() {
     assert_eq!(status.artifacts[1].bytes, Some(3));
     manager.shutdown().await.unwrap();
 }
+
+// `wait` used to wait for ever for an execution whose worker crashed and came back pending:
+// it will not run again unless executed again, so wait returns it, saying why
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_returns_an_execution_whose_worker_crashed_and_came_back_pending() {
+    let manager = manager("wait-crashed").await;
+    let mut updates = manager.subscribe();
+    let id = manager
+        .run_pipeline(shell("p", &[("long", "sleep 300")]))
+        .await
+        .unwrap();
+    next_update(&mut updates, &id, |s| s.status == Status::Running).await;
+    let worker = manager.worker_pid(&id).unwrap();
+    otp_core::process::exit(worker, ExitReason::Killed);
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Pending);
+    assert!(status.restarted);
+    assert_eq!(
+        status.error.as_deref(),
+        Some("its worker stopped unexpectedly and was restarted")
+    );
+    manager.shutdown().await.unwrap();
+}
