@@ -207,8 +207,9 @@ pub struct ExecutionStatus {
     pub steps_completed: usize,
     /// How many steps there are.
     pub steps_total: usize,
-    /// Each step's progress.
-    pub steps: Vec<StepProgress>,
+    /// Each step's progress. A persistent vector: successive statuses of an execution share
+    /// the steps that did not change, so publishing an update does not copy every step.
+    pub steps: imbl::Vector<Arc<StepProgress>>,
     /// Artifacts, collected when it completes.
     pub artifacts: Vec<Artifact>,
     /// Its directory.

@@ -95,7 +95,10 @@ pub(crate) struct PipelineWorker {
     result: Option<String>,
     error: Option<String>,
     ended_by_signal: Option<i32>,
-    steps: Vec<StepProgress>,
+    /// Shared with every published status (see `ExecutionStatus::steps`).
+    steps: imbl::Vector<Arc<StepProgress>>,
+    /// How many steps completed, kept as they complete rather than counted per snapshot.
+    steps_completed: usize,
     current: Option<usize>,
     /// Identifies the current attempt; messages about older ones are stale.
     attempt: u64,
@@ -129,17 +132,18 @@ impl PipelineWorker {
             error: self.error.clone(),
             ended_by_signal: self.ended_by_signal,
             current_step: self.current.map(|i| self.steps[i].name.clone()),
-            steps_completed: self
-                .steps
-                .iter()
-                .filter(|s| s.state == StepState::Completed)
-                .count(),
+            steps_completed: self.steps_completed,
             steps_total: self.steps.len(),
             steps: self.steps.clone(),
             artifacts: self.artifacts.clone(),
             workdir: self.workdir.clone(),
             restarted: self.restarted,
         }
+    }
+
+    /// Step `index`'s progress, to change: copied first if a published status shares it.
+    fn step_mut(&mut self, index: usize) -> &mut StepProgress {
+        Arc::make_mut(&mut self.steps[index])
     }
 
     fn publish(&self) {
@@ -162,8 +166,8 @@ impl PipelineWorker {
             self.current = None;
         } else if let Some(index) = self.current {
             // Stopped while waiting for a retry, or before its result: the step did not succeed.
-            if self.task.is_none() && self.steps[index].state == StepState::Running {
-                self.steps[index].state = StepState::Failed;
+            if self.task.is_none() && self.step_mut(index).state == StepState::Running {
+                self.step_mut(index).state = StepState::Failed;
             }
         }
     }
@@ -219,8 +223,8 @@ impl PipelineWorker {
         let attempt = self.attempt;
         self.group = None;
         self.step_timed_out = false;
-        self.steps[index].state = StepState::Running;
-        self.steps[index].attempts += 1;
+        self.step_mut(index).state = StepState::Running;
+        self.step_mut(index).attempts += 1;
         let spec = self.spec.clone();
         let step = &spec.steps[index];
         let me = ctx.server_ref();
@@ -267,7 +271,7 @@ impl PipelineWorker {
             Ok(task) => self.task = Some(task),
             Err(error) => {
                 // Not a reason to crash (and come back pending): the execution cannot go on.
-                self.steps[index].state = StepState::Failed;
+                self.step_mut(index).state = StepState::Failed;
                 self.finish(
                     Status::Crashed,
                     Some(format!("cannot start step {:?}: {error}", step.name)),
@@ -304,7 +308,7 @@ impl PipelineWorker {
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(reason) => {
-                self.steps[index].state = StepState::Failed;
+                self.step_mut(index).state = StepState::Failed;
                 if self.status == Status::Running {
                     self.finish(
                         Status::Crashed,
@@ -316,7 +320,7 @@ impl PipelineWorker {
                 return Ok(());
             }
         };
-        let progress = &mut self.steps[index];
+        let progress = Arc::make_mut(&mut self.steps[index]);
         progress.exit = Some(outcome.exit.clone());
         progress.duration_ms = Some(millis(outcome.duration));
         progress.output_tail = outcome.output_tail;
@@ -331,6 +335,7 @@ impl PipelineWorker {
         }
         if outcome.exit.is_success() {
             progress.state = StepState::Completed;
+            self.steps_completed += 1;
             if index + 1 < self.spec.steps.len() {
                 self.current = Some(index + 1);
                 return self.start_attempt(ctx).await;
@@ -447,15 +452,18 @@ impl GenServer for PipelineWorker {
                 .spec
                 .steps
                 .iter()
-                .map(|step| StepProgress {
-                    name: step.name.as_str().into(),
-                    state: StepState::Pending,
-                    attempts: 0,
-                    exit: None,
-                    duration_ms: None,
-                    output_tail: Vec::new(),
+                .map(|step| {
+                    Arc::new(StepProgress {
+                        name: step.name.as_str().into(),
+                        state: StepState::Pending,
+                        attempts: 0,
+                        exit: None,
+                        duration_ms: None,
+                        output_tail: Vec::new(),
+                    })
                 })
                 .collect(),
+            steps_completed: 0,
             id: args.id,
             pipeline: args.spec.name.as_str().into(),
             spec: args.spec,

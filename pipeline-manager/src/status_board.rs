@@ -156,7 +156,7 @@ mod tests {
             current_step: None,
             steps_completed: 0,
             steps_total: 0,
-            steps: Vec::new(),
+            steps: imbl::Vector::new(),
             artifacts: Vec::new(),
             workdir: Arc::from(Path::new("/tmp")),
             restarted: false,
