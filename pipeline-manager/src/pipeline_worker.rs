@@ -24,7 +24,7 @@ use crate::execution::{
 };
 use crate::manager::Shared;
 use crate::pipeline::{MAX_DURATION, PipelineSpec};
-use crate::step_runner::{self, StepOutcome, StepRun, signal_group};
+use crate::step_runner::{self, ProcessGroup, StepOutcome, StepRun};
 
 pub(crate) struct WorkerArgs {
     pub(crate) id: ExecutionId,
@@ -59,7 +59,7 @@ pub(crate) enum WorkerInfo {
     /// The attempt started this process group.
     Spawned {
         attempt: u64,
-        group: i32,
+        group: ProcessGroup,
     },
     /// The attempt ended (or its task crashed). Boxed: every message in a worker's mailbox,
     /// and every slot of its two mailbox buffers, is as large as the largest variant.
@@ -103,7 +103,7 @@ pub(crate) struct PipelineWorker {
     /// Identifies the current attempt; messages about older ones are stale.
     attempt: u64,
     /// The current attempt's process group, once it reported it.
-    group: Option<i32>,
+    group: Option<ProcessGroup>,
     /// The current attempt's task, until its result arrives.
     task: Option<otp_core::Pid>,
     step_timed_out: bool,
@@ -175,7 +175,7 @@ impl PipelineWorker {
     /// SIGTERM to the running step's process group now, SIGKILL after the grace period.
     fn stop_step(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
         if let Some(group) = self.group {
-            signal_group(group, Signal::SIGTERM);
+            group.signal(Signal::SIGTERM);
         }
         if self.task.is_some() {
             let attempt = self.attempt;
@@ -197,7 +197,7 @@ impl PipelineWorker {
             return;
         }
         match (self.group, self.task) {
-            (Some(group), _) => signal_group(group, Signal::SIGKILL),
+            (Some(group), _) => group.signal(Signal::SIGKILL),
             (None, Some(task)) => {
                 if let Ok(tasks) = self.shared.tasks() {
                     let _ = tasks.terminate_child(task).await;
@@ -240,7 +240,7 @@ impl PipelineWorker {
                     .send(WorkerInfo::Spawned { attempt, group })
                     .is_err()
                 {
-                    signal_group(group, Signal::SIGKILL);
+                    group.signal(Signal::SIGKILL);
                 }
             }),
         };
@@ -558,7 +558,7 @@ impl GenServer for PipelineWorker {
                     self.stop_step(ctx)?;
                 }
             }
-            WorkerInfo::Spawned { group, .. } => signal_group(group, Signal::SIGKILL),
+            WorkerInfo::Spawned { group, .. } => group.signal(Signal::SIGKILL),
             WorkerInfo::StepDone { attempt, outcome } => {
                 Box::pin(self.step_done(attempt, *outcome, ctx)).await?
             }
@@ -594,7 +594,7 @@ impl Drop for PipelineWorker {
     fn drop(&mut self) {
         // Stopped, crashed or killed with a step running: its processes go with it.
         if let Some(group) = self.group.take() {
-            signal_group(group, Signal::SIGKILL);
+            group.signal(Signal::SIGKILL);
         }
     }
 }

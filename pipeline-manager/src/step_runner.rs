@@ -83,14 +83,37 @@ pub struct StepRun {
     /// Where the attempt's output goes: `<log_stem>.stdout` and `<log_stem>.stderr` (see
     /// [`log_stem`]).
     pub log_stem: PathBuf,
-    pub(crate) on_spawn: Box<dyn Fn(i32) + Send + Sync>,
+    pub(crate) on_spawn: Box<dyn Fn(ProcessGroup) + Send + Sync>,
 }
 
 impl StepRun {
     /// Tells the worker the process group this attempt started, so cancel and timeout can
     /// signal it.
-    pub fn spawned(&self, process_group: i32) {
-        (self.on_spawn)(process_group);
+    pub fn spawned(&self, group: ProcessGroup) {
+        (self.on_spawn)(group);
+    }
+}
+
+/// A process group an attempt started, the only thing the manager ever signals. It can be
+/// made only from a child the attempt spawned that leads a group of its own, so a
+/// [`StepExecutor`] cannot make the manager signal pid 0 (its own group), 1 (`kill(-1)`: every
+/// process it may signal), or anything else it did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessGroup(i32);
+
+impl ProcessGroup {
+    /// The group `child` leads; `None` if it has exited already, or does not lead a group of
+    /// its own (spawn it with `process_group(0)`).
+    pub fn of(child: &tokio::process::Child) -> Option<ProcessGroup> {
+        let pid = i32::try_from(child.id()?).ok()?;
+        let group = nix::unistd::getpgid(Some(OsPid::from_raw(pid))).ok()?;
+        let leads_its_own = group.as_raw() == pid && group != nix::unistd::getpgrp();
+        (pid > 1 && leads_its_own).then_some(ProcessGroup(pid))
+    }
+
+    /// Sends `signal` to every process of the group; a group that is already gone is fine.
+    pub(crate) fn signal(self, signal: Signal) {
+        let _ = killpg(OsPid::from_raw(self.0), signal);
     }
 }
 
@@ -136,18 +159,13 @@ impl StepExecutor for NoopExecutor {
     }
 }
 
-/// Sends `signal` to process group `group`; a group that is already gone is fine.
-pub(crate) fn signal_group(group: i32, signal: Signal) {
-    let _ = killpg(OsPid::from_raw(group), signal);
-}
-
 /// Kills the attempt's whole process group when dropped: the task was stopped, or the step's
 /// main process exited and left others behind.
-struct GroupGuard(i32);
+struct GroupGuard(ProcessGroup);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        signal_group(self.0, Signal::SIGKILL);
+        self.0.signal(Signal::SIGKILL);
     }
 }
 
@@ -195,7 +213,7 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
             };
         }
     };
-    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    let group = ProcessGroup::of(&child);
     let _guard = group.map(GroupGuard);
     if let Some(group) = group {
         run.spawned(group);
@@ -208,7 +226,7 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
         // The step's process has exited: kill anything it left in its group, so the pipes
         // close and nothing outlives the step.
         if let Some(group) = group {
-            signal_group(group, Signal::SIGKILL);
+            group.signal(Signal::SIGKILL);
         }
         status
     };
@@ -390,5 +408,39 @@ mod tests {
         assert_eq!(outcome.exit, StepExit::Success);
         assert!(fresh.join("leak.txt").exists());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    // A custom executor could report any number as its group (`spawned(0)` made a cancel
+    // SIGTERM the manager's own group, `spawned(1)` would be `kill(-1)`). Now it can only
+    // hand over a child it spawned, and only one that leads its own group counts.
+    #[tokio::test]
+    async fn only_a_child_that_leads_its_own_group_is_a_process_group() {
+        use super::ProcessGroup;
+        let mut own_group = tokio::process::Command::new("sleep")
+            .arg("30")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        assert_eq!(
+            ProcessGroup::of(&own_group),
+            None,
+            "it shares the manager's group"
+        );
+        let mut leader = tokio::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let group = ProcessGroup::of(&leader).expect("it leads its own group");
+        group.signal(nix::sys::signal::Signal::SIGKILL);
+        let status = leader.wait().await.unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        // Once it has exited, there is no group to hand over.
+        assert_eq!(ProcessGroup::of(&leader), None);
+        own_group.kill().await.unwrap();
     }
 }
