@@ -10,7 +10,13 @@
 //! Each attempt's process is the leader of a new process group, so that cancel, timeout and
 //! shutdown can signal the whole tree it started (`sh -c 'a | b &'` included): SIGTERM first,
 //! SIGKILL after a grace period. When the attempt's process exits, whatever it left running in
-//! its group is killed too: no OS process outlives its step.
+//! its group is killed too. The manager only ever signals a [`ProcessGroup`] a step really
+//! started.
+//!
+//! What this does not contain yet: a process that leaves the group (`setsid`, a shell's job
+//! control, which gives each background job a group of its own, a double fork into a new
+//! session) outlives its step, and one that keeps the step's stdout or stderr open makes the
+//! step wait for it; after a SIGKILL of the manager itself, running steps are not killed.
 //!
 //! # Output
 //!
