@@ -223,8 +223,12 @@ fn print_logs(
     // `<n>-<name>.stdout` / `.stderr`, grouped by their stem, in step order.
     let mut stems = BTreeMap::new();
     for entry in entries.flatten() {
-        let path = entry.path();
-        let Some(stem) = path.file_stem().and_then(|stem| stem.to_str()) else {
+        let file = entry.file_name();
+        let stem = file.to_str().and_then(|file| {
+            file.strip_suffix(".stdout")
+                .or_else(|| file.strip_suffix(".stderr"))
+        });
+        let Some(stem) = stem else {
             continue;
         };
         let Some((position, name)) = stem.split_once('-') else {
@@ -266,7 +270,8 @@ fn print_logs(
             ),
             ("stderr", Box::new(std::io::stderr().lock())),
         ] {
-            let Ok(mut file) = std::fs::File::open(stem.with_extension(extension)) else {
+            let path = pipeline_manager::step_runner::log_file(stem, extension);
+            let Ok(mut file) = std::fs::File::open(&path) else {
                 continue;
             };
             match std::io::copy(&mut file, &mut out) {
@@ -276,10 +281,7 @@ fn print_logs(
                     return ExitCode::SUCCESS;
                 }
                 Err(error) => {
-                    errln!(
-                        "error: {}: {error}",
-                        stem.with_extension(extension).display()
-                    );
+                    errln!("error: {}: {error}", path.display());
                     return ExitCode::from(EXIT_FAILED);
                 }
             }

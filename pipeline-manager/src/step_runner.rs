@@ -50,12 +50,18 @@ pub const OUTPUT_TAIL_LINES: usize = 20;
 /// whole output is in the step's log files.
 pub const OUTPUT_TAIL_BYTES: usize = 8 * 1024;
 
+/// How many characters of a step's name its log files keep: file names are limited to 255
+/// bytes, and the position in front keeps shortened names apart.
+const LOG_NAME_CHARS: usize = 100;
+
 /// Where the output of step `index` (0-based) named `name` goes, without its extension:
-/// `<workdir>/logs/<index + 1>-<name>`, with every character of the name other than an ASCII
-/// letter, digit, `.`, `-` or `_` replaced by `_`, so that no name can lead out of `logs/`.
+/// `<workdir>/logs/<index + 1>-<name>`, the name's first 100 characters with every one other
+/// than an ASCII letter, digit, `.`, `-` or `_` replaced by `_`, so that no name can lead out
+/// of `logs/` or be too long for a file. Add the stream with [`log_file`].
 pub fn log_stem(workdir: &Path, index: usize, name: &str) -> PathBuf {
     let name: String = name
         .chars()
+        .take(LOG_NAME_CHARS)
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
                 c
@@ -65,6 +71,15 @@ pub fn log_stem(workdir: &Path, index: usize, name: &str) -> PathBuf {
         })
         .collect();
     workdir.join("logs").join(format!("{}-{name}", index + 1))
+}
+
+/// The log file of `stream` (`stdout` or `stderr`) for a [`log_stem`]: the stream appended,
+/// whatever dots the step's name holds (`1-build.release.stdout`).
+pub fn log_file(stem: &Path, stream: &str) -> PathBuf {
+    let mut file = stem.as_os_str().to_owned();
+    file.push(".");
+    file.push(stream);
+    PathBuf::from(file)
 }
 
 /// What an attempt produced.
@@ -294,7 +309,7 @@ fn log(stem: &Path, stream: &str) -> std::io::Result<tokio::fs::File> {
     if let Some(logs) = stem.parent() {
         std::fs::create_dir_all(logs)?;
     }
-    let path = stem.with_extension(stream);
+    let path = log_file(stem, stream);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -102,6 +102,11 @@ fn a_step_name_cannot_lead_a_log_out_of_the_logs_directory() {
         log_stem(workdir, 11, "build & test"),
         workdir.join("logs").join("12-build___test")
     );
+    let stem = log_stem(workdir, 0, "build.release");
+    assert_eq!(
+        pipeline_manager::step_runner::log_file(&stem, "stdout"),
+        workdir.join("logs").join("1-build.release.stdout")
+    );
 }
 
 /// The peak resident set of this test process, from `/proc/self/status`.
@@ -132,5 +137,33 @@ async fn a_200_mb_line_does_not_grow_the_managers_memory() {
     std::fs::remove_file(&log).unwrap();
     let peak = peak_rss_bytes();
     assert!(peak < 150_000_000, "peak RSS {} MB", peak / 1_000_000);
+    manager.shutdown().await.unwrap();
+}
+
+// Found trying it as a new user: the stream replaced everything after a name's last dot
+// (`build.release` logged to `1-build.stdout`), and a 300-character name made file names
+// too long, so nothing was logged
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dotted_and_very_long_step_names_get_their_own_log_files() {
+    let manager = manager("output-names").await;
+    let long = "x".repeat(300);
+    let spec = shell(
+        "names",
+        &[("build.release", "echo built"), (&long, "echo long")],
+    );
+    let id = manager.run_pipeline(spec).await.unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Completed, "{:?}", status.error);
+    assert_eq!(read_log(&status, "1-build.release.stdout"), b"built\n");
+    let shortened = format!("2-{}.stdout", "x".repeat(100));
+    assert_eq!(read_log(&status, &shortened), b"long\n");
+    assert!(
+        status.steps[1]
+            .output_tail
+            .iter()
+            .all(|line| !line.contains("not written")),
+        "{:?}",
+        status.steps[1].output_tail
+    );
     manager.shutdown().await.unwrap();
 }
