@@ -6,7 +6,8 @@
 //! pipeline-manager logs [--output-dir DIR] EXECUTION [STEP]
 //! ```
 //!
-//! Exit codes: 0 every execution completed; 1 any failed, was cancelled, timed out or crashed;
+//! Exit codes: 0 every execution completed; 1 any failed, was cancelled, timed out or crashed,
+//! or the report could not be written to stdout (a closed pipe is not an error);
 //! 2 an invalid spec or usage; 130 interrupted by ctrl-c (running executions were cancelled and
 //! their processes are gone).
 
@@ -83,12 +84,24 @@ const EXIT_INVALID: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
 /// `println!` that never panics: a closed stdout (`run ... | head -1`) drops the rest of the
-/// output, and the exit code still says how the executions ended.
+/// output, and the exit code still says how the executions ended. Any other write error (a
+/// full disk) is remembered: the report was lost, and the CLI then exits 1.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        note_write(writeln!(std::io::stdout().lock(), $($arg)*));
     }};
+}
+
+/// Set when writing the report to stdout failed, other than by a closed pipe.
+static REPORT_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn note_write(written: std::io::Result<()>) {
+    if let Err(error) = written {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            REPORT_LOST.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// `eprintln!` that never panics, for the same reason.
@@ -116,12 +129,26 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
         .collect()
 }
 
+/// [`shown`], line by line: for messages that span lines (a TOML error's excerpt).
+fn shown_lines(text: &str) -> String {
+    text.lines().map(shown).collect::<Vec<_>>().join("\n")
+}
+
 /// "1 step", "2 steps".
 fn steps(n: usize) -> String {
     format!("{n} {}", if n == 1 { "step" } else { "steps" })
 }
 
 fn main() -> ExitCode {
+    let code = run_cli();
+    if REPORT_LOST.load(std::sync::atomic::Ordering::Relaxed) {
+        errln!("error: could not write the report to stdout");
+        return ExitCode::from(EXIT_FAILED);
+    }
+    code
+}
+
+fn run_cli() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -315,7 +342,7 @@ fn load(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ExitCode> {
         match PipelineSpec::from_file(file) {
             Ok(spec) => specs.push(spec),
             Err(error) => {
-                errln!("error: {}", shown(&error.to_string()));
+                errln!("error: {}", shown_lines(&error.to_string()));
                 failed = true;
             }
         }

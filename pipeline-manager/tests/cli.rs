@@ -333,3 +333,24 @@ fn after_a_second_ctrl_c_the_summary_still_lists_every_execution() {
     assert_eq!(statuses.len(), 1, "{statuses:?}");
     assert_eq!(statuses[0]["pipeline"], "stubborn");
 }
+
+// Found trying it as a new user: `run ... > /dev/full` exited 0 with the report lost. A closed
+// pipe is not an error (`| head`), a failed write is
+#[test]
+fn a_report_that_cannot_be_written_is_exit_1() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = cli("cli-full")
+        .args(["run", "--json", fixture("ok.toml").to_str().unwrap()])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("could not write the report"),
+        "{}",
+        text(&out.stderr)
+    );
+}
