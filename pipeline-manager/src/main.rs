@@ -327,6 +327,9 @@ fn println_quiet(line: &str) -> std::io::Result<()> {
 /// process can make the executions' directories.
 fn check_output_dir(dir: &std::path::Path) -> Result<(), String> {
     let shown = dir.display();
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("--output-dir {shown}: not a directory"));
+    }
     std::fs::create_dir_all(dir).map_err(|error| format!("--output-dir {shown}: {error}"))?;
     let probe = dir.join(format!(".pipeline-manager-check-{}", std::process::id()));
     std::fs::create_dir(&probe)
@@ -424,10 +427,14 @@ impl Progress {
 
 /// Completes on SIGINT, SIGTERM or SIGHUP. Installed before anything starts, so a signal at
 /// any moment reaches the cleanup below instead of killing the program with steps running.
+/// The signals that end a run the way ctrl-c does: cancel the running executions, kill their
+/// processes, report, exit 130. SIGQUIT (ctrl-\\) too: its default would leave the steps
+/// running.
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     hangup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -437,6 +444,7 @@ impl Signals {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
             hangup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
         })
     }
 
@@ -445,6 +453,7 @@ impl Signals {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
             _ = self.hangup.recv() => {}
+            _ = self.quit.recv() => {}
         }
     }
 }

@@ -157,11 +157,11 @@ impl PipelineSpec {
         };
 
         let name = raw.name.get_ref().trim().to_string();
-        if name.is_empty() {
+        if let Some(message) = name_problem(&name) {
             return Err(invalid(
                 Some(raw.name.span()),
                 "name".into(),
-                "must not be empty".into(),
+                message.into(),
             ));
         }
         let timeout = match &raw.timeout {
@@ -186,11 +186,11 @@ impl PipelineSpec {
             let step = spanned.into_inner();
             let field = |name: &str| format!("steps[{index}].{name}");
             let step_name = step.name.get_ref().trim().to_string();
-            if step_name.is_empty() {
+            if let Some(message) = name_problem(&step_name) {
                 return Err(invalid(
                     Some(step.name.span()),
                     field("name"),
-                    "must not be empty".into(),
+                    message.into(),
                 ));
             }
             if !names.insert(step_name.clone()) {
@@ -306,8 +306,8 @@ impl PipelineSpec {
             field: Some(field),
             message: message.to_string(),
         };
-        if self.name.trim().is_empty() {
-            return Err(invalid("name".into(), "must not be empty"));
+        if let Some(message) = name_problem(self.name.trim()) {
+            return Err(invalid("name".into(), message));
         }
         if self.timeout.is_zero() {
             return Err(invalid("timeout".into(), "must be greater than zero"));
@@ -323,8 +323,8 @@ impl PipelineSpec {
         }
         for (index, step) in self.steps.iter().enumerate() {
             let field = |name: &str| format!("steps[{index}].{name}");
-            if step.name.trim().is_empty() {
-                return Err(invalid(field("name"), "must not be empty"));
+            if let Some(message) = name_problem(step.name.trim()) {
+                return Err(invalid(field("name"), message));
             }
             // Pipelines have a handful of steps: comparing with those before is cheaper than
             // hashing, and allocates nothing (specs are checked on every start).
@@ -385,6 +385,17 @@ impl StepSpec {
 }
 
 const TOO_LONG: &str = "must be at most 365 days";
+
+/// What is wrong with a pipeline's or a step's name (already trimmed).
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("must not be empty")
+    } else if name.contains('\0') {
+        Some("must not contain a NUL byte")
+    } else {
+        None
+    }
+}
 
 /// The field where deserializing went wrong, as `steps[0].retries`; `None` for the document
 /// itself (a syntax error). `Spanned` fields add a private segment of toml's, left out.
@@ -763,6 +774,20 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("steps[0].artifacts")
+        );
+    }
+
+    #[test]
+    fn names_with_a_nul_byte_are_rejected() {
+        let message = error("name = \"a\\u0000b\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\n");
+        assert!(
+            message.starts_with("p.toml:1: name: must not contain a NUL byte"),
+            "{message}"
+        );
+        let message = error("name = \"x\"\n[[steps]]\nname = \"a\\u0000\"\nrun = \"true\"\n");
+        assert!(
+            message.starts_with("p.toml:3: steps[0].name: must not contain a NUL byte"),
+            "{message}"
         );
     }
 }

@@ -354,3 +354,50 @@ fn a_report_that_cannot_be_written_is_exit_1() {
         text(&out.stderr)
     );
 }
+
+// Found trying it as a new user: ctrl-\ (SIGQUIT) ended the CLI with the steps still running.
+// It now stops a run as ctrl-c does
+#[test]
+fn sigquit_cancels_the_run_and_kills_its_processes_like_ctrl_c() {
+    let child = cli("cli-quit")
+        .args(["run", fixture("long.toml").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runs = std::env::temp_dir()
+        .join(format!("pm-test-{}-cli-quit", std::process::id()))
+        .join("runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let grandchild = loop {
+        let pid = std::fs::read_dir(&runs)
+            .ok()
+            .and_then(|mut entries| entries.next())
+            .and_then(Result::ok)
+            .and_then(|workdir| std::fs::read_to_string(workdir.path().join("grandchild.pid")).ok())
+            .and_then(|text| text.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::hint::spin_loop();
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGQUIT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !common::gone(grandchild) && std::time::Instant::now() < deadline {
+        std::hint::spin_loop();
+    }
+    assert!(
+        common::gone(grandchild),
+        "the step's process outlived the CLI"
+    );
+}
