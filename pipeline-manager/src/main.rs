@@ -567,7 +567,7 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
 
 fn print_summary(statuses: &[Arc<ExecutionStatus>]) {
     outln!(
-        "{:<20} {:<40} {:<10} {:>10}  detail",
+        "{:<20} {:<41} {:<10} {:>10}  detail",
         "pipeline",
         "execution",
         "status",
@@ -583,7 +583,7 @@ fn print_summary(statuses: &[Arc<ExecutionStatus>]) {
             _ => status.error.clone().unwrap_or_default(),
         };
         outln!(
-            "{:<20} {:<40} {:<10} {:>10}  {}",
+            "{:<20} {:<41} {:<10} {:>10}  {}",
             shown(&status.pipeline),
             status.execution_id,
             status.status,
