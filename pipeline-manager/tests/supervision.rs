@@ -693,3 +693,42 @@ async fn wait_returns_an_execution_whose_worker_crashed_and_came_back_pending() 
     );
     manager.shutdown().await.unwrap();
 }
+
+/// An executor whose `run` panics (in the worker, which calls it) the first time.
+struct PanicsOnce(std::sync::atomic::AtomicBool);
+
+impl pipeline_manager::step_runner::StepExecutor for PanicsOnce {
+    fn run(
+        &self,
+        step: &StepSpec,
+        run: pipeline_manager::step_runner::StepRun,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = pipeline_manager::step_runner::StepOutcome> + Send>,
+    > {
+        if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("executor bug");
+        }
+        pipeline_manager::step_runner::NoopExecutor.run(step, run)
+    }
+}
+
+// A worker that crashes says why: its restarted, pending status carries the crash's reason
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_workers_reason_is_in_its_restarted_status() {
+    let manager = manager_with("crash-reason", |config| {
+        config.executor = Arc::new(PanicsOnce(std::sync::atomic::AtomicBool::new(false)));
+    })
+    .await;
+    let id = manager
+        .run_pipeline(shell("p", &[("one", "true")]))
+        .await
+        .unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Pending);
+    assert!(status.restarted);
+    assert_eq!(
+        status.error.as_deref(),
+        Some("its worker crashed (panic: executor bug) and was restarted")
+    );
+    manager.shutdown().await.unwrap();
+}
