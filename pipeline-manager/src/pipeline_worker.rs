@@ -233,6 +233,7 @@ impl PipelineWorker {
             workdir: self.workdir.clone(),
             // A restarted worker finds the directory its first incarnation made.
             creates_workdir: attempt == 1 && !self.restarted,
+            kill_grace: self.shared.config.kill_grace,
             log_stem: step_runner::log_stem(&self.workdir, index, &step.name),
             on_spawn: Box::new(move |group| {
                 // A worker that is gone cannot stop this group later: stop it now.

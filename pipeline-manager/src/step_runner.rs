@@ -15,8 +15,9 @@
 //!
 //! What this does not contain yet: a process that leaves the group (`setsid`, a shell's job
 //! control, which gives each background job a group of its own, a double fork into a new
-//! session) outlives its step, and one that keeps the step's stdout or stderr open makes the
-//! step wait for it; after a SIGKILL of the manager itself, running steps are not killed.
+//! session) outlives its step; after a SIGKILL of the manager itself, running steps are not
+//! killed. Such a process cannot hold its step up, though: once the step's process has exited,
+//! what is left in its pipes is read for the kill grace at most.
 //!
 //! # Output
 //!
@@ -97,6 +98,9 @@ pub struct StepOutcome {
 pub struct StepRun {
     /// The execution's directory.
     pub workdir: Arc<Path>,
+    /// Time between SIGTERM and SIGKILL when the attempt is cancelled or times out; also how
+    /// long its output is still read after its process has exited.
+    pub kill_grace: std::time::Duration,
     /// Whether this is the execution's first attempt, which creates `workdir`: fresh, with
     /// `create_dir` (never following a symlink, never reusing a directory that exists). Later
     /// attempts find it made.
@@ -242,16 +246,38 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
     let tail = Mutex::new(OutputTail::default());
     let drain_stdout = drain(child.stdout.take(), log(&run.log_stem, "stdout"), &tail);
     let drain_stderr = drain(child.stderr.take(), log(&run.log_stem, "stderr"), &tail);
-    let wait = async {
-        let status = child.wait().await;
-        // The step's process has exited: kill anything it left in its group, so the pipes
-        // close and nothing outlives the step.
+    let (status, stdout_log, stderr_log) = {
+        let mut drains = std::pin::pin!(async { tokio::join!(drain_stdout, drain_stderr) });
+        // Wait for the step's process while its output is read.
+        let mut logs = None;
+        let status = tokio::select! {
+            status = child.wait() => status,
+            read = &mut drains => {
+                logs = Some(read);
+                child.wait().await
+            }
+        };
+        // It has exited: kill anything it left in its group, so the pipes close and nothing
+        // outlives the step.
         if let Some(group) = group {
             group.signal(Signal::SIGKILL);
         }
-        status
+        // What is left in the pipes is read for at most the kill grace: a process that left the
+        // step's group (`setsid`) and keeps its stdout open must not keep the step from ending.
+        let (stdout_log, stderr_log) = match logs {
+            Some(read) => read,
+            None => match tokio::time::timeout(run.kill_grace, &mut drains).await {
+                Ok(read) => read,
+                Err(_) => {
+                    let held = "a process outside the step's group still holds its output open; \
+                                not read further"
+                        .to_string();
+                    (Err(std::io::Error::other(held)), Ok(()))
+                }
+            },
+        };
+        (status, stdout_log, stderr_log)
     };
-    let (status, stdout_log, stderr_log) = tokio::join!(wait, drain_stdout, drain_stderr);
     let exit = match status {
         Ok(status) if status.success() => StepExit::Success,
         Ok(status) => match (
@@ -401,6 +427,7 @@ mod tests {
         StepRun {
             workdir: Arc::from(workdir),
             creates_workdir: true,
+            kill_grace: std::time::Duration::from_secs(1),
             log_stem: super::log_stem(workdir, 0, "a"),
             on_spawn: Box::new(|_| {}),
         }

@@ -167,3 +167,53 @@ async fn dotted_and_very_long_step_names_get_their_own_log_files() {
     );
     manager.shutdown().await.unwrap();
 }
+
+// A daemon that leaves the step's group and keeps its stdout open used to make the step (and
+// its execution, and ctrl-c) never finish. What is left in the pipes is now read for the kill
+// grace only. (The daemon itself still outlives the step: containment is not done yet.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_holding_the_output_open_does_not_keep_the_step_from_ending() {
+    let manager = manager("output-daemon").await;
+    let spec = shell(
+        "daemon",
+        &[(
+            "start",
+            // The step waits (bounded) until the daemon has left its group, or the group kill
+            // at the step's end could catch it before it escapes.
+            "setsid sh -c 'echo $$ > daemon.pid; exec sleep 30' & \
+             i=0; while [ ! -s daemon.pid ] && [ $i -lt 1000000 ]; do i=$((i+1)); done; \
+             echo started",
+        )],
+    );
+    let id = manager.run_pipeline(spec).await.unwrap();
+    let status = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Completed, "{:?}", status.error);
+    let tail = &status.steps[0].output_tail;
+    assert_eq!(tail[0], "started");
+    assert!(
+        tail.iter()
+            .any(|line| line.contains("still holds its output open")),
+        "{tail:?}"
+    );
+    // Clean up the escaped daemon, bounded: it writes its pid first thing.
+    let pid_file = status.workdir.join("daemon.pid");
+    let deadline = std::time::Instant::now() + WAIT;
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never started"
+        );
+        tokio::task::yield_now().await;
+    };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    manager.shutdown().await.unwrap();
+}
