@@ -236,6 +236,12 @@ fn print_logs(
 ) -> ExitCode {
     let dir = if execution.is_dir() {
         execution.to_path_buf()
+    } else if execution.exists() {
+        errln!(
+            "error: {}: give an execution's directory or its id, not a file",
+            shown(&execution.display().to_string())
+        );
+        return ExitCode::from(EXIT_INVALID);
     } else {
         output_dir.join(execution)
     };

@@ -210,6 +210,14 @@ fn logs_prints_each_steps_output_by_id_or_directory() {
     let missing = run(&["logs", &id("ok"), "nope"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("no step \"nope\""));
+    let file = format!("runs/{}/logs/2-read.stdout", id("ok"));
+    let a_file = run(&["logs", &file]);
+    assert_eq!(a_file.status.code(), Some(2));
+    assert!(
+        text(&a_file.stderr).contains("not a file"),
+        "{}",
+        text(&a_file.stderr)
+    );
     let unknown = run(&["logs", "exec-unknown"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("no logs in"));
