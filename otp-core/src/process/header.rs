@@ -242,38 +242,37 @@ impl ProcessHeader {
         }))
     }
 
-    pub(super) fn take_exit_barrier(&self) -> Option<Arc<ExitBarrier>> {
-        let mut state = self.state.lock();
-        let at = state
-            .watchers
-            .iter()
-            .position(|watcher| matches!(watcher, Watcher::Barrier(_)))?;
-        match state.watchers.remove(at) {
-            Watcher::Barrier(barrier) => Some(barrier),
-            _ => None,
-        }
-    }
-
-    /// Fan-out step 1: marks the process as exiting and takes its exit hooks.
+    /// Fan-out step 1: marks the process as exiting and takes its exit hooks. If its exit
+    /// waits for children it killed, takes that barrier instead and changes nothing else: the
+    /// fan-out starts again once they have exited. One lock either way.
     ///
     /// Allocates nothing unless there are hooks: every process exits through here.
-    pub(super) fn begin_exit(&self) -> Vec<ExitHook> {
+    pub(super) fn begin_exit(&self) -> Result<Vec<ExitHook>, Arc<ExitBarrier>> {
         let mut state = self.state.lock();
+        let barrier = state
+            .watchers
+            .iter()
+            .position(|watcher| matches!(watcher, Watcher::Barrier(_)));
+        if let Some(at) = barrier {
+            if let Watcher::Barrier(barrier) = state.watchers.remove(at) {
+                return Err(barrier);
+            }
+        }
         state.status = Status::Exiting;
         if !state.watchers.iter().any(|w| matches!(w, Watcher::Hook(_))) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let (hooks, monitors): (ThinVec<_>, ThinVec<_>) = std::mem::take(&mut state.watchers)
             .into_iter()
             .partition(|watcher| matches!(watcher, Watcher::Hook(_)));
         state.watchers = monitors;
-        hooks
+        Ok(hooks
             .into_iter()
             .filter_map(|watcher| match watcher {
                 Watcher::Hook(hook) => Some(hook),
                 Watcher::Monitor(..) | Watcher::Barrier(_) => None,
             })
-            .collect()
+            .collect())
     }
 
     /// Fan-out step 3: publishes the exit reason and takes the monitors (all that is left once
@@ -355,7 +354,7 @@ mod loom_models {
 
     /// Runs the fan-out's steps 1 and 3 and delivers the monitors taken, as `termination` does.
     fn exit(header: &ProcessHeader) {
-        for hook in header.begin_exit() {
+        for hook in header.begin_exit().unwrap_or_default() {
             hook(header.pid());
         }
         for watcher in header.publish_exit(&ExitReason::Normal) {

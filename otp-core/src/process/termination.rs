@@ -80,23 +80,26 @@ pub(super) fn exit_process(
     let header = process.header();
     let pid = header.pid();
 
-    // Children it killed still running: the last of them to exit runs this fan-out, after its
-    // own, as this process (its span entered, it current).
-    if let Some(barrier) = header.take_exit_barrier() {
-        if let Some(owner) = table::lookup(pid) {
-            barrier.exit_when_released(Box::new(move || {
-                let header = owner.header();
-                let _entered = header.enter_span();
-                let _current = Current::enter(header.pid());
-                exit_process(&*owner, reason, delivery);
-            }));
-            // Released at once if the children were already gone.
-            run_exits_due();
-            return;
-        }
-    }
-
-    let hooks = header.begin_exit();
+    let hooks = match header.begin_exit() {
+        Ok(hooks) => hooks,
+        // Children it killed still running: the last of them to exit runs this fan-out, after
+        // its own, as this process (its span entered, it current).
+        Err(barrier) => match table::lookup(pid) {
+            Some(owner) => {
+                barrier.exit_when_released(Box::new(move || {
+                    let header = owner.header();
+                    let _entered = header.enter_span();
+                    let _current = Current::enter(header.pid());
+                    exit_process(&*owner, reason, delivery);
+                }));
+                // Released at once if the children were already gone.
+                run_exits_due();
+                return;
+            }
+            // Not in the table, so nobody can be told later: exit now.
+            None => header.begin_exit().unwrap_or_default(),
+        },
+    };
     for hook in hooks {
         contained(|| hook(pid));
     }
