@@ -369,12 +369,9 @@ impl GenServer for TaskSupervisorServer {
         match message {
             Message::Exit(down) => self.task_exited(down, ctx),
             Message::TryAgain(old_pid) => {
-                // Not terminated meanwhile.
-                let waiting = self
-                    .children
-                    .get(&old_pid)
-                    .is_some_and(|child| child.running.is_none());
-                if let Some(child) = waiting.then(|| self.children.remove(&old_pid)).flatten() {
+                // Still waiting, unless terminated meanwhile: only a waiting task is known by a
+                // pid that has exited (a restarted one is known by its new pid).
+                if let Some(child) = self.children.remove(&old_pid) {
                     let (_, reason) = Restarting::Retrying.exit();
                     self.restart(old_pid, child, reason, ctx);
                 }
