@@ -28,6 +28,32 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// What the CLI run by test `test` has written to `file` in its (first) execution's
+/// directory, once it is there and not empty. The step's task creates that directory, so it
+/// may appear just after the "running" line: bounded at 20 s, without sleeping.
+fn run_file(test: &str, file: &str) -> String {
+    let runs = std::env::temp_dir()
+        .join(format!("pm-test-{}-{test}", std::process::id()))
+        .join("runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_dir(&runs)
+            .ok()
+            .and_then(|mut entries| entries.next())
+            .and_then(Result::ok)
+            .and_then(|workdir| std::fs::read_to_string(workdir.path().join(file)).ok())
+            .filter(|text| !text.trim().is_empty());
+        if let Some(text) = text {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{test}: the step never wrote {file}"
+        );
+        std::hint::spin_loop();
+    }
+}
+
 #[test]
 fn a_completed_run_exits_0_and_prints_the_summary() {
     let out = run("cli-ok", &["run", fixture("ok.toml").to_str().unwrap()]);
@@ -120,28 +146,10 @@ fn ctrl_c_cancels_running_executions_kills_their_processes_and_exits_130() {
             break;
         }
     }
-    let runs = std::env::temp_dir()
-        .join(format!("pm-test-{}-cli-ctrl-c", std::process::id()))
-        .join("runs");
-    // The step's task creates the execution directory, so it may appear just after the
-    // "running" line: look for the grandchild's pid file, bounded, without sleeping.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let grandchild = loop {
-        let pid = std::fs::read_dir(&runs)
-            .ok()
-            .and_then(|mut entries| entries.next())
-            .and_then(Result::ok)
-            .and_then(|workdir| std::fs::read_to_string(workdir.path().join("grandchild.pid")).ok())
-            .and_then(|text| text.trim().parse::<i32>().ok());
-        if let Some(pid) = pid {
-            break pid;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the step never wrote grandchild.pid"
-        );
-        std::hint::spin_loop();
-    };
+    let grandchild: i32 = run_file("cli-ctrl-c", "grandchild.pid")
+        .trim()
+        .parse()
+        .unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -306,23 +314,7 @@ fn after_a_second_ctrl_c_the_summary_still_lists_every_execution() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let dir = std::env::temp_dir()
-        .join(format!("pm-test-{}-cli-ctrl-c-twice", std::process::id()))
-        .join("runs");
-    // Bounded wait for the step to have started (no sleeping).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !std::fs::read_dir(&dir)
-        .ok()
-        .and_then(|mut entries| entries.next())
-        .and_then(Result::ok)
-        .is_some_and(|workdir| workdir.path().join("started.txt").exists())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the step never started"
-        );
-        std::hint::spin_loop();
-    }
+    run_file("cli-ctrl-c-twice", "started.txt");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     // The second once the first was taken (signals sent together arrive as one). The step
@@ -373,26 +365,10 @@ fn sigquit_cancels_the_run_and_kills_its_processes_like_ctrl_c() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let runs = std::env::temp_dir()
-        .join(format!("pm-test-{}-cli-quit", std::process::id()))
-        .join("runs");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let grandchild = loop {
-        let pid = std::fs::read_dir(&runs)
-            .ok()
-            .and_then(|mut entries| entries.next())
-            .and_then(Result::ok)
-            .and_then(|workdir| std::fs::read_to_string(workdir.path().join("grandchild.pid")).ok())
-            .and_then(|text| text.trim().parse::<i32>().ok());
-        if let Some(pid) = pid {
-            break pid;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the step never started"
-        );
-        std::hint::spin_loop();
-    };
+    let grandchild: i32 = run_file("cli-quit", "grandchild.pid")
+        .trim()
+        .parse()
+        .unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGQUIT,
