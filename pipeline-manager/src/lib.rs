@@ -59,6 +59,7 @@ pub mod manager;
 pub mod pipeline;
 mod pipeline_worker;
 mod status_board;
+pub mod step_init;
 pub mod step_runner;
 
 pub use error::PipelineError;

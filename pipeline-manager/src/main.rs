@@ -1,7 +1,7 @@
 //! `pipeline-manager`: run pipeline files on the manager, with live progress.
 //!
 //! ```text
-//! pipeline-manager run [--output-dir DIR] [--json] [-v] FILE...
+//! pipeline-manager run [--output-dir DIR] [--json] [--containment auto|namespace|subreaper] [-v] FILE...
 //! pipeline-manager validate FILE...
 //! pipeline-manager logs [--output-dir DIR] EXECUTION [STEP]
 //! ```
@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pipeline_manager::step_runner::{Containment, ShellExecutor};
 use pipeline_manager::{
     ExecutionId, ExecutionStatus, ManagerConfig, PipelineManager, PipelineSpec, Status,
 };
@@ -46,6 +47,24 @@ struct Cli {
     command: Command,
 }
 
+/// `--containment`: see [`pipeline_manager::step_runner::Containment`].
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ContainmentArg {
+    Auto,
+    Namespace,
+    Subreaper,
+}
+
+impl From<ContainmentArg> for Containment {
+    fn from(arg: ContainmentArg) -> Containment {
+        match arg {
+            ContainmentArg::Auto => Containment::Auto,
+            ContainmentArg::Namespace => Containment::Namespace,
+            ContainmentArg::Subreaper => Containment::Subreaper,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run pipeline files concurrently and report their final statuses.
@@ -59,6 +78,11 @@ enum Command {
         /// Print the final statuses as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// How each step's processes are kept together and ended with it: a PID namespace
+        /// per step where the machine allows one (auto), always (namespace: steps fail where
+        /// none can be made), or a subreaper without a namespace.
+        #[arg(long, value_enum, default_value_t = ContainmentArg::Auto)]
+        containment: ContainmentArg,
     },
     /// Check pipeline files without running them.
     Validate {
@@ -184,6 +208,7 @@ fn run_cli() -> ExitCode {
             files,
             output_dir,
             json,
+            containment,
         } => {
             let specs = match load(&files) {
                 Ok(specs) => specs,
@@ -203,7 +228,7 @@ fn run_cli() -> ExitCode {
                     return ExitCode::from(EXIT_FAILED);
                 }
             };
-            runtime.block_on(run(specs, output_dir, json))
+            runtime.block_on(run(specs, output_dir, json, containment.into()))
         }
     }
 }
@@ -464,7 +489,12 @@ impl Signals {
     }
 }
 
-async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitCode {
+async fn run(
+    specs: Vec<PipelineSpec>,
+    output_dir: PathBuf,
+    json: bool,
+    containment: Containment,
+) -> ExitCode {
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
         Err(error) => {
@@ -474,6 +504,7 @@ async fn run(specs: Vec<PipelineSpec>, output_dir: PathBuf, json: bool) -> ExitC
     };
     let config = ManagerConfig {
         output_dir,
+        executor: Arc::new(ShellExecutor::new().with_containment(containment)),
         ..ManagerConfig::default()
     };
     let manager = match PipelineManager::start(config).await {

@@ -94,7 +94,7 @@ impl Default for ManagerConfig {
             max_live_executions: None,
             kill_grace: Duration::from_secs(2),
             cleaner: CleanerConfig::default(),
-            executor: Arc::new(ShellExecutor),
+            executor: Arc::new(ShellExecutor::new()),
         }
     }
 }

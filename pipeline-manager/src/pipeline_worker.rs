@@ -6,15 +6,15 @@
 //! step ended (seed D7). Each step attempt runs as a supervised task that reports back by
 //! message (the seed's `spawn_link`, done right: seed D4, D5), so the worker always answers.
 //!
-//! Timeouts, retry backoff and the SIGTERM → SIGKILL escalation are timer messages; nothing
-//! sleeps. A worker killed or stopped with a step running SIGKILLs that step's process group,
-//! so no OS process outlives its execution.
+//! Timeouts, retry backoff and the terminate → kill escalation are timer messages; nothing
+//! sleeps. The worker never signals a process: it asks the step's executor to stop
+//! ([`StopRequest`]), and a worker killed or stopped with a step running takes the step's task
+//! with it, whose processes go too (see [`step_runner`](crate::step_runner#containment)).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::sys::signal::Signal;
 use otp_core::ExitReason;
 use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
 use otp_core::timer::TimerRef;
@@ -24,7 +24,7 @@ use crate::execution::{
 };
 use crate::manager::Shared;
 use crate::pipeline::{MAX_DURATION, PipelineSpec};
-use crate::step_runner::{self, ProcessGroup, StepOutcome, StepRun};
+use crate::step_runner::{self, StepOutcome, StepRun, StopRequest, StopRequests};
 
 pub(crate) struct WorkerArgs {
     pub(crate) id: ExecutionId,
@@ -56,11 +56,6 @@ pub(crate) enum WorkerReply {
 }
 
 pub(crate) enum WorkerInfo {
-    /// The attempt started this process group.
-    Spawned {
-        attempt: u64,
-        group: ProcessGroup,
-    },
     /// The attempt ended (or its task crashed). Boxed: every message in a worker's mailbox,
     /// and every slot of its two mailbox buffers, is as large as the largest variant.
     StepDone {
@@ -71,8 +66,12 @@ pub(crate) enum WorkerInfo {
     StepTimeout {
         attempt: u64,
     },
-    /// The grace period after SIGTERM is over.
+    /// The grace period after the terminate request is over.
     Escalate {
+        attempt: u64,
+    },
+    /// The grace period after the kill request is over, and the attempt still runs.
+    Abandon {
         attempt: u64,
     },
     /// A failed attempt's backoff is over.
@@ -102,8 +101,8 @@ pub(crate) struct PipelineWorker {
     current: Option<usize>,
     /// Identifies the current attempt; messages about older ones are stale.
     attempt: u64,
-    /// The current attempt's process group, once it reported it.
-    group: Option<ProcessGroup>,
+    /// Asks the current attempt to stop.
+    stop: Option<tokio::sync::watch::Sender<Option<StopRequest>>>,
     /// The current attempt's task, until its result arrives.
     task: Option<otp_core::Pid>,
     step_timed_out: bool,
@@ -172,11 +171,9 @@ impl PipelineWorker {
         }
     }
 
-    /// SIGTERM to the running step's process group now, SIGKILL after the grace period.
+    /// Asks the running step to terminate now, and to die after the grace period.
     fn stop_step(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
-        if let Some(group) = self.group {
-            group.signal(Signal::SIGTERM);
-        }
+        self.ask_step(StopRequest::Terminate);
         if self.task.is_some() {
             let attempt = self.attempt;
             ctx.send_after(
@@ -187,23 +184,32 @@ impl PipelineWorker {
         Ok(())
     }
 
-    /// After the grace period: SIGKILL the attempt's group, or, for a step with no process group
-    /// (a custom executor, or one that has not reported its group yet), end its task. Only for
-    /// the attempt still running: its group id cannot have been reused, because the task has
-    /// not reaped its process yet. A killed group ends the task by itself, with the signal as
-    /// the step's outcome; ending the task too would race with that outcome.
-    async fn escalate(&mut self, attempt: u64) {
-        if attempt != self.attempt {
-            return;
+    fn ask_step(&self, request: StopRequest) {
+        if let Some(stop) = &self.stop {
+            // No receiver: the attempt has ended, and its result is on the way.
+            let _ = stop.send(Some(request));
         }
-        match (self.group, self.task) {
-            (Some(group), _) => group.signal(Signal::SIGKILL),
-            (None, Some(task)) => {
-                if let Ok(tasks) = self.shared.tasks() {
-                    let _ = tasks.terminate_child(task).await;
-                }
+    }
+
+    /// After the grace period: ask the attempt still running to die. A killed step ends its
+    /// task by itself, with the signal as the step's outcome, so its task is ended only if it
+    /// is still there a grace period later (an executor that ignores stop requests).
+    fn escalate(&mut self, attempt: u64, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        if attempt == self.attempt && self.task.is_some() {
+            self.ask_step(StopRequest::Kill);
+            ctx.send_after(
+                self.shared.config.kill_grace,
+                WorkerInfo::Abandon { attempt },
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn abandon(&mut self, attempt: u64) {
+        if let (true, Some(task)) = (attempt == self.attempt, self.task) {
+            if let Ok(tasks) = self.shared.tasks() {
+                let _ = tasks.terminate_child(task).await;
             }
-            (None, None) => {}
         }
     }
 
@@ -221,29 +227,21 @@ impl PipelineWorker {
         };
         self.attempt += 1;
         let attempt = self.attempt;
-        self.group = None;
+        let (stop, stop_requests) = StopRequests::channel();
+        self.stop = Some(stop);
         self.step_timed_out = false;
         self.step_mut(index).state = StepState::Running;
         self.step_mut(index).attempts += 1;
         let spec = self.spec.clone();
         let step = &spec.steps[index];
         let me = ctx.server_ref();
-        let reporter = me.clone();
         let run = StepRun {
             workdir: self.workdir.clone(),
             // A restarted worker finds the directory its first incarnation made.
             creates_workdir: attempt == 1 && !self.restarted,
             kill_grace: self.shared.config.kill_grace,
             log_stem: step_runner::log_stem(&self.workdir, index, &step.name),
-            on_spawn: Box::new(move |group| {
-                // A worker that is gone cannot stop this group later: stop it now.
-                if reporter
-                    .send(WorkerInfo::Spawned { attempt, group })
-                    .is_err()
-                {
-                    group.signal(Signal::SIGKILL);
-                }
-            }),
+            stop: stop_requests,
         };
         let work = self.shared.config.executor.run(step, run);
         // The task is not linked to the worker: it watches the worker, and if the worker dies
@@ -301,7 +299,7 @@ impl PipelineWorker {
         let Some(index) = self.current else {
             return Ok(());
         };
-        self.group = None;
+        self.stop = None;
         self.task = None;
         if let Some(timer) = self.step_timer.take() {
             ctx.cancel_timer(timer);
@@ -479,7 +477,7 @@ impl GenServer for PipelineWorker {
             ended_by_signal: None,
             current: None,
             attempt: 0,
-            group: None,
+            stop: None,
             task: None,
             step_timed_out: false,
             execution_timer: None,
@@ -552,14 +550,6 @@ impl GenServer for PipelineWorker {
         ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
         match info {
-            WorkerInfo::Spawned { attempt, group } if attempt == self.attempt => {
-                self.group = Some(group);
-                if self.status.is_final() {
-                    // Cancelled or timed out before the step reported its process group.
-                    self.stop_step(ctx)?;
-                }
-            }
-            WorkerInfo::Spawned { group, .. } => group.signal(Signal::SIGKILL),
             WorkerInfo::StepDone { attempt, outcome } => {
                 Box::pin(self.step_done(attempt, *outcome, ctx)).await?
             }
@@ -580,7 +570,8 @@ impl GenServer for PipelineWorker {
                     self.stop_step(ctx)?;
                 }
             }
-            WorkerInfo::Escalate { attempt } => Box::pin(self.escalate(attempt)).await,
+            WorkerInfo::Escalate { attempt } => self.escalate(attempt, ctx)?,
+            WorkerInfo::Abandon { attempt } => Box::pin(self.abandon(attempt)).await,
             WorkerInfo::Retry { attempt } => {
                 if attempt == self.attempt && self.status == Status::Running {
                     Box::pin(self.start_attempt(ctx)).await?;
@@ -588,15 +579,6 @@ impl GenServer for PipelineWorker {
             }
         }
         Ok(())
-    }
-}
-
-impl Drop for PipelineWorker {
-    fn drop(&mut self) {
-        // Stopped, crashed or killed with a step running: its processes go with it.
-        if let Some(group) = self.group.take() {
-            group.signal(Signal::SIGKILL);
-        }
     }
 }
 

@@ -1,23 +1,39 @@
 //! Running one attempt of a step: the [`StepExecutor`] trait, and [`ShellExecutor`], which runs
-//! the step's command as a real OS process in its own process group.
+//! the step's command as a real OS process, contained with everything it starts.
 //!
 //! A step attempt runs in a supervised task (the worker starts it under the manager's
 //! `TaskSupervisor` and gets the outcome by message), never in the worker itself, so a worker
 //! always answers status calls while its steps run.
 //!
-//! # Process groups
+//! # Containment
 //!
-//! Each attempt's process is the leader of a new process group, so that cancel, timeout and
-//! shutdown can signal the whole tree it started (`sh -c 'a | b &'` included): SIGTERM first,
-//! SIGKILL after a grace period. When the attempt's process exits, whatever it left running in
-//! its group is killed too. The manager only ever signals a [`ProcessGroup`] a step really
-//! started.
+//! No process a step starts outlives the step, however it tries to leave (`setsid`, a shell's
+//! job control, a double fork, a daemon holding the step's stdout open): [`ShellExecutor`] runs
+//! every attempt under `pipeline-step-init` ([`crate::step_init`]), a small init that starts
+//! the step's command, passes on the manager's [`StopRequest`]s (SIGTERM, then SIGKILL a kill
+//! grace later), and, once the command has exited, ends everything the command left behind
+//! before it reports how the command ended. The manager talks to it over a Unix socket, never
+//! by signalling a pid: it cannot signal anything it did not start, or a pid that was reaped
+//! and reused. When the socket closes (the step's task was dropped, or the manager died,
+//! SIGKILL included), the init kills the step's processes and exits.
 //!
-//! What this does not contain yet: a process that leaves the group (`setsid`, a shell's job
-//! control, which gives each background job a group of its own, a double fork into a new
-//! session) outlives its step; after a SIGKILL of the manager itself, running steps are not
-//! killed. Such a process cannot hold its step up, though: once the step's process has exited,
-//! what is left in its pipes is read for the kill grace at most.
+//! The init contains the step in one of two ways ([`Containment`]):
+//!
+//! - **A PID namespace per step** (`unshare --pid --fork --kill-child --mount-proc`, from
+//!   util-linux), where the machine allows it (root, or CAP_SYS_ADMIN; containers often drop
+//!   it). The init is the namespace's pid 1: when it exits, or `unshare` above it is killed,
+//!   the kernel kills every process of the namespace, and no process can leave one. Chosen
+//!   first because it is atomic and the kernel does it: nothing to sweep, no race with a
+//!   process that forks. The step sees its own pids and `/proc`.
+//! - **A child subreaper** (`PR_SET_CHILD_SUBREAPER`) otherwise: every orphan the step makes is
+//!   re-parented to the init, which, after the command exits, kills its children round after
+//!   round until none are left. What it does not cover: SIGTERM reaches only the command's
+//!   process group (what left it is SIGKILLed when the command exits, without a SIGTERM first),
+//!   and if the init itself is SIGKILLed, what it still had is left to the system's init.
+//!
+//! Neither holds a process that is root and means to leave (it can join another namespace);
+//! cgroups v2 with `cgroup.kill` would, and are not used, since they need a delegated
+//! hierarchy most machines do not give a user.
 //!
 //! # Output
 //!
@@ -36,13 +52,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid as OsPid;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
 
 use crate::execution::StepExit;
 use crate::pipeline::{StepAction, StepSpec};
+use crate::step_init::{self, Report};
 
 /// How many lines of output a step's status keeps.
 pub const OUTPUT_TAIL_LINES: usize = 20;
@@ -94,12 +110,13 @@ pub struct StepOutcome {
     pub duration: std::time::Duration,
 }
 
-/// What an attempt is given: where to run, and how to say which process group it started.
+/// What an attempt is given: where to run, and the manager's requests to stop it.
 pub struct StepRun {
     /// The execution's directory.
     pub workdir: Arc<Path>,
-    /// Time between SIGTERM and SIGKILL when the attempt is cancelled or times out; also how
-    /// long its output is still read after its process has exited.
+    /// Time between [`StopRequest::Terminate`] and [`StopRequest::Kill`] when the attempt is
+    /// cancelled or times out; also how long its output is still read after its processes have
+    /// ended.
     pub kill_grace: std::time::Duration,
     /// Whether this is the execution's first attempt, which creates `workdir`: fresh, with
     /// `create_dir` (never following a symlink, never reusing a directory that exists). Later
@@ -108,44 +125,48 @@ pub struct StepRun {
     /// Where the attempt's output goes: `<log_stem>.stdout` and `<log_stem>.stderr` (see
     /// [`log_stem`]).
     pub log_stem: PathBuf,
-    pub(crate) on_spawn: Box<dyn Fn(ProcessGroup) + Send + Sync>,
+    /// The manager's requests to stop the attempt.
+    pub stop: StopRequests,
 }
 
-impl StepRun {
-    /// Tells the worker the process group this attempt started, so cancel and timeout can
-    /// signal it.
-    pub fn spawned(&self, group: ProcessGroup) {
-        (self.on_spawn)(group);
-    }
+/// What the manager asks of a running attempt. The manager never signals a process itself: an
+/// executor stops what it started, so nothing it did not start can be signalled, and no pid
+/// that has been reaped (and perhaps reused) is ever used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopRequest {
+    /// Stop, gracefully: the execution was cancelled or timed out (SIGTERM, for processes).
+    Terminate,
+    /// Stop now: the kill grace after `Terminate` is over (SIGKILL). An attempt still running a
+    /// kill grace after this is ended by dropping its future.
+    Kill,
 }
 
-/// A process group an attempt started, the only thing the manager ever signals. It can be
-/// made only from a child the attempt spawned that leads a group of its own, so a
-/// [`StepExecutor`] cannot make the manager signal pid 0 (its own group), 1 (`kill(-1)`: every
-/// process it may signal), or anything else it did not start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessGroup(i32);
+/// The stop requests for one attempt, in the order they come.
+pub struct StopRequests(watch::Receiver<Option<StopRequest>>);
 
-impl ProcessGroup {
-    /// The group `child` leads; `None` if it has exited already, or does not lead a group of
-    /// its own (spawn it with `process_group(0)`).
-    pub fn of(child: &tokio::process::Child) -> Option<ProcessGroup> {
-        let pid = i32::try_from(child.id()?).ok()?;
-        let group = nix::unistd::getpgid(Some(OsPid::from_raw(pid))).ok()?;
-        let leads_its_own = group.as_raw() == pid && group != nix::unistd::getpgrp();
-        (pid > 1 && leads_its_own).then_some(ProcessGroup(pid))
+impl StopRequests {
+    /// A sender and the requests it sends.
+    pub(crate) fn channel() -> (watch::Sender<Option<StopRequest>>, StopRequests) {
+        let (sender, requests) = watch::channel(None);
+        (sender, StopRequests(requests))
     }
 
-    /// Sends `signal` to every process of the group; a group that is already gone is fine.
-    pub(crate) fn signal(self, signal: Signal) {
-        let _ = killpg(OsPid::from_raw(self.0), signal);
+    /// Waits for the next request. A gone worker can ask nothing more, so its end is a
+    /// [`StopRequest::Kill`]; after a `Kill`, stop asking.
+    pub async fn next(&mut self) -> StopRequest {
+        match self.0.changed().await {
+            Ok(()) => self.0.borrow_and_update().unwrap_or(StopRequest::Kill),
+            Err(_) => StopRequest::Kill,
+        }
     }
 }
 
 /// Runs steps. Implement it to plug in your own kind of step; [`ShellExecutor`] is the default.
 ///
 /// The future runs in a supervised task: a panic in it makes the execution `crashed`, and
-/// stopping the execution drops it at its next `.await`.
+/// stopping the execution drops it at its next `.await`. It should watch
+/// [`StepRun::stop`]: an attempt that ignores it is dropped a kill grace after the
+/// [`StopRequest::Kill`].
 pub trait StepExecutor: Send + Sync + 'static {
     /// Runs one attempt of `step`.
     fn run(
@@ -155,9 +176,46 @@ pub trait StepExecutor: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = StepOutcome> + Send>>;
 }
 
-/// Runs a step's `run` line with `sh -c`, or its `command` argv, in the execution's directory.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ShellExecutor;
+/// How a [`ShellExecutor`] keeps a step's processes together (see the
+/// [module docs](self#containment)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Containment {
+    /// A PID namespace per step where this machine allows one, else a subreaper.
+    #[default]
+    Auto,
+    /// A PID namespace per step; a step fails if none can be made.
+    Namespace,
+    /// The step's init as a child subreaper, without a namespace.
+    Subreaper,
+}
+
+/// Runs a step's `run` line with `sh -c`, or its `command` argv, in the execution's directory,
+/// under `pipeline-step-init` ([`crate::step_init`]), which keeps its processes contained.
+#[derive(Debug, Clone, Default)]
+pub struct ShellExecutor {
+    init: Option<PathBuf>,
+    containment: Containment,
+}
+
+impl ShellExecutor {
+    /// Steps run under the `pipeline-step-init` found next to the running program (or one
+    /// directory up, where cargo puts tests), contained by [`Containment::Auto`].
+    pub fn new() -> ShellExecutor {
+        ShellExecutor::default()
+    }
+
+    /// Steps run under the `pipeline-step-init` program at `path`.
+    pub fn with_init(mut self, path: impl Into<PathBuf>) -> ShellExecutor {
+        self.init = Some(path.into());
+        self
+    }
+
+    /// Steps are contained by `containment`.
+    pub fn with_containment(mut self, containment: Containment) -> ShellExecutor {
+        self.containment = containment;
+        self
+    }
+}
 
 impl StepExecutor for ShellExecutor {
     fn run(
@@ -166,7 +224,19 @@ impl StepExecutor for ShellExecutor {
         run: StepRun,
     ) -> Pin<Box<dyn Future<Output = StepOutcome> + Send>> {
         let step = step.clone();
-        Box::pin(async move { run_command(&step, run).await })
+        let executor = self.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            let exit = match executor.command(&step).await {
+                Ok(command) => return run_command(command, run, started).await,
+                Err(error) => StepExit::Error(error),
+            };
+            StepOutcome {
+                exit,
+                output_tail: Vec::new(),
+                duration: started.elapsed(),
+            }
+        })
     }
 }
 
@@ -184,93 +254,192 @@ impl StepExecutor for NoopExecutor {
     }
 }
 
-/// Kills the attempt's whole process group when dropped: the task was stopped, or the step's
-/// main process exited and left others behind.
-struct GroupGuard(ProcessGroup);
+/// The name of the step init program.
+const INIT_PROGRAM: &str = "pipeline-step-init";
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.0.signal(Signal::SIGKILL);
+impl ShellExecutor {
+    /// The command that runs `step` under its init, and whether it makes a PID namespace.
+    async fn command(&self, step: &StepSpec) -> Result<StepCommand, String> {
+        let init = match &self.init {
+            Some(init) => init.clone(),
+            None => init_next_to_this_program()?.clone(),
+        };
+        // Checked here: under `unshare`, a missing init would be only an exit code.
+        if !init.is_file() {
+            return Err(format!(
+                "cannot run steps: no {INIT_PROGRAM} at {}",
+                init.display()
+            ));
+        }
+        let namespace = match self.containment {
+            Containment::Auto => namespaces_available().await,
+            Containment::Namespace if namespaces_available().await => true,
+            Containment::Namespace => {
+                return Err(
+                    "no PID namespace can be made here (it needs CAP_SYS_ADMIN and \
+                            util-linux's unshare)"
+                        .into(),
+                );
+            }
+            Containment::Subreaper => false,
+        };
+        let mut command = if namespace {
+            let mut unshare = tokio::process::Command::new("unshare");
+            unshare.args(UNSHARE).arg(init);
+            unshare
+        } else {
+            tokio::process::Command::new(init)
+        };
+        match &step.action {
+            StepAction::Run(line) => command.arg("sh").arg("-c").arg(line),
+            StepAction::Command(argv) => command.args(argv),
+        };
+        command.envs(&step.env);
+        Ok(StepCommand { command, namespace })
     }
 }
 
-async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
-    let started = Instant::now();
+/// `unshare`'s options for a step: a PID namespace whose first process (the init) is killed
+/// if `unshare` is, with its own `/proc`, so that `$$` and `/proc/self` agree inside.
+const UNSHARE: [&str; 5] = ["--pid", "--fork", "--kill-child", "--mount-proc", "--"];
+
+/// Whether this machine lets us make a PID namespace with `unshare`: tried once per process.
+async fn namespaces_available() -> bool {
+    static AVAILABLE: tokio::sync::OnceCell<bool> = tokio::sync::OnceCell::const_new();
+    *AVAILABLE
+        .get_or_init(|| async {
+            let tried = tokio::process::Command::new("unshare")
+                .args(UNSHARE)
+                .arg("true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await;
+            let available = matches!(tried, Ok(status) if status.success());
+            tracing::info!(
+                containment = if available { "namespace" } else { "subreaper" },
+                "steps are contained"
+            );
+            available
+        })
+        .await
+}
+
+/// `pipeline-step-init` next to the running program, or one directory up (cargo runs tests
+/// from `target/<profile>/deps/`, beside which it puts the package's programs).
+fn init_next_to_this_program() -> Result<&'static PathBuf, String> {
+    static FOUND: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let program = std::env::current_exe()
+                .map_err(|error| format!("cannot find {INIT_PROGRAM}: {error}"))?;
+            let here = program.parent().unwrap_or(Path::new("."));
+            [Some(here), here.parent()]
+                .into_iter()
+                .flatten()
+                .map(|dir| dir.join(INIT_PROGRAM))
+                .find(|init| init.is_file())
+                .ok_or_else(|| {
+                    format!(
+                        "cannot find {INIT_PROGRAM} next to {}: install it with pipeline-manager \
+                         (cargo builds both), or give its path to ShellExecutor::with_init",
+                        program.display()
+                    )
+                })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A step's command under its init.
+struct StepCommand {
+    command: tokio::process::Command,
+    namespace: bool,
+}
+
+async fn run_command(step: StepCommand, run: StepRun, started: Instant) -> StepOutcome {
+    let failed = |error: String| StepOutcome {
+        exit: StepExit::Error(error),
+        output_tail: Vec::new(),
+        duration: started.elapsed(),
+    };
     // Here, in the step's task, rather than in the worker: filesystem calls block.
     if let Err(error) = workdir(&run) {
-        return StepOutcome {
-            exit: StepExit::Error(error),
-            output_tail: Vec::new(),
-            duration: started.elapsed(),
-        };
+        return failed(error);
     }
-    let mut command = match &step.action {
-        StepAction::Run(line) => {
-            let mut command = tokio::process::Command::new("sh");
-            command.arg("-c").arg(line);
-            command
-        }
-        StepAction::Command(argv) => {
-            let mut command = tokio::process::Command::new(&argv[0]);
-            command.args(&argv[1..]);
-            command
-        }
+    let (control, init_end) = match std::os::unix::net::UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(error) => return failed(format!("cannot make the step's control socket: {error}")),
     };
+    let StepCommand {
+        mut command,
+        namespace,
+    } = step;
     command
         .current_dir(&run.workdir)
-        .envs(&step.env)
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(init_end)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own group, so that a terminal's ctrl-c reaches the manager only, which cancels.
         .process_group(0)
-        .kill_on_drop(true);
+        // In a namespace, killing `unshare` kills the init, and with it the namespace. A
+        // subreaper init is never killed: it would leave the step's processes behind. When the
+        // step is dropped, the control socket closes, and the init kills them and exits.
+        .kill_on_drop(namespace);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            let program = match &step.action {
-                StepAction::Run(_) => "sh",
-                StepAction::Command(argv) => argv[0].as_str(),
-            };
-            return StepOutcome {
-                exit: StepExit::Error(format!("could not run {program:?}: {error}")),
-                output_tail: Vec::new(),
-                duration: started.elapsed(),
-            };
+            let program = command
+                .as_std()
+                .get_program()
+                .to_string_lossy()
+                .into_owned();
+            return failed(format!("could not run {program:?}: {error}"));
         }
     };
-    let group = ProcessGroup::of(&child);
-    let _guard = group.map(GroupGuard);
-    if let Some(group) = group {
-        run.spawned(group);
-    }
+    // The init's end now lives in the init only: its end of the socket is what it watches.
+    drop(command);
+    let mut control = match control
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(control))
+    {
+        Ok(control) => control,
+        Err(error) => return failed(format!("cannot watch the step's control socket: {error}")),
+    };
     let tail = Mutex::new(OutputTail::default());
     let drain_stdout = drain(child.stdout.take(), log(&run.log_stem, "stdout"), &tail);
     let drain_stderr = drain(child.stderr.take(), log(&run.log_stem, "stderr"), &tail);
+    let mut stop = run.stop;
     let (status, stdout_log, stderr_log) = {
         let mut drains = std::pin::pin!(async { tokio::join!(drain_stdout, drain_stderr) });
-        // Wait for the step's process while its output is read.
+        let mut killed = false;
         let mut logs = None;
-        let status = tokio::select! {
-            status = child.wait() => status,
-            read = &mut drains => {
-                logs = Some(read);
-                child.wait().await
+        // Wait for the init while the output is read and the manager's requests are passed on.
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                request = stop.next(), if !killed => {
+                    killed = request == StopRequest::Kill;
+                    let byte = match request {
+                        StopRequest::Terminate => step_init::TERMINATE,
+                        StopRequest::Kill => step_init::KILL,
+                    };
+                    // If this fails, the init has exited, and `wait` returns next.
+                    let _ = control.write_all(&[byte]).await;
+                }
+                read = &mut drains, if logs.is_none() => logs = Some(read),
             }
         };
-        // It has exited: kill anything it left in its group, so the pipes close and nothing
-        // outlives the step.
-        if let Some(group) = group {
-            group.signal(Signal::SIGKILL);
-        }
-        // What is left in the pipes is read for at most the kill grace: a process that left the
-        // step's group (`setsid`) and keeps its stdout open must not keep the step from ending.
+        // The init has exited, and every process of the step with it. What is left in the pipes is
+        // read for at most the kill grace all the same.
         let (stdout_log, stderr_log) = match logs {
             Some(read) => read,
             None => match tokio::time::timeout(run.kill_grace, &mut drains).await {
                 Ok(read) => read,
                 Err(_) => {
-                    let held = "a process outside the step's group still holds its output open; \
-                                not read further"
+                    let held = "something outside the step still holds its output open; not read \
+                            further"
                         .to_string();
                     (Err(std::io::Error::other(held)), Ok(()))
                 }
@@ -278,17 +447,25 @@ async fn run_command(step: &StepSpec, run: StepRun) -> StepOutcome {
         };
         (status, stdout_log, stderr_log)
     };
-    let exit = match status {
-        Ok(status) if status.success() => StepExit::Success,
-        Ok(status) => match (
+    let mut report = String::new();
+    let _ = tokio::time::timeout(run.kill_grace, control.read_to_string(&mut report)).await;
+    let exit = match (step_init::Report::parse(&report), status) {
+        (Some(Report::Exited(0)), _) => StepExit::Success,
+        (Some(Report::Exited(code)), _) => StepExit::Code(code),
+        (Some(Report::Signaled(signal)), _) => StepExit::Signal(signal),
+        (Some(Report::Error(message)), _) => StepExit::Error(message),
+        // No report: the init itself was killed, or failed.
+        (None, Ok(status)) => match (
             status.code(),
             std::os::unix::process::ExitStatusExt::signal(&status),
         ) {
-            (Some(code), _) => StepExit::Code(code),
-            (None, Some(signal)) => StepExit::Signal(signal),
+            (_, Some(signal)) => StepExit::Signal(signal),
+            (Some(code), None) => StepExit::Error(format!(
+                "{INIT_PROGRAM} failed (exit code {code}); see the step's stderr"
+            )),
             (None, None) => StepExit::Error("unknown exit status".into()),
         },
-        Err(error) => StepExit::Error(error.to_string()),
+        (None, Err(error)) => StepExit::Error(error.to_string()),
     };
     let mut output_tail = tail.into_inner().lines();
     for error in [stdout_log, stderr_log].into_iter().filter_map(Result::err) {
@@ -419,18 +596,27 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use super::{StepRun, run_command};
+    use super::{ShellExecutor, StepExecutor, StepRun, StopRequests};
     use crate::execution::StepExit;
     use crate::pipeline::{StepAction, StepSpec};
 
-    fn first_attempt(workdir: &Path) -> StepRun {
-        StepRun {
+    /// A first attempt in `workdir`, and the sender of its stop requests (the attempt is killed
+    /// once it is dropped).
+    fn first_attempt(
+        workdir: &Path,
+    ) -> (
+        StepRun,
+        tokio::sync::watch::Sender<Option<super::StopRequest>>,
+    ) {
+        let (stop, requests) = StopRequests::channel();
+        let run = StepRun {
             workdir: Arc::from(workdir),
             creates_workdir: true,
             kill_grace: std::time::Duration::from_secs(1),
             log_stem: super::log_stem(workdir, 0, "a"),
-            on_spawn: Box::new(|_| {}),
-        }
+            stop: requests,
+        };
+        (run, stop)
     }
 
     // An execution's directory is always new: a directory or a symlink already under its name
@@ -444,7 +630,9 @@ mod tests {
         let planted = root.join("exec-planted");
         std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
         let step = StepSpec::new("a", StepAction::Run("echo leaked > leak.txt".into()));
-        let outcome = run_command(&step, first_attempt(&planted)).await;
+        let executor = ShellExecutor::new();
+        let (run, _stop) = first_attempt(&planted);
+        let outcome = executor.run(&step, run).await;
         match &outcome.exit {
             StepExit::Error(message) => assert!(message.contains("already exists"), "{message}"),
             other => panic!("the step ran through a planted symlink: {other:?}"),
@@ -452,43 +640,26 @@ mod tests {
         assert!(!elsewhere.join("leak.txt").exists());
         assert!(!elsewhere.join("logs").exists());
         let fresh = root.join("exec-fresh");
-        let outcome = run_command(&step, first_attempt(&fresh)).await;
-        assert_eq!(outcome.exit, StepExit::Success);
+        let (run, _stop) = first_attempt(&fresh);
+        let outcome = executor.run(&step, run).await;
+        assert_eq!(outcome.exit, StepExit::Success, "{:?}", outcome.output_tail);
         assert!(fresh.join("leak.txt").exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    // A custom executor could report any number as its group (`spawned(0)` made a cancel
-    // SIGTERM the manager's own group, `spawned(1)` would be `kill(-1)`). Now it can only
-    // hand over a child it spawned, and only one that leads its own group counts.
+    // Without its init a step cannot be contained, so it does not run, and says why.
     #[tokio::test]
-    async fn only_a_child_that_leads_its_own_group_is_a_process_group() {
-        use super::ProcessGroup;
-        let mut own_group = tokio::process::Command::new("sleep")
-            .arg("30")
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        assert_eq!(
-            ProcessGroup::of(&own_group),
-            None,
-            "it shares the manager's group"
-        );
-        let mut leader = tokio::process::Command::new("sleep")
-            .arg("30")
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let group = ProcessGroup::of(&leader).expect("it leads its own group");
-        group.signal(nix::sys::signal::Signal::SIGKILL);
-        let status = leader.wait().await.unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9)
-        );
-        // Once it has exited, there is no group to hand over.
-        assert_eq!(ProcessGroup::of(&leader), None);
-        own_group.kill().await.unwrap();
+    async fn a_step_without_its_init_fails_naming_it() {
+        let root = std::env::temp_dir().join(format!("pm-unit-{}-noinit", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let step = StepSpec::new("a", StepAction::Run("true".into()));
+        let executor = ShellExecutor::new().with_init(root.join("no-such-init"));
+        let (run, _stop) = first_attempt(&root.join("exec"));
+        let outcome = executor.run(&step, run).await;
+        match &outcome.exit {
+            StepExit::Error(message) => assert!(message.contains("no-such-init"), "{message}"),
+            other => panic!("ran without its init: {other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -16,7 +16,10 @@ fn cli(test: &str) -> Command {
     let dir = common::output_dir(test);
     std::fs::create_dir_all(&dir).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_pipeline-manager"));
-    command.current_dir(dir);
+    // Marks the CLI, and so every step process it starts, with the test's name.
+    command
+        .current_dir(dir)
+        .env(common::MARK, common::mark(test));
     command
 }
 
@@ -146,10 +149,8 @@ fn ctrl_c_cancels_running_executions_kills_their_processes_and_exits_130() {
             break;
         }
     }
-    let grandchild: i32 = run_file("cli-ctrl-c", "grandchild.pid")
-        .trim()
-        .parse()
-        .unwrap();
+    run_file("cli-ctrl-c", "ready");
+    assert!(!common::processes_marked(&common::mark("cli-ctrl-c")).is_empty());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -161,15 +162,7 @@ fn ctrl_c_cancels_running_executions_kills_their_processes_and_exits_130() {
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
     assert!(stdout.contains("cancelled"), "{stdout}");
-    // The kernel finishes a kill asynchronously; give it a bounded moment (no sleeping).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !common::gone(grandchild) && std::time::Instant::now() < deadline {
-        std::hint::spin_loop();
-    }
-    assert!(
-        common::gone(grandchild),
-        "the step's grandchild outlived the CLI"
-    );
+    common::assert_none_marked_blocking(&common::mark("cli-ctrl-c"));
 }
 
 // `logs` prints what the steps printed, from their log files: a step's stdout to stdout and
@@ -365,10 +358,8 @@ fn sigquit_cancels_the_run_and_kills_its_processes_like_ctrl_c() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let grandchild: i32 = run_file("cli-quit", "grandchild.pid")
-        .trim()
-        .parse()
-        .unwrap();
+    run_file("cli-quit", "ready");
+    assert!(!common::processes_marked(&common::mark("cli-quit")).is_empty());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGQUIT,
@@ -376,12 +367,5 @@ fn sigquit_cancels_the_run_and_kills_its_processes_like_ctrl_c() {
     .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !common::gone(grandchild) && std::time::Instant::now() < deadline {
-        std::hint::spin_loop();
-    }
-    assert!(
-        common::gone(grandchild),
-        "the step's process outlived the CLI"
-    );
+    common::assert_none_marked_blocking(&common::mark("cli-quit"));
 }

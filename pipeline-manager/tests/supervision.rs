@@ -6,15 +6,18 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{WAIT, assert_gone, manager, manager_with, next_update, read_pid, shell};
+use common::{
+    WAIT, assert_none_marked, manager, manager_with, marked, next_update, processes_marked, shell,
+};
 use otp_core::ExitReason;
 use pipeline_manager::execution::StepState;
 use pipeline_manager::{
     ExecutionId, PipelineError, PipelineSpec, Status, StepAction, StepExit, StepSpec,
 };
 
-/// A step that starts a background grandchild, records both pids, and waits forever.
-const TREE: &str = "sleep 300 & echo $! > grandchild.pid; echo $$ > step.pid; wait";
+/// A step that starts a background grandchild, says it is ready, and waits forever. Run it
+/// `marked`, to find its processes.
+const TREE: &str = "sleep 300 & echo ready > ready; wait";
 
 /// Waits until the worker has recorded the signal that ended its step, and returns the status.
 async fn ended_by_signal(
@@ -42,14 +45,15 @@ async fn wait_for_file(dir: &std::path::Path, file: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_kills_the_step_and_its_grandchildren() {
+    let mark = common::mark("cancel_kills_the_step_and_its_grandchildren");
     let manager = manager("cancel-tree").await;
     let id = manager
-        .run_pipeline(shell("tree", &[("tree", TREE)]))
+        .run_pipeline(marked(shell("tree", &[("tree", TREE)]), &mark))
         .await
         .unwrap();
     let dir = manager.status(&id).await.unwrap().workdir;
-    wait_for_file(&dir, "step.pid").await;
-    let (step, grandchild) = (read_pid(&dir, "step.pid"), read_pid(&dir, "grandchild.pid"));
+    wait_for_file(&dir, "ready").await;
+    assert!(!processes_marked(&mark).is_empty());
     manager.cancel(&id).await.unwrap();
     let status = ended_by_signal(&manager, &id).await;
     assert_eq!(status.status, Status::Cancelled);
@@ -58,22 +62,20 @@ async fn cancel_kills_the_step_and_its_grandchildren() {
         Some(15),
         "SIGTERM ends a cooperative step"
     );
-    assert_gone(step).await;
-    assert_gone(grandchild).await;
+    assert_none_marked(&mark).await;
     manager.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let mark = common::mark("a_step_that_ignores_sigterm_is_killed_after_the_grace_period");
     let manager = manager("cancel-stubborn").await;
-    let stubborn = "trap '' TERM; echo $$ > step.pid; while true; do sleep 1; done";
-    let id = manager
-        .run_pipeline(shell("stubborn", &[("stubborn", stubborn)]))
-        .await
-        .unwrap();
+    let stubborn = "trap '' TERM; echo ready > ready; while true; do sleep 1; done";
+    let spec = marked(shell("stubborn", &[("stubborn", stubborn)]), &mark);
+    let id = manager.run_pipeline(spec).await.unwrap();
     let dir = manager.status(&id).await.unwrap().workdir;
-    wait_for_file(&dir, "step.pid").await;
-    let step = read_pid(&dir, "step.pid");
+    wait_for_file(&dir, "ready").await;
+    assert!(!processes_marked(&mark).is_empty());
     manager.cancel(&id).await.unwrap();
     let status = ended_by_signal(&manager, &id).await;
     assert_eq!(
@@ -81,14 +83,15 @@ async fn a_step_that_ignores_sigterm_is_killed_after_the_grace_period() {
         Some(9),
         "SIGKILL after the grace period"
     );
-    assert_gone(step).await;
+    assert_none_marked(&mark).await;
     manager.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_execution_timeout_counts_from_execute_and_kills_the_step() {
+    let mark = common::mark("the_execution_timeout_counts_from_execute_and_kills_the_step");
     let manager = manager("timeout").await;
-    let mut spec = shell("slow", &[("tree", TREE)]);
+    let mut spec = marked(shell("slow", &[("tree", TREE)]), &mark);
     spec.timeout = Duration::from_millis(700);
     let id = manager.start_execution(spec).await.unwrap();
     // Seed D6: a pending execution does not time out, however long it waits.
@@ -96,12 +99,12 @@ async fn the_execution_timeout_counts_from_execute_and_kills_the_step() {
     assert_eq!(pending.unwrap_err(), PipelineError::WaitTimeout(id.clone()));
     manager.execute(&id).await.unwrap();
     let dir = manager.status(&id).await.unwrap().workdir;
-    wait_for_file(&dir, "grandchild.pid").await;
-    let grandchild = read_pid(&dir, "grandchild.pid");
+    wait_for_file(&dir, "ready").await;
+    assert!(!processes_marked(&mark).is_empty());
     let status = manager.wait(&id, WAIT).await.unwrap();
     assert_eq!(status.status, Status::TimedOut);
     assert!(status.error.as_deref().unwrap().contains("timed out"));
-    assert_gone(grandchild).await;
+    assert_none_marked(&mark).await;
     manager.shutdown().await.unwrap();
 }
 
@@ -130,17 +133,17 @@ async fn a_step_timeout_fails_the_step() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutting_the_manager_down_leaves_no_process_behind() {
+    let mark = common::mark("shutting_the_manager_down_leaves_no_process_behind");
     let manager = manager("shutdown").await;
     let id = manager
-        .run_pipeline(shell("tree", &[("tree", TREE)]))
+        .run_pipeline(marked(shell("tree", &[("tree", TREE)]), &mark))
         .await
         .unwrap();
     let dir = manager.status(&id).await.unwrap().workdir;
-    wait_for_file(&dir, "step.pid").await;
-    let (step, grandchild) = (read_pid(&dir, "step.pid"), read_pid(&dir, "grandchild.pid"));
+    wait_for_file(&dir, "ready").await;
+    assert!(!processes_marked(&mark).is_empty());
     manager.shutdown().await.unwrap();
-    assert_gone(step).await;
-    assert_gone(grandchild).await;
+    assert_none_marked(&mark).await;
     assert!(matches!(
         manager.status(&id).await,
         Err(PipelineError::Unavailable(_) | PipelineError::NotFound(_))
@@ -519,18 +522,18 @@ async fn a_stuck_worker_does_not_stall_listing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_worker_mid_step_kills_its_step_processes() {
+    let mark = common::mark("killing_a_worker_mid_step_kills_its_step_processes");
     let manager = manager("kill-worker").await;
     let id = manager
-        .run_pipeline(shell("tree", &[("tree", TREE)]))
+        .run_pipeline(marked(shell("tree", &[("tree", TREE)]), &mark))
         .await
         .unwrap();
     let dir = manager.status(&id).await.unwrap().workdir;
-    wait_for_file(&dir, "step.pid").await;
-    let (step, grandchild) = (read_pid(&dir, "step.pid"), read_pid(&dir, "grandchild.pid"));
+    wait_for_file(&dir, "ready").await;
+    assert!(!processes_marked(&mark).is_empty());
     let worker = manager.worker_pid(&id).unwrap();
     otp_core::process::exit(worker, ExitReason::Killed);
-    assert_gone(step).await;
-    assert_gone(grandchild).await;
+    assert_none_marked(&mark).await;
     manager.shutdown().await.unwrap();
 }
 

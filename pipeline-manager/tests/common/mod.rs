@@ -47,6 +47,101 @@ pub fn shell(name: &str, steps: &[(&str, &str)]) -> PipelineSpec {
     )
 }
 
+/// The environment variable that marks a test's step processes: every process a step starts
+/// inherits it (unless it clears its environment), whichever pid namespace it runs in, so a
+/// test finds them all by it in the kernel's process table.
+pub const MARK: &str = "PM_TEST_MARK";
+
+/// The mark of test `test` in this run: what an earlier run left behind does not count.
+pub fn mark(test: &str) -> String {
+    format!("{test}-{}", std::process::id())
+}
+
+/// `spec` with every step marked `mark` (see [`MARK`]).
+pub fn marked(mut spec: PipelineSpec, mark: &str) -> PipelineSpec {
+    for step in &mut spec.steps {
+        step.env.insert(MARK.to_string(), mark.to_string());
+    }
+    spec
+}
+
+/// The pids of the live processes marked `mark` (see [`MARK`]), zombies left out.
+pub fn processes_marked(mark: &str) -> Vec<i32> {
+    let wanted = format!("{MARK}={mark}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|&byte| byte == 0)
+                    .any(|entry| entry == wanted.as_bytes())
+            }) && !gone(pid)
+        })
+        .collect()
+}
+
+/// Waits, yielding (no sleeps), until at least `count` processes are marked `mark`; fails after
+/// `WAIT`.
+pub async fn await_marked(mark: &str, count: usize) {
+    let result = tokio::time::timeout(WAIT, async {
+        while processes_marked(mark).len() < count {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(
+        result.is_ok(),
+        "fewer than {count} processes marked {mark}: {:?}",
+        processes_marked(mark)
+    );
+}
+
+/// Waits for every process marked `mark` to be gone. The kernel gives no event for the death
+/// of a process that is not our child, so this polls the process table, bounded by `WAIT`.
+pub async fn assert_none_marked(mark: &str) {
+    let result = tokio::time::timeout(WAIT, async {
+        while !processes_marked(mark).is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(
+        result.is_ok(),
+        "processes marked {mark} outlived their step: {:?}",
+        describe(&processes_marked(mark))
+    );
+}
+
+/// The same, for tests without a runtime: spins with a deadline.
+pub fn assert_none_marked_blocking(mark: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !processes_marked(mark).is_empty() && std::time::Instant::now() < deadline {
+        std::hint::spin_loop();
+    }
+    let left = processes_marked(mark);
+    assert!(
+        left.is_empty(),
+        "processes marked {mark} outlived their step: {:?}",
+        describe(&left)
+    );
+}
+
+/// Each pid with its command line, for a failure message.
+fn describe(pids: &[i32]) -> Vec<String> {
+    pids.iter()
+        .map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            format!(
+                "{pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            )
+        })
+        .collect()
+}
+
 /// Whether process `pid` is gone (no such process, or a zombie nobody has reaped yet).
 pub fn gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
