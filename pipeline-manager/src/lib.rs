@@ -13,7 +13,7 @@
 //! ├── worker_supervisor    DynamicSupervisor                  one PipelineWorker per execution
 //! │   └── PipelineWorker × n   (permanent: a crashed worker comes back pending)
 //! ├── step_tasks           TaskSupervisor                     one task per step attempt
-//! │   └── step task × m    runs one OS process group, reports back to its worker by message
+//! │   └── step task × m    runs one contained OS process tree, reports back by message
 //! └── execution_cleaner    GenServer on send_interval         removes old finished executions
 //! ```
 //!

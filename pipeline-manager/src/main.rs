@@ -587,7 +587,7 @@ async fn run(
     } else {
         print_summary(&statuses);
     }
-    // Stops every process of the tree, and every step's process group with it.
+    // Stops every process of the tree, and every step's OS processes with it.
     let _ = manager.shutdown().await;
     let all_completed = !start_failed
         && !ids.is_empty()

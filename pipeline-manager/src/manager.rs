@@ -246,7 +246,7 @@ impl PipelineManager {
     }
 
     /// Stops the whole tree in reverse order: the cleaner, the step tasks (their processes are
-    /// killed), the workers (each kills its running step's process group), the registry.
+    /// killed), the workers (each takes its running step's processes with it), the registry.
     ///
     /// # Errors
     ///

@@ -245,7 +245,7 @@ impl PipelineWorker {
         };
         let work = self.shared.config.executor.run(step, run);
         // The task is not linked to the worker: it watches the worker, and if the worker dies
-        // (crash, kill, shutdown) it drops the step, whose process group goes with it.
+        // (crash, kill, shutdown) it drops the step, whose processes go with it.
         let worker_exit = otp_core::monitor::monitor(ctx.pid());
         let watched = async move {
             tokio::select! {

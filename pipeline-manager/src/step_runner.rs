@@ -449,7 +449,7 @@ async fn run_command(step: StepCommand, run: StepRun, started: Instant) -> StepO
     };
     let mut report = String::new();
     let _ = tokio::time::timeout(run.kill_grace, control.read_to_string(&mut report)).await;
-    let exit = match (step_init::Report::parse(&report), status) {
+    let exit = match (Report::parse(&report), status) {
         (Some(Report::Exited(0)), _) => StepExit::Success,
         (Some(Report::Exited(code)), _) => StepExit::Code(code),
         (Some(Report::Signaled(signal)), _) => StepExit::Signal(signal),
