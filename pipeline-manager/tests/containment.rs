@@ -12,7 +12,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{WAIT, assert_none_marked, manager_with, marked, processes_marked, shell};
+use common::{
+    WAIT, assert_none_marked, manager_with, marked, processes_marked, shell, wait_for_file,
+};
 use pipeline_manager::step_runner::{
     Containment, ShellExecutor, StepExecutor, StepOutcome, StepRun,
 };
@@ -83,14 +85,7 @@ async fn contained_run<F: Future<Output = ()>>(
         return None;
     }
     let dir = manager.status(&id).await.unwrap().workdir;
-    let ready = dir.join("ready");
-    let waited = tokio::time::timeout(WAIT, async {
-        while !ready.exists() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "{mark}: the step never got ready");
+    wait_for_file(&dir, "ready").await;
     act(manager.clone(), id.clone()).await;
     let status = manager.wait(&id, WAIT).await.unwrap();
     assert_none_marked(&mark).await;
@@ -200,14 +195,8 @@ async fn shutting_down_ends_every_process_of_a_running_step(containment: Contain
         return;
     }
     let id = manager.run_pipeline(marked(spec, &mark)).await.unwrap();
-    let ready = manager.status(&id).await.unwrap().workdir.join("ready");
-    let waited = tokio::time::timeout(WAIT, async {
-        while !ready.exists() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "{mark}: the step never got ready");
+    let dir = manager.status(&id).await.unwrap().workdir;
+    wait_for_file(&dir, "ready").await;
     manager.shutdown().await.unwrap();
     assert_none_marked(&mark).await;
 }

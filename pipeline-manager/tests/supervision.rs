@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{
     WAIT, assert_none_marked, manager, manager_with, marked, next_update, processes_marked, shell,
+    wait_for_file,
 };
 use otp_core::ExitReason;
 use pipeline_manager::execution::StepState;
@@ -30,17 +31,6 @@ async fn ended_by_signal(
         return status;
     }
     (*next_update(&mut updates, id, |status| status.ended_by_signal.is_some()).await).clone()
-}
-
-async fn wait_for_file(dir: &std::path::Path, file: &str) {
-    let path = dir.join(file);
-    let result = tokio::time::timeout(WAIT, async {
-        while std::fs::read_to_string(&path).map_or(true, |text| text.trim().is_empty()) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(result.is_ok(), "{} never appeared", path.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,22 +83,6 @@ pub fn processes_marked(mark: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Waits, yielding (no sleeps), until at least `count` processes are marked `mark`; fails after
-/// `WAIT`.
-pub async fn await_marked(mark: &str, count: usize) {
-    let result = tokio::time::timeout(WAIT, async {
-        while processes_marked(mark).len() < count {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(
-        result.is_ok(),
-        "fewer than {count} processes marked {mark}: {:?}",
-        processes_marked(mark)
-    );
-}
-
 /// Waits for every process marked `mark` to be gone. The kernel gives no event for the death
 /// of a process that is not our child, so this polls the process table, bounded by `WAIT`.
 pub async fn assert_none_marked(mark: &str) {
@@ -152,27 +136,6 @@ pub fn gone(pid: i32) -> bool {
     }
 }
 
-/// Waits for the kernel to finish killing `pid`. The OS offers no event for the death of a
-/// process that is not our child, so this yields (never sleeps) until it is gone, within `WAIT`.
-pub async fn assert_gone(pid: i32) {
-    let result = tokio::time::timeout(WAIT, async {
-        while !gone(pid) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(result.is_ok(), "process {pid} is still running");
-}
-
-/// Reads a pid a step wrote to `file` in its execution's directory.
-pub fn read_pid(dir: &std::path::Path, file: &str) -> i32 {
-    std::fs::read_to_string(dir.join(file))
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// Waits on a subscription (taken before the change) for the next update of `id` that
 /// `matches`, instead of polling the status; fails if none comes within `WAIT`.
 pub async fn next_update(
@@ -191,4 +154,17 @@ pub async fn next_update(
     tokio::time::timeout(WAIT, wait)
         .await
         .unwrap_or_else(|_| panic!("no matching update of {id:?} within {WAIT:?}"))
+}
+
+/// Waits, yielding (no sleeps), until a step has written `file` in `dir`, not empty; fails
+/// after `WAIT`.
+pub async fn wait_for_file(dir: &std::path::Path, file: &str) {
+    let path = dir.join(file);
+    let result = tokio::time::timeout(WAIT, async {
+        while std::fs::read_to_string(&path).map_or(true, |text| text.trim().is_empty()) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(result.is_ok(), "{} never appeared", path.display());
 }
