@@ -65,6 +65,8 @@
 //! | `erlang:send_after/3`, `timer:send_interval/2`, `cancel_timer/1` | [`gen_server::Context::send_after`], [`send_interval`](gen_server::Context::send_interval), [`cancel_timer`](gen_server::Context::cancel_timer) |
 //! | `Registry` (unique keys), `{via, Registry, Name}` | [`registry::Registry`], [`registry::Via`] |
 //! | `Task.Supervisor` | [`task_supervisor::TaskSupervisor`] |
+//! | `register/2`, `whereis/1`, `{local, Name}`, Elixir's `name:` | [`name::Name`] |
+//! | `Task.start/1`, a `{Task, fun}` child | [`task::start`], [`supervisor::ChildSpec::task`] |
 //! | `supervisor` / `Supervisor`: `start_link`, `start_child`, `terminate_child`, `restart_child`, `delete_child`, `which_children`, `count_children` | [`supervisor::Supervisor`], same names |
 //! | child spec (`id`, `start`, `restart`, `shutdown`, `type`) | [`supervisor::ChildSpec`], [`supervisor::Restart`], [`supervisor::Shutdown`], [`supervisor::ChildType`] |
 //! | supervisor flags (`strategy`, `intensity`, `period`) | [`supervisor::SupFlags`], [`supervisor::Strategy`] |
@@ -89,15 +91,22 @@ pub mod application;
 pub mod dynamic_supervisor;
 pub mod gen_server;
 pub mod monitor;
+pub mod name;
 pub mod process;
 pub mod registry;
 pub mod semantics;
 pub mod supervisor;
 mod sync;
+pub mod task;
 pub mod task_supervisor;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod timer;
 
 pub use gen_server::{GenServer, ServerRef};
+
+// The README's Rust snippets are compiled and run as doctests, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
 pub use process::{ExitReason, Pid};

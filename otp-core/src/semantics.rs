@@ -85,6 +85,14 @@
 //!   `keys_are_gone_before_the_down_is_delivered`.) A task's result is delivered only once its
 //!   exit is complete. (`task_supervisor.rs`:
 //!   `a_task_result_arrives_only_once_the_task_has_exited_and_released_its_names`.)
+//! - A [`Name`](crate::name::Name) is released by its holder's exit before that exit is
+//!   announced, so the restarted child can register it at once; a registration racing the
+//!   holder's exit is refused or released by it. (`names.rs`:
+//!   `a_name_is_released_before_its_holders_down_is_delivered`,
+//!   `a_registration_racing_the_holders_exit_never_leaves_a_dead_holder`; loom model
+//!   `loom_a_registration_racing_the_holders_exit_never_outlives_it`.) A lookup never waits: while
+//!   the child restarts it fails at once. (`names.rs`:
+//!   `a_lookup_while_the_child_is_restarting_fails_at_once`.)
 //! - User code (a `Down` mapping, a registry key or value) is never dropped under an internal
 //!   lock. (`monitor_timer.rs`: `demonitor_drops_a_mapping_that_owns_a_monitor_of_the_same_process`;
 //!   `registry.rs`: `keys_and_values_are_dropped_outside_the_registrys_locks`.)
@@ -178,4 +186,5 @@
 //! | GS-04 | `init` runs in the spawned process; the starter waits | `init` runs in the starter's task *as* the new process (its pid current, its span entered, a kill or the start timeout ends it); the process gets a task once `init` succeeds. Dropping the start future kills the starting process | two thread hand-offs less per start; what a process can observe is the same |
 //! | preemption | the BEAM preempts a process after its reductions | a server spends a unit of tokio's cooperative budget per message, timer and continue, and yields when it runs out | tokio cannot preempt; a server that keeps itself busy still lets others run, answers calls, stops on request and can be killed (`gen_server_busy.rs`) |
 //! | kill of a supervisor | its `EXIT`/`DOWN` can arrive before its children have died of their links | published only once its children have exited | the restarted subtree must find its names free |
+//! | names | `register/2` puts an atom in one global table; `{local, Name}` registers before `init` | a [`Name<T>`](crate::name::Name) is a typed value handed down the tree, registered when the start function returns | no untyped global namespace; the handle a name leads to is typed |
 //! | backoff | none | opt-in [`RestartBackoff`](crate::supervisor::RestartBackoff) per child | crash loops should not burn the budget in microseconds |

@@ -64,8 +64,8 @@ use crate::gen_server::{
     StartOptions, StopError, Timeout,
 };
 use crate::monitor::Down;
-use crate::process::header::{AnyProcess, ProcessHeader};
-use crate::process::spawn::{self, NoRuntime};
+use crate::process::header::AnyProcess;
+use crate::process::spawn::NoRuntime;
 use crate::process::termination;
 use crate::supervisor::events::{EventSource, Events};
 use crate::supervisor::restart::{self, Engine, Restarting};
@@ -74,6 +74,7 @@ use crate::supervisor::shutdown::{stop_child, stop_concurrently};
 use crate::supervisor::{
     AfterExit, ChildProcess, EventStream, Restart, Shutdown, SupervisorEvent, after_exit,
 };
+use crate::task::{TaskProcess, spawn_task, task_exit_reason};
 use crate::{ExitReason, Pid};
 
 /// Why a task could not be started.
@@ -146,39 +147,8 @@ impl Default for TaskSupervisorOptions {
     }
 }
 
-/// A task process: just the header; it has no mailbox.
-struct TaskProcess {
-    header: ProcessHeader,
-}
-
-impl AnyProcess for TaskProcess {
-    fn header(&self) -> &ProcessHeader {
-        &self.header
-    }
-
-    fn close_mailbox(&self) -> Option<Box<dyn Send>> {
-        None
-    }
-
-    fn request_stop(&self, reason: ExitReason) -> bool {
-        self.header.force_exit(reason)
-    }
-}
-
 /// Starts one incarnation of a task; called once per (re)start.
 type Launch = Box<dyn FnMut() -> Result<Arc<TaskProcess>, NoRuntime> + Send>;
-
-fn spawn_task<F, Fin>(body: F, finish: Fin) -> Result<Arc<TaskProcess>, NoRuntime>
-where
-    F: Future + Send + 'static,
-    Fin: spawn::Finish<F::Output>,
-{
-    let process = Arc::new(TaskProcess {
-        header: ProcessHeader::new("task"),
-    });
-    spawn::spawn(process.clone(), body, finish)?;
-    Ok(process)
-}
 
 /// A task: its process while it runs; none while it waits for a restart that failed.
 struct TaskChild {
@@ -646,16 +616,6 @@ impl TaskSupervisor {
     pub async fn stop(&self, timeout: impl Into<Timeout>) -> Result<(), StopError> {
         self.server.stop(ExitReason::Shutdown, timeout).await
     }
-}
-
-/// How a task without a result ends: its exit reason, nothing to deliver.
-fn task_exit_reason(outcome: Result<Result<(), BoxError>, ExitReason>) -> (ExitReason, fn()) {
-    let reason = match outcome {
-        Ok(Ok(())) => ExitReason::Normal,
-        Ok(Err(error)) => ExitReason::Error(Arc::from(error)),
-        Err(reason) => reason,
-    };
-    (reason, || {})
 }
 
 /// The exit reason of a task whose output is its result: `Normal` once it produced one.

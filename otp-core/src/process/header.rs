@@ -344,7 +344,7 @@ pub(crate) fn run_exits_due() {
 
 /// Models of the exit state's protocol (see `crate::sync` for how to run them).
 #[cfg(all(test, otp_loom))]
-mod loom_models {
+pub(crate) mod loom_models {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -353,7 +353,7 @@ mod loom_models {
     use crate::process::down::{Down, MonitorRef};
 
     /// Runs the fan-out's steps 1 and 3 and delivers the monitors taken, as `termination` does.
-    fn exit(header: &ProcessHeader) {
+    pub(crate) fn exit(header: &ProcessHeader) {
         for hook in header.begin_exit().unwrap_or_default() {
             hook(header.pid());
         }

@@ -11,9 +11,10 @@ use std::time::Duration;
 use futures::FutureExt;
 
 use super::{Restart, Shutdown};
-use crate::gen_server::{GenServer, ServerRef, StartError};
+use crate::gen_server::{BoxError, GenServer, ServerRef, StartError};
 use crate::process::header::AnyProcess;
 use crate::process::panic_message;
+use crate::task::TaskRef;
 use crate::{ExitReason, Pid};
 
 /// Whether a child is a worker or a supervisor (the child spec's `type`).
@@ -56,6 +57,14 @@ impl<S: GenServer> From<ServerRef<S>> for ChildProcess {
     fn from(server: ServerRef<S>) -> ChildProcess {
         ChildProcess {
             process: server.process(),
+        }
+    }
+}
+
+impl From<TaskRef> for ChildProcess {
+    fn from(task: TaskRef) -> ChildProcess {
+        ChildProcess {
+            process: task.process,
         }
     }
 }
@@ -180,6 +189,22 @@ impl ChildSpec {
         spec.child_type = ChildType::Supervisor;
         spec.shutdown = Shutdown::Infinity;
         spec
+    }
+
+    /// A task child: `task` is called for every (re)start, and the future it returns runs as
+    /// the child's process (Elixir's `{Task, fun}` child; see [`crate::task`]). `Ok(())` is a
+    /// `Normal` exit, an `Err` or a panic an abnormal one.
+    ///
+    /// Restart [`Restart::Temporary`], as Elixir's `Task`: set
+    /// [`restart`](Self::restart) to keep an acceptor loop running. Shutdown 5 s, but a task
+    /// has no mailbox: a graceful stop ends it at its next `.await`, as a kill does.
+    pub fn task<F, Fut>(id: impl Into<Arc<str>>, task: F) -> ChildSpec
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        ChildSpec::new(id, move || std::future::ready(crate::task::start(task())))
+            .restart(Restart::Temporary)
     }
 
     /// Sets the restart type.
