@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `DynamicSupervisor.start_link(max_restarts: 3, max_seconds: 5, max_children: :infinity)` | [`DynamicSupervisor::start`] with [`DynamicSupervisorOptions`] |
 //! | `start_child(sup, spec)` → `{:ok, pid}` / `:ignore` / `{:error, reason}` | [`DynamicSupervisor::start_child`] → `Ok(pid)` / [`DynamicStartError`] |
+//! | `start_child(sup, {Conn, socket})` of a temporary child | [`DynamicSupervisor::start_temporary`]: the socket comes back if the child was not started |
 //! | `terminate_child(sup, pid)` | [`DynamicSupervisor::terminate_child`] |
 //! | `which_children/1`, `count_children/1` | [`DynamicSupervisor::which_children`], [`DynamicSupervisor::count_children`] |
 //! | `stop/3` | [`DynamicSupervisor::stop`] |
@@ -36,6 +37,8 @@
 //! - The differences of [`supervisor`](crate::supervisor#differences-from-otp) apply.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
@@ -52,8 +55,9 @@ use crate::supervisor::restart_intensity::{DEFAULT_MAX_RESTARTS, DEFAULT_MAX_SEC
 use crate::supervisor::shutdown::{stop_child, stop_concurrently};
 use crate::supervisor::{
     AfterExit, ChildCounts, ChildInfo, ChildProcess, ChildSpec, ChildStatus, ChildType,
-    EventStream, SpecError, SupervisorEvent, TerminateChildError, after_exit,
+    EventStream, Restart, SpecError, SupervisorEvent, TerminateChildError, after_exit,
 };
+use crate::sync::Mutex;
 use crate::{ExitReason, Pid};
 
 /// A dynamic supervisor's options. Defaults are Elixir's: 3 restarts in 5 s, no child limit.
@@ -96,6 +100,27 @@ pub enum DynamicStartError {
     /// The supervisor is not running.
     #[error("no process")]
     NoProc,
+}
+
+/// Why [`DynamicSupervisor::start_temporary`] did not add a running child, with its arguments
+/// if they were not used.
+#[derive(thiserror::Error)]
+#[error("{error}")]
+pub struct StartTemporaryError<A> {
+    /// Why the child was not started.
+    pub error: DynamicStartError,
+    /// The arguments, if the start function never ran (`MaxChildren`, `NoProc`). `None` once
+    /// it ran: the child's start consumed them, even if it then failed.
+    pub args: Option<A>,
+}
+
+impl<A> fmt::Debug for StartTemporaryError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartTemporaryError")
+            .field("error", &self.error)
+            .field("args_returned", &self.args.is_some())
+            .finish()
+    }
 }
 
 struct DynChild {
@@ -450,6 +475,79 @@ impl DynamicSupervisor {
             Ok(Response::Started(result)) => result,
             _ => Err(DynamicStartError::NoProc),
         }
+    }
+
+    /// Starts a temporary child whose start function consumes its arguments (a socket, a
+    /// channel), and returns its pid: `start(args)` is called at most once. If the start
+    /// function never ran (the supervisor has `max_children` children, or is not running), the
+    /// arguments come back in the error, so the caller can still close the socket or answer
+    /// "busy" (in Erlang the caller keeps its copy of the arguments).
+    ///
+    /// The child is a worker with the default shutdown (5 s). For anything else, or for a child
+    /// that is restarted (and so needs its arguments again), use
+    /// [`start_child`](Self::start_child) with a [`ChildSpec`].
+    ///
+    /// ```
+    /// use otp_core::dynamic_supervisor::{DynamicStartError, DynamicSupervisor, DynamicSupervisorOptions};
+    /// # use otp_core::gen_server::{BoxError, Context, GenServer, Init};
+    /// # struct Connection(#[allow(dead_code)] String);
+    /// # impl GenServer for Connection {
+    /// #     type Args = String; type Call = (); type Reply = (); type Cast = ();
+    /// #     type Info = (); type Continue = ();
+    /// #     async fn init(peer: String, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> { Ok(Init::Ready(Connection(peer))) }
+    /// # }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = DynamicSupervisorOptions { max_children: Some(1), ..Default::default() };
+    /// let connections = DynamicSupervisor::start(options).await?;
+    /// connections.start_temporary("first".to_string(), Connection::start).await?;
+    /// let refused = connections.start_temporary("second".to_string(), Connection::start).await;
+    /// let error = refused.unwrap_err();
+    /// assert_eq!(error.error, DynamicStartError::MaxChildren);
+    /// assert_eq!(error.args.as_deref(), Some("second")); // not lost
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start_child`](Self::start_child), in [`StartTemporaryError::error`], with the
+    /// arguments in [`StartTemporaryError::args`] if the start function did not run.
+    pub async fn start_temporary<A, F, Fut, C, E>(
+        &self,
+        args: A,
+        start: F,
+    ) -> Result<Pid, StartTemporaryError<A>>
+    where
+        A: Send + 'static,
+        F: FnOnce(A) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<C, E>> + Send + 'static,
+        C: Into<ChildProcess>,
+        E: Into<StartError>,
+    {
+        let unstarted = Arc::new(Mutex::new(Some((args, start))));
+        let spec = {
+            let unstarted = unstarted.clone();
+            ChildSpec::new("temporary", move || {
+                let parts = unstarted.lock().take();
+                async move {
+                    match parts {
+                        Some((args, start)) => start(args).await.map_err(Into::into),
+                        // A temporary child is started once, never restarted: there is no
+                        // second call to start anything.
+                        None => Err(StartError::Ignored),
+                    }
+                }
+            })
+            .restart(Restart::Temporary)
+        };
+        self.start_child(spec)
+            .await
+            .map_err(|error| StartTemporaryError {
+                error,
+                args: unstarted.lock().take().map(|(args, _)| args),
+            })
     }
 
     /// Stops child `pid` by its shutdown policy and forgets it; returns once it has exited. A

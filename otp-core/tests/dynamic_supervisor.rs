@@ -441,3 +441,103 @@ async fn a_child_whose_restart_keeps_failing_is_terminated_by_its_old_pid() {
     assert!(sup.is_alive());
     sup.stop(Timeout::Infinity).await.unwrap();
 }
+
+/// A stand-in for a socket: logs `closed(name)` when dropped.
+struct Socket {
+    name: &'static str,
+    log: otp_core::testing::EventLog,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.log.push(format!("closed({})", self.name));
+    }
+}
+
+/// A connection server that owns its socket.
+struct Connection {
+    _socket: Socket,
+}
+
+impl otp_core::GenServer for Connection {
+    type Args = (Socket, support::InitScript);
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+
+    async fn init(
+        (socket, script): (Socket, support::InitScript),
+        _: &mut otp_core::gen_server::Context<Self>,
+    ) -> Result<otp_core::gen_server::Init<Self>, otp_core::gen_server::BoxError> {
+        match script {
+            support::InitScript::Fail(message) => Err(message.into()),
+            support::InitScript::Panic(message) => panic!("{message}"),
+            _ => Ok(otp_core::gen_server::Init::Ready(Connection {
+                _socket: socket,
+            })),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_temporary_childs_arguments_come_back_when_it_is_not_started() {
+    use otp_core::GenServer;
+    let log = otp_core::testing::EventLog::new();
+    let socket = |name| Socket {
+        name,
+        log: log.clone(),
+    };
+    let options = DynamicSupervisorOptions {
+        max_children: Some(1),
+        ..Default::default()
+    };
+    let connections = DynamicSupervisor::start(options).await.unwrap();
+    let first = connections
+        .start_temporary((socket("a"), support::InitScript::Ok), Connection::start)
+        .await
+        .unwrap();
+
+    // Refused by max_children: the socket comes back, open.
+    let refused = connections
+        .start_temporary((socket("b"), support::InitScript::Ok), Connection::start)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.error, DynamicStartError::MaxChildren);
+    let (back, _) = refused.args.expect("the arguments come back");
+    assert_eq!(back.name, "b");
+    assert_eq!(log.count("closed(b)"), 0);
+    drop(back);
+
+    // Started: the child owns its socket until it exits.
+    assert_eq!(log.count("closed(a)"), 0);
+    connections.terminate_child(first).await.unwrap();
+    assert_eq!(log.count("closed(a)"), 1);
+
+    // A start that ran and failed, or panicked, consumed the arguments.
+    for script in [
+        support::InitScript::Fail("refused"),
+        support::InitScript::Panic("boom"),
+    ] {
+        let failed = connections
+            .start_temporary((socket("c"), script), Connection::start)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(failed.error, DynamicStartError::Failed(_)),
+            "{failed}"
+        );
+        assert!(failed.args.is_none());
+    }
+    assert_eq!(log.count("closed(c)"), 2);
+
+    // The supervisor is gone: the socket comes back too.
+    connections.stop(WAIT).await.unwrap();
+    let gone = connections
+        .start_temporary((socket("d"), support::InitScript::Ok), Connection::start)
+        .await
+        .unwrap_err();
+    assert_eq!(gone.error, DynamicStartError::NoProc);
+    assert!(gone.args.is_some());
+}
