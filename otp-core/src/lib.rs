@@ -64,6 +64,7 @@
 //! | `erlang:monitor/2`, `{'DOWN', …}` | [`monitor::monitor`], [`monitor::Down`] |
 //! | `erlang:send_after/3`, `timer:send_interval/2`, `cancel_timer/1` | [`gen_server::Context::send_after`], [`send_interval`](gen_server::Context::send_interval), [`cancel_timer`](gen_server::Context::cancel_timer) |
 //! | `Registry` (unique keys), `{via, Registry, Name}` | [`registry::Registry`], [`registry::Via`] |
+//! | `Registry` with `keys: :duplicate`, `dispatch` | [`registry::DuplicateRegistry`] |
 //! | `Task.Supervisor` | [`task_supervisor::TaskSupervisor`] |
 //! | `register/2`, `whereis/1`, `{local, Name}`, Elixir's `name:` | [`name::Name`] |
 //! | `Task.start/1`, a `{Task, fun}` child | [`task::start`], [`supervisor::ChildSpec::task`] |

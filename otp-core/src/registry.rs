@@ -12,6 +12,8 @@
 //! | `Registry.keys(R, pid)` | [`Registry::keys`] |
 //! | `Registry.count(R)` | [`Registry::count`] |
 //! | `{:via, Registry, {R, key}}` | [`Registry::via`] → [`Via`], and [`StartOptions::name`] |
+//! | `Registry.select(R, spec)` (match on key, pid, value) | [`Registry::select`], [`DuplicateRegistry::select`] |
+//! | `Registry.start_link(keys: :duplicate)`, `register`, `lookup`, `dispatch` | [`DuplicateRegistry`], same names |
 //!
 //! A registry is a process you start, and can put under a supervisor, not a global: start as
 //! many independent registries as you like, each typed by its key `K` and value `V`.
@@ -39,7 +41,11 @@
 //!
 //! # Differences from Elixir
 //!
-//! - Unique keys only: no duplicate-key registries, match specs, `dispatch` or listeners.
+//! - Two types instead of a `keys:` option: [`Registry`] (unique keys) and
+//!   [`DuplicateRegistry`], so that each `lookup` has its own return type. Match specs are a
+//!   closure ([`Registry::select`]); there are no listeners.
+//! - [`DuplicateRegistry::dispatch`] copies the entries out and calls its closure with no lock
+//!   held, once per entry (Elixir calls it once with the list, in the caller too).
 //! - A via-name's registry stores the server's [`ServerRef`] as the value, so
 //!   [`Via`] calls are typed.
 //! - `lookup` returns one `(Pid, V)` pair or `None`, not a list.
@@ -65,23 +71,24 @@
 //! # }
 //! ```
 
-use hashbrown::{HashTable, hash_table};
-use rustc_hash::FxHashMap;
+mod duplicate;
+mod table;
+
+pub use duplicate::DuplicateRegistry;
+
 use std::convert::Infallible;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::Hash;
 use std::num::NonZeroUsize;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use crate::sync::{AtomicBool, Mutex, RwLock};
+use table::{Keys, Table};
 
 use crate::gen_server::{
     BoxError, CallError, ClaimName, Context, GenServer, Init, ReleaseName, SendError, ServerRef,
     StartError, StartOptions, StopError, Timeout,
 };
-use crate::process::header::ProcessHeader;
-use crate::process::table;
+use crate::process::table as process_table;
 use crate::{ExitReason, Pid};
 
 /// Why [`Registry::register`] did not register the key.
@@ -101,205 +108,9 @@ pub enum RegisterError {
     RegistryDown,
 }
 
-struct Entry<K, V> {
-    key: K,
-    owner: Pid,
-    value: V,
-}
-
-/// Keys are hashed once: the hash picks the partition (from its high bits) and the slot in the
-/// partition's table (hashbrown uses its low bits and its top 7 bits).
-type KeyPartition<K, V> = RwLock<HashTable<Entry<K, V>>>;
-/// The keys each owner holds, for `keys/1` and for clean-up when it exits.
-type OwnerPartition<K> = Mutex<FxHashMap<Pid, OwnedKeys<K>>>;
-
-/// One owner's keys, in registration order. Most processes register one name (a via-name),
-/// so one key is held inline, without a `Vec`.
-enum OwnedKeys<K> {
-    One(K),
-    Many(Vec<K>),
-}
-
-impl<K: Clone + PartialEq> OwnedKeys<K> {
-    fn push(&mut self, key: K) {
-        let mut keys = std::mem::replace(self, OwnedKeys::Many(Vec::new())).into_vec();
-        keys.push(key);
-        *self = OwnedKeys::Many(keys);
-    }
-
-    /// Takes `key` out, for the caller to drop once it has released its lock. What is left
-    /// (maybe nothing) stays, so that the owner's exit hook is not installed twice.
-    fn take(&mut self, key: &K) -> Vec<K> {
-        let keys = std::mem::replace(self, OwnedKeys::Many(Vec::new())).into_vec();
-        let (taken, kept) = keys.into_iter().partition(|k| k == key);
-        *self = OwnedKeys::Many(kept);
-        taken
-    }
-
-    fn to_vec(&self) -> Vec<K> {
-        match self {
-            OwnedKeys::One(only) => vec![only.clone()],
-            OwnedKeys::Many(keys) => keys.clone(),
-        }
-    }
-
-    fn into_vec(self) -> Vec<K> {
-        match self {
-            OwnedKeys::One(only) => vec![only],
-            OwnedKeys::Many(keys) => keys,
-        }
-    }
-}
-
-/// The table shared by the registry handle, its process and the exit hooks of its owners.
-struct Table<K, V> {
-    keys: Box<[KeyPartition<K, V>]>,
-    owners: Box<[OwnerPartition<K>]>,
-    hasher: RandomState,
-    closed: AtomicBool,
-}
-
-impl<K, V> Table<K, V>
-where
-    K: Eq + Hash + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    fn new(partitions: NonZeroUsize) -> Table<K, V> {
-        let n = partitions.get();
-        Table {
-            keys: (0..n).map(|_| RwLock::new(HashTable::new())).collect(),
-            owners: (0..n).map(|_| Mutex::new(FxHashMap::default())).collect(),
-            hasher: RandomState::new(),
-            closed: AtomicBool::new(false),
-        }
-    }
-
-    fn key_partition(&self, hash: u64) -> &KeyPartition<K, V> {
-        &self.keys[((hash >> 32) % self.keys.len() as u64) as usize]
-    }
-
-    fn owner_partition(&self, owner: Pid) -> &OwnerPartition<K> {
-        &self.owners[(owner.as_u64() % self.owners.len() as u64) as usize]
-    }
-
-    /// Registers `key` for `owner`. Only the owner itself (or its starter, before it runs)
-    /// calls this, so it never races with the owner's exit hook.
-    fn insert(
-        self: &Arc<Self>,
-        owner: &ProcessHeader,
-        key: K,
-        value: V,
-    ) -> Result<(), RegisterError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(RegisterError::RegistryDown);
-        }
-        let pid = owner.pid();
-        {
-            let hash = self.hasher.hash_one(&key);
-            let mut partition = self.key_partition(hash).write();
-            // Checked again under the lock: `close` sets the flag before clearing partitions,
-            // so an insert either sees the flag or is cleared by `close`.
-            if self.closed.load(Ordering::Acquire) {
-                return Err(RegisterError::RegistryDown);
-            }
-            let hasher = &self.hasher;
-            match partition.entry(
-                hash,
-                |entry| entry.key == key,
-                |entry| hasher.hash_one(&entry.key),
-            ) {
-                hash_table::Entry::Occupied(held) => {
-                    return Err(RegisterError::AlreadyRegistered(held.get().owner));
-                }
-                hash_table::Entry::Vacant(free) => {
-                    free.insert(Entry {
-                        key: key.clone(),
-                        owner: pid,
-                        value,
-                    });
-                }
-            }
-        }
-        let mut owners = self.owner_partition(pid).lock();
-        if let Some(keys) = owners.get_mut(&pid) {
-            keys.push(key);
-        } else {
-            // One exit hook per (registry, owner), installed with its first key.
-            let table = Arc::downgrade(self);
-            let hooked = owner.add_exit_hook(Box::new(move |pid| {
-                if let Some(table) = Weak::upgrade(&table) {
-                    table.remove_owner(pid);
-                }
-            }));
-            if !hooked {
-                drop(owners);
-                self.remove_key_of(pid, &key);
-                return Err(RegisterError::NotAProcess);
-            }
-            owners.insert(pid, OwnedKeys::One(key));
-        }
-        Ok(())
-    }
-
-    fn remove_key_of(&self, owner: Pid, key: &K) -> bool {
-        let hash = self.hasher.hash_one(key);
-        let removed = {
-            let mut partition = self.key_partition(hash).write();
-            match partition.find_entry(hash, |entry| entry.key == *key) {
-                Ok(found) if found.get().owner == owner => Some(found.remove().0),
-                _ => None,
-            }
-        };
-        // Dropped outside the lock: a value's `Drop` may use the registry.
-        removed.is_some()
-    }
-
-    fn unregister(&self, owner: Pid, key: &K) {
-        if self.remove_key_of(owner, key) {
-            // The exit hook stays installed: it finds nothing left to remove, and a later
-            // registration must not install a second one. The key is dropped after the lock.
-            let taken = self
-                .owner_partition(owner)
-                .lock()
-                .get_mut(&owner)
-                .map(|keys| keys.take(key));
-            drop(taken);
-        }
-    }
-
-    fn remove_owner(&self, owner: Pid) {
-        let keys = self.owner_partition(owner).lock().remove(&owner);
-        for key in keys.map(OwnedKeys::into_vec).into_iter().flatten() {
-            self.remove_key_of(owner, &key);
-        }
-    }
-
-    fn lookup(&self, key: &K) -> Option<(Pid, V)> {
-        let hash = self.hasher.hash_one(key);
-        self.key_partition(hash)
-            .read()
-            .find(hash, |entry| entry.key == *key)
-            .map(|entry| (entry.owner, entry.value.clone()))
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        // Each map is taken out under its lock and dropped after it, as in `remove_key_of`: a
-        // `let` of its own, since a guard in the same statement would live until its end.
-        for partition in self.keys.iter() {
-            let entries = std::mem::take(&mut *partition.write());
-            drop(entries);
-        }
-        for partition in self.owners.iter() {
-            let owners = std::mem::take(&mut *partition.lock());
-            drop(owners);
-        }
-    }
-}
-
 /// The registry's own process: it owns the table's lifetime. It is not generic, so that
 /// `Registry<K, V>` needs no bounds to be cloned or debugged.
-struct RegistryProcess;
+pub(crate) struct RegistryProcess;
 
 /// Drops the table; run when the registry process exits.
 type CloseTable = Box<dyn FnOnce() + Send>;
@@ -315,13 +126,49 @@ impl GenServer for RegistryProcess {
     async fn init(close: CloseTable, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
         // An exit hook rather than `terminate`, so the table is dropped on every exit, kills
         // included.
-        match table::lookup(ctx.pid()) {
+        match process_table::lookup(ctx.pid()) {
             Some(own) if own.header().add_exit_hook(Box::new(move |_| close())) => {
                 Ok(Init::Ready(RegistryProcess))
             }
             _ => Ok(Init::Stop(ExitReason::NoProc)),
         }
     }
+}
+
+/// Starts a registry process that owns a new table.
+async fn start_table<K, V>(
+    partitions: NonZeroUsize,
+    mode: Keys,
+) -> Result<(Arc<Table<K, V>>, ServerRef<RegistryProcess>), StartError>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let table = Arc::new(Table::new(partitions, mode));
+    let for_close = table.clone();
+    let process = RegistryProcess::start_with(
+        Box::new(move || for_close.close()),
+        StartOptions::new().label("registry"),
+    )
+    .await?;
+    Ok((table, process))
+}
+
+/// Registers `key` with `value` in `table` for the calling process.
+fn register_caller<K, V>(table: &Arc<Table<K, V>>, key: K, value: V) -> Result<(), RegisterError>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let pid = crate::process::current().ok_or(RegisterError::NotAProcess)?;
+    let process = process_table::lookup(pid).ok_or(RegisterError::NotAProcess)?;
+    table.insert(process.header(), key, value)
+}
+
+/// The default number of partitions: four per available core.
+fn default_partitions() -> NonZeroUsize {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    NonZeroUsize::new(cores * 4).unwrap_or(NonZeroUsize::MIN)
 }
 
 /// A handle to a registry: cheap to clone, `Send + Sync`. See the [module docs](self).
@@ -341,9 +188,7 @@ where
     ///
     /// If no tokio runtime is running, returns [`StartError::NoRuntime`].
     pub async fn start() -> Result<Registry<K, V>, StartError> {
-        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        let partitions = NonZeroUsize::new(cores * 4).unwrap_or(NonZeroUsize::MIN);
-        Registry::start_partitioned(partitions).await
+        Registry::start_partitioned(default_partitions()).await
     }
 
     /// Starts a registry with `partitions` partitions (Elixir's `partitions:` option).
@@ -352,13 +197,7 @@ where
     ///
     /// If no tokio runtime is running, returns [`StartError::NoRuntime`].
     pub async fn start_partitioned(partitions: NonZeroUsize) -> Result<Registry<K, V>, StartError> {
-        let table = Arc::new(Table::new(partitions));
-        let for_close = table.clone();
-        let process = RegistryProcess::start_with(
-            Box::new(move || for_close.close()),
-            StartOptions::new().label("registry"),
-        )
-        .await?;
+        let (table, process) = start_table(partitions, Keys::Unique).await?;
         Ok(Registry { table, process })
     }
 
@@ -387,9 +226,7 @@ where
     /// - If called outside a process, returns [`RegisterError::NotAProcess`].
     /// - If the registry is not running, returns [`RegisterError::RegistryDown`].
     pub fn register(&self, key: K, value: V) -> Result<(), RegisterError> {
-        let pid = crate::process::current().ok_or(RegisterError::NotAProcess)?;
-        let process = table::lookup(pid).ok_or(RegisterError::NotAProcess)?;
-        self.table.insert(process.header(), key, value)
+        register_caller(&self.table, key, value)
     }
 
     /// The process holding `key` and its value.
@@ -407,17 +244,20 @@ where
 
     /// The keys `pid` holds in this registry, in registration order.
     pub fn keys(&self, pid: Pid) -> Vec<K> {
-        self.table
-            .owner_partition(pid)
-            .lock()
-            .get(&pid)
-            .map(OwnedKeys::to_vec)
-            .unwrap_or_default()
+        self.table.keys_of(pid)
     }
 
     /// The number of registered keys.
     pub fn count(&self) -> usize {
-        self.table.keys.iter().map(|p| p.read().len()).sum()
+        self.table.count()
+    }
+
+    /// The entries that `matches` accepts, as `(key, pid, value)` (Elixir `Registry.select/2`
+    /// with a match on key, pid and value). Partitions are read one at a time, each under its
+    /// lock: an entry whose process's `Down` has been delivered is never listed, and `matches`
+    /// must not use this registry.
+    pub fn select(&self, matches: impl Fn(&K, Pid, &V) -> bool) -> Vec<(K, Pid, V)> {
+        self.table.select(matches)
     }
 }
 
@@ -460,7 +300,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
             .field("pid", &self.process.pid())
-            .field("partitions", &self.table.keys.len())
+            .field("partitions", &self.table.partitions())
             .finish()
     }
 }
@@ -606,33 +446,5 @@ impl<S: GenServer> StartOptions<S> {
         K: Eq + Hash + Clone + Send + Sync + 'static,
     {
         self.with_name(Box::new(name))
-    }
-}
-
-/// A model of the closed flag's protocol (see `crate::sync` for how to run it).
-#[cfg(all(test, otp_loom))]
-mod loom_models {
-    use std::num::NonZeroUsize;
-    use std::sync::Arc;
-
-    use super::Table;
-    use crate::process::header::ProcessHeader;
-
-    // A registration racing the registry's close is refused, or cleared by the close: no
-    // entry outlives it.
-    #[test]
-    fn loom_a_registration_racing_close_is_refused_or_cleared() {
-        loom::model(|| {
-            let table: Arc<Table<u32, u32>> = Arc::new(Table::new(NonZeroUsize::MIN));
-            let owner = Arc::new(ProcessHeader::new("owner"));
-            let registering = {
-                let (table, owner) = (table.clone(), owner.clone());
-                loom::thread::spawn(move || table.insert(&owner, 1, 1).is_ok())
-            };
-            table.close();
-            let _registered = registering.join().unwrap();
-            assert!(table.lookup(&1).is_none());
-            assert!(table.insert(&owner, 2, 2).is_err());
-        });
     }
 }

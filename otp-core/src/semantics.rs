@@ -93,6 +93,10 @@
 //!   `loom_a_registration_racing_the_holders_exit_never_outlives_it`.) A lookup never waits: while
 //!   the child restarts it fails at once. (`names.rs`:
 //!   `a_lookup_while_the_child_is_restarting_fails_at_once`.)
+//! - A duplicate-key registry's `dispatch` never reaches a subscriber whose `Down` has been
+//!   delivered, and calls its closure with no lock held. (`registry_duplicate.rs`:
+//!   `dispatch_reaches_every_subscriber_and_never_one_whose_down_was_delivered`,
+//!   `dispatch_holds_no_lock_while_it_delivers`.)
 //! - User code (a `Down` mapping, a registry key or value) is never dropped under an internal
 //!   lock. (`monitor_timer.rs`: `demonitor_drops_a_mapping_that_owns_a_monitor_of_the_same_process`;
 //!   `registry.rs`: `keys_and_values_are_dropped_outside_the_registrys_locks`.)
@@ -175,7 +179,7 @@
 //! | D4 | tagged tuples | typed errors, one per operation | |
 //! | D13 | `cast` to a dead process returns `ok` | `Err(SendError::NoProc(message))` | the message is given back, not lost silently |
 //! | GS-02/03 | `{error, R}` exits `normal`, `{stop, R}` exits `R` | [`Init::Stop`](crate::gen_server::Init::Stop) exits with its reason; an `Err` from `init` with `Error` | one shape for "init failed"; the reason tells the cause |
-//! | REG | `Registry.lookup` returns a list; duplicate keys exist | unique keys only, `lookup` returns an `Option` | scope |
+//! | REG | one `Registry` type, `keys: :unique \| :duplicate`; `lookup` returns a list | [`Registry`](crate::registry::Registry) (unique, `lookup` returns an `Option`) and [`DuplicateRegistry`](crate::registry::DuplicateRegistry) (a `Vec`) | each lookup gets its own type |
 //! | timers | anyone can `send_after` to any pid | a server sets timers for itself | timers are driven by the owner's loop: no task per timer, exact cancel |
 //! | D5 | intensity stamps in whole seconds, inclusive | monotonic `Instant`s; a stamp older than `max_seconds` no longer counts | precision |
 //! | D9 | `which_children` newest first | start order | readability; documented on the method |
