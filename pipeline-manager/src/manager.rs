@@ -36,10 +36,10 @@ use otp_core::dynamic_supervisor::{
     DynamicStartError, DynamicSupervisor, DynamicSupervisorOptions,
 };
 use otp_core::gen_server::{CallError, GenServer, StartOptions, Timeout};
+use otp_core::name::Name;
 use otp_core::registry::Registry;
 use otp_core::supervisor::{ChildSpec, Strategy, SupFlags, Supervisor};
 use otp_core::task_supervisor::TaskSupervisor;
-use parking_lot::RwLock;
 use tokio::sync::broadcast;
 
 use crate::error::PipelineError;
@@ -110,37 +110,38 @@ impl std::fmt::Debug for ManagerConfig {
     }
 }
 
-/// What the tree's processes share: the board, the configuration, and the current incarnation
-/// of each child of the root (set by the child's start function, so a restarted child is found).
+/// What the tree's processes share: the board, the configuration, and the names of the root's
+/// children, which lead to their current incarnations (a restarted child is found).
 pub(crate) struct Shared {
     pub(crate) board: StatusBoard,
     pub(crate) config: ManagerConfig,
-    registry: RwLock<Option<WorkerRegistry>>,
-    workers: RwLock<Option<DynamicSupervisor>>,
-    tasks: RwLock<Option<TaskSupervisor>>,
-    cleaner: RwLock<Option<ServerRef<ExecutionCleaner>>>,
+    registry: Name<WorkerRegistry>,
+    workers: Name<DynamicSupervisor>,
+    tasks: Name<TaskSupervisor>,
+    cleaner: Name<ServerRef<ExecutionCleaner>>,
+}
+
+/// The current incarnation of a child of the root; `Unavailable`, naming it, while it is not
+/// running (restarting, or the manager has stopped).
+fn current<T>(name: &Name<T>) -> Result<T, PipelineError>
+where
+    T: Clone + Into<otp_core::supervisor::ChildProcess> + Send + Sync + 'static,
+{
+    name.get()
+        .map_err(|_| PipelineError::Unavailable(name.label().into()))
 }
 
 impl Shared {
     pub(crate) fn tasks(&self) -> Result<TaskSupervisor, PipelineError> {
-        self.tasks
-            .read()
-            .clone()
-            .ok_or_else(|| PipelineError::Unavailable("step task supervisor".into()))
+        current(&self.tasks)
     }
 
     pub(crate) fn registry(&self) -> Result<WorkerRegistry, PipelineError> {
-        self.registry
-            .read()
-            .clone()
-            .ok_or_else(|| PipelineError::Unavailable("worker registry".into()))
+        current(&self.registry)
     }
 
     pub(crate) fn workers(&self) -> Result<DynamicSupervisor, PipelineError> {
-        self.workers
-            .read()
-            .clone()
-            .ok_or_else(|| PipelineError::Unavailable("worker supervisor".into()))
+        current(&self.workers)
     }
 }
 
@@ -176,65 +177,45 @@ impl PipelineManager {
         let shared = Arc::new(Shared {
             board: StatusBoard::new(),
             config,
-            registry: RwLock::new(None),
-            workers: RwLock::new(None),
-            tasks: RwLock::new(None),
-            cleaner: RwLock::new(None),
+            registry: Name::new("worker registry"),
+            workers: Name::new("worker supervisor"),
+            tasks: Name::new("step task supervisor"),
+            cleaner: Name::new("execution cleaner"),
         });
-        let registry = {
-            let shared = shared.clone();
-            ChildSpec::new("worker_registry", move || {
-                let shared = shared.clone();
-                async move {
-                    let registry = WorkerRegistry::start().await?;
-                    *shared.registry.write() = Some(registry.clone());
-                    Ok::<_, otp_core::gen_server::StartError>(registry)
-                }
-            })
-        };
+        let registry = ChildSpec::new(
+            "worker_registry",
+            shared.registry.registering(WorkerRegistry::start),
+        );
         let workers = {
-            let shared = shared.clone();
-            ChildSpec::supervisor("worker_supervisor", move || {
-                let shared = shared.clone();
-                async move {
+            let for_start = shared.clone();
+            ChildSpec::supervisor(
+                "worker_supervisor",
+                shared.workers.registering(move || {
                     // A new worker supervisor starts empty: forget what the old one ran.
-                    shared.board.clear();
-                    let workers = DynamicSupervisor::start(DynamicSupervisorOptions {
+                    for_start.board.clear();
+                    DynamicSupervisor::start(DynamicSupervisorOptions {
                         max_restarts: u32::MAX,
                         max_seconds: Duration::from_secs(1),
                         max_children: None,
                     })
-                    .await?;
-                    *shared.workers.write() = Some(workers.clone());
-                    Ok::<_, otp_core::supervisor::SupervisorStartError>(workers)
-                }
-            })
+                }),
+            )
         };
-        let tasks = {
-            let shared = shared.clone();
-            ChildSpec::supervisor("step_tasks", move || {
-                let shared = shared.clone();
-                async move {
-                    let tasks = TaskSupervisor::start().await?;
-                    *shared.tasks.write() = Some(tasks.clone());
-                    Ok::<_, otp_core::gen_server::StartError>(tasks)
-                }
-            })
-        };
+        let tasks = ChildSpec::supervisor(
+            "step_tasks",
+            shared.tasks.registering(TaskSupervisor::start),
+        );
         let cleaner = {
-            let shared = shared.clone();
-            ChildSpec::new("execution_cleaner", move || {
-                let shared = shared.clone();
-                async move {
-                    let cleaner = ExecutionCleaner::start_with(
-                        shared.clone(),
+            let for_start = shared.clone();
+            ChildSpec::new(
+                "execution_cleaner",
+                shared.cleaner.registering(move || {
+                    ExecutionCleaner::start_with(
+                        for_start.clone(),
                         StartOptions::new().label("execution_cleaner"),
                     )
-                    .await?;
-                    *shared.cleaner.write() = Some(cleaner.clone());
-                    Ok::<_, otp_core::gen_server::StartError>(cleaner)
-                }
-            })
+                }),
+            )
         };
         let flags = SupFlags::new(Strategy::RestForOne)
             .intensity(3, Duration::from_secs(5))
@@ -257,11 +238,8 @@ impl PipelineManager {
             .stop(Timeout::Infinity)
             .await
             .map_err(|error| PipelineError::Unavailable(error.to_string()));
-        // Everything after this answers "not running", and subscribers see the end.
-        *self.shared.registry.write() = None;
-        *self.shared.workers.write() = None;
-        *self.shared.tasks.write() = None;
-        *self.shared.cleaner.write() = None;
+        // The children's names were released as they exited, so everything after this answers
+        // "not running"; subscribers see the end.
         self.shared.board.close();
         stopped
     }
@@ -423,14 +401,14 @@ impl PipelineManager {
     ///
     /// If the cleaner is not running, returns [`PipelineError::Unavailable`].
     pub async fn clean_now(&self) -> Result<usize, PipelineError> {
-        let cleaner = self.shared.cleaner.read().clone();
-        match cleaner {
-            Some(cleaner) => cleaner
-                .call_timeout((), Timeout::Infinity)
-                .await
-                .map_err(|error| PipelineError::Unavailable(error.to_string())),
-            None => Err(PipelineError::Unavailable("execution cleaner".into())),
-        }
+        self.shared
+            .cleaner
+            .call_timeout((), Timeout::Infinity)
+            .await
+            .map_err(|error| match error {
+                CallError::NoProc => PipelineError::Unavailable("execution cleaner".into()),
+                error => PipelineError::Unavailable(error.to_string()),
+            })
     }
 
     /// Every execution (or those in `status`), as last published by their workers. Never
