@@ -11,30 +11,12 @@ use otp_core::monitor::monitor;
 use otp_core::name::{Name, NameError};
 use otp_core::registry::Registry;
 use otp_core::supervisor::{
-    ChildSpec, ChildStatus, EventStream, RestartBackoff, Strategy, SupFlags, Supervisor,
-    SupervisorEvent,
+    ChildSpec, ChildStatus, RestartBackoff, Strategy, SupFlags, Supervisor, SupervisorEvent,
 };
 use otp_core::task_supervisor::TaskSupervisor;
 use otp_core::testing::EventLog;
 use otp_core::{ExitReason, GenServer, ServerRef, process};
-use support::{Call, Probe, ProbeArgs, Reply, WAIT};
-
-/// Waits for the first event that `matches`, failing the test after [`WAIT`].
-async fn next_matching(
-    events: &mut EventStream,
-    matches: impl Fn(&SupervisorEvent) -> bool,
-) -> SupervisorEvent {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let event = events.next().await.expect("the supervisor is running");
-            if matches(&event) {
-                return event;
-            }
-        }
-    })
-    .await
-    .expect("the expected supervisor event within the deadline")
-}
+use support::{Call, Probe, ProbeArgs, Reply, WAIT, next_event_matching};
 
 fn probe_spec(id: &'static str, name: &Name<ServerRef<Probe>>, log: &EventLog) -> ChildSpec {
     let log = log.clone();
@@ -60,7 +42,7 @@ async fn a_name_follows_its_child_across_restarts() {
     for _ in 0..3 {
         let before = name.get().unwrap().pid();
         process::exit(before, ExitReason::Killed);
-        let restarted = next_matching(&mut events, |event| {
+        let restarted = next_event_matching(&mut events, |event| {
             matches!(event, SupervisorEvent::ChildRestarted { .. })
         })
         .await;
@@ -130,7 +112,7 @@ async fn a_lookup_while_the_child_is_restarting_fails_at_once() {
     .unwrap();
     let mut events = tree.subscribe();
     process::exit(name.get().unwrap().pid(), ExitReason::Killed);
-    next_matching(&mut events, |event| {
+    next_event_matching(&mut events, |event| {
         matches!(event, SupervisorEvent::ChildExited { .. })
     })
     .await;
@@ -143,7 +125,7 @@ async fn a_lookup_while_the_child_is_restarting_fails_at_once() {
     assert_eq!(name.call(Call::Echo(1)).await, Err(CallError::NoProc));
     assert!(name.cast(support::Cast::Log("x".into())).is_err());
 
-    next_matching(&mut events, |event| {
+    next_event_matching(&mut events, |event| {
         matches!(event, SupervisorEvent::ChildRestarted { .. })
     })
     .await;
@@ -291,7 +273,7 @@ async fn a_name_follows_a_dynamic_child_across_restarts() {
         .unwrap();
     assert_eq!(name.get().unwrap().pid(), first);
     process::exit(first, ExitReason::Killed);
-    let restarted = next_matching(&mut events, |event| {
+    let restarted = next_event_matching(&mut events, |event| {
         matches!(event, SupervisorEvent::ChildRestarted { .. })
     })
     .await;

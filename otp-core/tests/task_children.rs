@@ -10,27 +10,11 @@ use std::time::Duration;
 use otp_core::gen_server::BoxError;
 use otp_core::monitor::monitor;
 use otp_core::supervisor::{
-    ChildSpec, ChildStatus, EventStream, Restart, Strategy, SupFlags, Supervisor, SupervisorEvent,
+    ChildSpec, ChildStatus, Restart, Strategy, SupFlags, Supervisor, SupervisorEvent,
 };
 use otp_core::testing::EventLog;
 use otp_core::{ExitReason, task};
-use support::WAIT;
-
-async fn next_matching(
-    events: &mut EventStream,
-    matches: impl Fn(&SupervisorEvent) -> bool,
-) -> SupervisorEvent {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let event = events.next().await.expect("the supervisor is running");
-            if matches(&event) {
-                return event;
-            }
-        }
-    })
-    .await
-    .expect("the expected supervisor event within the deadline")
-}
+use support::{WAIT, next_event_matching};
 
 fn exited_with(event: &SupervisorEvent) -> Option<ExitReason> {
     match event {
@@ -79,13 +63,13 @@ async fn a_permanent_task_child_is_restarted_whether_it_returns_fails_or_panics(
     let mut events = tree.subscribe();
     let mut reasons = Vec::new();
     for _ in 0..3 {
-        let event = next_matching(&mut events, |e| exited_with(e).is_some()).await;
+        let event = next_event_matching(&mut events, |e| exited_with(e).is_some()).await;
         reasons.push(exited_with(&event).unwrap().to_string());
     }
     assert_eq!(reasons[0], ExitReason::Normal.to_string());
     assert!(reasons[1].contains("failed"), "{reasons:?}");
     assert!(reasons[2].contains("third start panics"), "{reasons:?}");
-    next_matching(&mut events, |e| {
+    next_event_matching(&mut events, |e| {
         matches!(e, SupervisorEvent::ChildRestarted { .. })
     })
     .await;
@@ -102,7 +86,7 @@ async fn a_task_child_is_temporary_by_default_and_forgotten_when_it_ends() {
         .await
         .unwrap();
     let mut events = tree.subscribe();
-    next_matching(&mut events, |e| exited_with(e).is_some()).await;
+    next_event_matching(&mut events, |e| exited_with(e).is_some()).await;
     assert_eq!(tree.count_children().await.unwrap().specs, 0);
     assert_eq!(starts.load(Ordering::SeqCst), 1);
     tree.stop(WAIT).await.unwrap();
@@ -116,7 +100,7 @@ async fn a_transient_task_child_that_returns_ok_stays_down() {
         .await
         .unwrap();
     let mut events = tree.subscribe();
-    let event = next_matching(&mut events, |e| exited_with(e).is_some()).await;
+    let event = next_event_matching(&mut events, |e| exited_with(e).is_some()).await;
     assert_eq!(exited_with(&event), Some(ExitReason::Normal));
     let children = tree.which_children().await.unwrap();
     assert_eq!(children[0].status, ChildStatus::Undefined);

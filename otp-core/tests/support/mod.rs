@@ -16,6 +16,23 @@ use tokio::sync::oneshot;
 /// A generous deadline for waiting on events; with a paused clock it costs no real time.
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// Waits for the first supervisor event that `matches`, failing the test after [`WAIT`].
+pub async fn next_event_matching(
+    events: &mut otp_core::supervisor::EventStream,
+    matches: impl Fn(&otp_core::supervisor::SupervisorEvent) -> bool,
+) -> otp_core::supervisor::SupervisorEvent {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let event = events.next().await.expect("the supervisor is running");
+            if matches(&event) {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the expected supervisor event within the deadline")
+}
+
 /// Installs a test subscriber so failing tests show the processes' logs (`RUST_LOG=debug`).
 pub fn trace_init() {
     let _ = tracing_subscriber::fmt()
