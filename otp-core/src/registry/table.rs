@@ -192,9 +192,11 @@ where
 
     /// Removes every entry of `owner` for `key`.
     pub(super) fn unregister(&self, owner: Pid, key: &K) {
-        let mut removed = false;
-        while self.remove_key_of(owner, key) {
-            removed = true;
+        let removed = self.remove_key_of(owner, key);
+        // A unique key has one entry at most: its release (every via-named server's exit)
+        // takes the partition's lock once.
+        if removed && self.mode == Keys::Duplicate {
+            while self.remove_key_of(owner, key) {}
         }
         if removed {
             // The exit hook stays installed: it finds nothing left to remove, and a later
