@@ -12,6 +12,7 @@
 //! | [`Context::continue_with`] | [`handle_continue`](GenServer::handle_continue) | `{continue, C}` → `handle_continue/2` |
 //! | [`ServerRef::stop`], [`Context::stop`], a crash | [`terminate`](GenServer::terminate) | `gen_server:stop/3` → `terminate/2` |
 //! | [`ReplyTo::reply`] | — | `gen_server:reply/2` |
+//! | [`ServerRef::request`] (reply typed per request) | [`handle_call`](GenServer::handle_call) | `gen_server:call/2` (untyped) |
 //!
 //! # A counter
 //!
@@ -72,7 +73,16 @@
 //! for a kind the server never receives. A call handler answers by returning
 //! [`CallResult::Reply`], or takes the reply handle with [`Caller::defer`] and returns
 //! [`CallResult::NoReply`] to answer later from any callback, process or task with
-//! [`ReplyTo::reply`]. To stop, a callback calls [`Context::stop`]; a reply returned by the same
+//! [`ReplyTo::reply`].
+//!
+//! One `Reply` type serves every call, so when requests answer different things, callers match
+//! arms that cannot occur. [`ServerRef::request`] avoids that: each request variant carries its
+//! own [`ReplyTo<R>`](ReplyTo) (`Get(String, ReplyTo<Option<String>>)`, `Len(ReplyTo<usize>)`),
+//! the caller builds it around the handle (`server.request(Request::Len)`) and gets exactly `R`,
+//! and the handler answers through the handle, now or later. Timeouts, ordering and exit
+//! reasons are those of `call`; the two styles mix in one server.
+//!
+//! To stop, a callback calls [`Context::stop`]; a reply returned by the same
 //! call handler is delivered before `terminate` runs (Erlang's `{stop, Reason, Reply, State}`).
 //!
 //! Callbacks return `Result<_, BoxError>`, so `?` works: an `Err` ends the server with

@@ -58,7 +58,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
 use crate::gen_server::{
-    CallError, GenServer, SendError, ServerRef, StartError, StopError, Timeout,
+    CallError, GenServer, ReplyTo, SendError, ServerRef, StartError, StopError, Timeout,
 };
 use crate::monitor::wait_exit;
 use crate::supervisor::ChildProcess;
@@ -266,6 +266,21 @@ impl<S: GenServer> Name<ServerRef<S>> {
     ) -> Result<S::Reply, CallError> {
         let server = self.whereis().ok_or(CallError::NoProc)?;
         server.call_timeout(request, timeout).await
+    }
+
+    /// Sends a request carrying its own typed reply handle to the server holding the name; see
+    /// [`ServerRef::request`].
+    ///
+    /// # Errors
+    ///
+    /// If no server holds the name, returns [`CallError::NoProc`] at once; otherwise as
+    /// [`ServerRef::call_timeout`].
+    pub async fn request<R, F>(&self, make: F) -> Result<R, CallError>
+    where
+        R: Send + 'static,
+        F: FnOnce(ReplyTo<R>) -> S::Call + Send + 'static,
+    {
+        self.whereis().ok_or(CallError::NoProc)?.request(make).await
     }
 
     /// Casts to the server holding the name; see [`ServerRef::cast`].

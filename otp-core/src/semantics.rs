@@ -52,6 +52,16 @@
 //!   `registry.rs`: `calling_yourself_through_a_name_fails_at_once`.)
 //! - Outside a tokio runtime, a timed call and `stop` return `NoRuntime`; nothing panics.
 //!   (`gen_server_call.rs`: `a_timed_call_or_stop_outside_a_runtime_is_a_typed_error`.)
+//! - A request with its own typed reply handle ([`ServerRef::request`](crate::ServerRef::request))
+//!   is a call in every respect but the reply's type: per-sender order with casts, `NoProc`,
+//!   `CallingSelf`, the exit reason of a server that exits holding the handle, a timeout when
+//!   the handle is dropped unanswered, deferred replies. (`typed_requests.rs`:
+//!   `each_kind_of_request_gets_its_own_reply_type`,
+//!   `requests_and_casts_from_one_sender_are_handled_in_order`,
+//!   `a_request_to_a_stopped_server_or_to_itself_fails_at_once`,
+//!   `a_caller_whose_handle_the_server_holds_learns_of_its_exit`,
+//!   `a_handle_dropped_unanswered_times_the_caller_out_and_the_server_lives_on`,
+//!   `a_deferred_typed_reply_arrives_when_the_server_gives_it`.)
 //!
 //! # Cancel safety
 //!

@@ -96,12 +96,133 @@ impl<S: GenServer> ServerRef<S> {
     /// # Cancel safety
     ///
     /// As [`call`](Self::call).
-    pub async fn call_timeout(
+    pub fn call_timeout(
         &self,
         request: S::Call,
         timeout: impl Into<Timeout>,
-    ) -> Result<S::Reply, CallError> {
-        let timeout = timeout.into();
+    ) -> impl Future<Output = Result<S::Reply, CallError>> + Send + '_ {
+        self.round_trip(
+            move |reply_to| Envelope::Call(request, Some(reply_to)),
+            timeout.into(),
+        )
+    }
+
+    /// Sends a request that carries its own typed reply handle, and waits up to
+    /// [`DEFAULT_CALL_TIMEOUT`] (5 s) for the reply: replies typed per request.
+    ///
+    /// `make` builds the request around the [`ReplyTo`] for this one call, so each kind of
+    /// request declares the type of its reply, and a caller gets exactly that type:
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::convert::Infallible;
+    /// use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init, ReplyTo};
+    ///
+    /// struct Store(HashMap<String, String>);
+    ///
+    /// enum Request {
+    ///     Get(String, ReplyTo<Option<String>>),
+    ///     Len(ReplyTo<usize>),
+    /// }
+    ///
+    /// impl GenServer for Store {
+    ///     type Args = ();
+    ///     type Call = Request;
+    ///     // Replies travel in the requests' own handles.
+    ///     type Reply = Infallible;
+    ///     type Cast = (String, String);
+    ///     type Info = Infallible;
+    ///     type Continue = ();
+    ///
+    ///     async fn init(_: (), _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+    ///         Ok(Init::Ready(Store(HashMap::new())))
+    ///     }
+    ///
+    ///     async fn handle_call(
+    ///         &mut self,
+    ///         request: Request,
+    ///         _: Caller<'_, Infallible>,
+    ///         _: &mut Context<Self>,
+    ///     ) -> Result<CallResult<Infallible>, BoxError> {
+    ///         // `reply` fails only if the caller stopped waiting; the late reply is dropped,
+    ///         // as in Erlang.
+    ///         match request {
+    ///             Request::Get(key, reply) => drop(reply.reply(self.0.get(&key).cloned())),
+    ///             Request::Len(reply) => drop(reply.reply(self.0.len())),
+    ///         }
+    ///         Ok(CallResult::NoReply)
+    ///     }
+    ///
+    ///     async fn handle_cast(&mut self, (k, v): (String, String), _: &mut Context<Self>) -> Result<(), BoxError> {
+    ///         self.0.insert(k, v);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Store::start(()).await?;
+    /// store.cast(("lang".into(), "erlang".into()))?;
+    /// let value: Option<String> = store.request(|reply| Request::Get("lang".into(), reply)).await?;
+    /// let len: usize = store.request(Request::Len).await?;
+    /// assert_eq!((value.as_deref(), len), (Some("erlang"), 1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// The handler answers through the handle (at once, or later from anywhere: it is a
+    /// [`ReplyTo`], as [`Caller::defer`](super::Caller::defer) returns) and returns
+    /// [`CallResult::NoReply`](super::CallResult::NoReply). A server can mix both styles:
+    /// requests with their own handle and requests answered through
+    /// [`Reply`](GenServer::Reply); a server that only has the first kind sets
+    /// `type Reply = Infallible`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_timeout`](Self::call_timeout): the same ordering, timeouts, and errors. A
+    /// handle dropped unanswered ends the call with [`CallError::Exited`] if the server exits,
+    /// and with [`CallError::Timeout`] otherwise.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`call`](Self::call).
+    pub fn request<R, F>(&self, make: F) -> impl Future<Output = Result<R, CallError>> + Send + '_
+    where
+        R: Send + 'static,
+        F: FnOnce(ReplyTo<R>) -> S::Call + Send + 'static,
+    {
+        self.request_timeout(make, DEFAULT_CALL_TIMEOUT)
+    }
+
+    /// As [`request`](Self::request), waiting up to `timeout` for the reply.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_timeout`](Self::call_timeout).
+    pub fn request_timeout<R, F>(
+        &self,
+        make: F,
+        timeout: impl Into<Timeout>,
+    ) -> impl Future<Output = Result<R, CallError>> + Send + '_
+    where
+        R: Send + 'static,
+        F: FnOnce(ReplyTo<R>) -> S::Call + Send + 'static,
+    {
+        self.round_trip(
+            move |reply_to| Envelope::Call(make(reply_to), None),
+            timeout.into(),
+        )
+    }
+
+    /// One call: queues the envelope `make` builds around a fresh reply handle, then waits for
+    /// the reply, the server's exit or the deadline. Shared by [`call_timeout`](Self::call_timeout)
+    /// (the handle in the envelope's slot) and [`request_timeout`](Self::request_timeout) (the
+    /// handle inside the request).
+    async fn round_trip<R>(
+        &self,
+        make: impl FnOnce(ReplyTo<R>) -> Envelope<S>,
+        timeout: Timeout,
+    ) -> Result<R, CallError> {
         let deadline = timeout.deadline().map_err(|_| CallError::InvalidTimeout)?;
         let caller = current_pid();
         if caller == Some(self.pid()) {
@@ -124,7 +245,7 @@ impl<S: GenServer> ServerRef<S> {
         if self
             .process
             .mailbox
-            .send(Envelope::Call(request, Some(ReplyTo::new(tx, caller))))
+            .send(make(ReplyTo::new(tx, caller)))
             .is_err()
         {
             if let Some(timer) = timer {
