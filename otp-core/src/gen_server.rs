@@ -9,6 +9,7 @@
 //! | [`ServerRef::call`] / [`call_timeout`](ServerRef::call_timeout) | [`handle_call`](GenServer::handle_call) | `gen_server:call/2,3` → `handle_call/3` |
 //! | [`ServerRef::cast`] | [`handle_cast`](GenServer::handle_cast) | `gen_server:cast/2` → `handle_cast/2` |
 //! | [`ServerRef::send`], timers, monitors | [`handle_info`](GenServer::handle_info) | `Pid ! Msg` → `handle_info/2` |
+//! | [`Context::attach_stream`] (a socket, a channel) | [`handle_info`](GenServer::handle_info) | an `{active, once}` socket's messages |
 //! | [`Context::continue_with`] | [`handle_continue`](GenServer::handle_continue) | `{continue, C}` → `handle_continue/2` |
 //! | [`ServerRef::stop`], [`Context::stop`], a crash | [`terminate`](GenServer::terminate) | `gen_server:stop/3` → `terminate/2` |
 //! | [`ReplyTo::reply`] | — | `gen_server:reply/2` |

@@ -61,6 +61,8 @@
 //! | `exit(Pid, Reason)`, `is_process_alive/1` | [`process::exit`], [`process::is_alive`] |
 //! | `gen_server` / `GenServer` | [`gen_server::GenServer`], [`gen_server::ServerRef`] |
 //! | `gen_server:reply/2`, `From` | [`gen_server::ReplyTo`] |
+//! | a call whose reply type depends on the request | [`gen_server::ServerRef::request`] |
+//! | a socket in `{active, once}` mode | [`gen_server::Context::attach_stream`], [`stream`] |
 //! | `erlang:monitor/2`, `{'DOWN', …}` | [`monitor::monitor`], [`monitor::Down`] |
 //! | `erlang:send_after/3`, `timer:send_interval/2`, `cancel_timer/1` | [`gen_server::Context::send_after`], [`send_interval`](gen_server::Context::send_interval), [`cancel_timer`](gen_server::Context::cancel_timer) |
 //! | `Registry` (unique keys), `{via, Registry, Name}` | [`registry::Registry`], [`registry::Via`] |
@@ -96,6 +98,7 @@ pub mod name;
 pub mod process;
 pub mod registry;
 pub mod semantics;
+pub mod stream;
 pub mod supervisor;
 mod sync;
 pub mod task;

@@ -29,6 +29,21 @@
 //!   `a_handle_continue_loop_can_be_stopped_on_one_thread`,
 //!   `a_stop_ends_a_continue_chain_after_the_messages_queued_before_it`.)
 //!
+//! - **Streams are read when the server is ready.** An attached stream is polled by the
+//!   server's own loop, one item at a time, only after the messages taken from the mailbox
+//!   have been handled; its items keep their order and end with `Ended`. Nothing is read
+//!   ahead, and neither the mailbox nor a stream starves the other. (`streams.rs`:
+//!   `nothing_is_read_ahead_of_the_server`,
+//!   `items_arrive_in_order_then_ended_then_the_stream_is_dropped`,
+//!   `several_streams_each_keep_their_order_and_end`,
+//!   `a_stream_that_is_always_ready_does_not_starve_calls_or_a_stop`,
+//!   `a_busy_mailbox_does_not_starve_a_stream`.) The stream dies with the server, however it
+//!   exits, and a panic in it or its mapping is the server's crash. (`streams.rs`:
+//!   `the_stream_is_dropped_when_the_server_stops`, `the_stream_is_dropped_when_the_server_is_killed`,
+//!   `the_stream_is_dropped_when_its_supervisor_shuts_the_server_down`,
+//!   `a_panic_in_the_mapping_crashes_the_server_and_terminate_runs`,
+//!   `a_panic_in_the_stream_crashes_the_server`.)
+
 //! # Calls, timeouts and late replies
 //!
 //! - A call to a process that is not running fails with `NoProc` at once, not after the

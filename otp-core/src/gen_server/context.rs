@@ -12,6 +12,7 @@ use super::{GenServer, ServerRef};
 use crate::monitor::{Down, MonitorRef};
 use crate::process::header::ProcessHeader;
 use crate::process::table;
+use crate::stream::{StreamEvent, StreamRef, Streams};
 use crate::timer::{TimerError, TimerRef, Timers};
 use crate::{ExitReason, Pid};
 
@@ -19,19 +20,21 @@ use crate::{ExitReason, Pid};
 ///
 /// Every callback gets `&mut Context<Self>`. Through it a callback can
 /// [stop](Self::stop) the server, ask for [`handle_continue`](GenServer::handle_continue),
-/// set [timers](crate::timer), [monitor](Self::monitor) other processes, and get its own
-/// [`ServerRef`].
+/// set [timers](crate::timer), [monitor](Self::monitor) other processes,
+/// [attach streams](Self::attach_stream), and get its own [`ServerRef`].
 pub struct Context<S: GenServer> {
     process: Arc<ServerProcess<S>>,
     pub(super) stop: Option<ExitReason>,
     pub(super) next_continue: Option<S::Continue>,
-    /// Timers and monitors, allocated on first use so that an idle server without them stays small.
+    /// Timers, monitors and streams, allocated on first use so that an idle server without them
+    /// stays small.
     pub(super) extras: Option<Box<Extras<S>>>,
 }
 
 pub(super) struct Extras<S: GenServer> {
     pub(super) timers: Timers<S::Info>,
     monitors: FxHashSet<MonitorRef>,
+    streams: Streams<S::Info>,
 }
 
 impl<S: GenServer> Context<S> {
@@ -53,6 +56,7 @@ impl<S: GenServer> Context<S> {
             Box::new(Extras {
                 timers: Timers::new(),
                 monitors: FxHashSet::default(),
+                streams: Streams::new(),
             })
         })
     }
@@ -189,6 +193,44 @@ impl<S: GenServer> Context<S> {
             }
         }
         was_active
+    }
+
+    /// Attaches `stream`: its items, then its end, arrive in
+    /// [`handle_info`](GenServer::handle_info) as `map(StreamEvent::Item(item))` and finally
+    /// `map(StreamEvent::Ended)` (an Erlang socket in `{active, once}` mode, kameo's
+    /// `attach_stream`).
+    ///
+    /// The server reads the stream itself, one item at a time, only once it has handled the
+    /// messages it had taken from its mailbox: nothing is read ahead (backpressure), and neither
+    /// the stream nor the mailbox can starve the other. `map` runs in this server as each item
+    /// is read; a panic in it or in the stream crashes the server. The stream is dropped when it
+    /// ends, when it is [detached](Self::detach_stream), or when the server exits. See
+    /// [`stream`](crate::stream) for the whole contract and an example.
+    pub fn attach_stream<St, F>(&mut self, stream: St, map: F) -> StreamRef
+    where
+        St: futures::Stream + Send + 'static,
+        F: FnMut(StreamEvent<St::Item>) -> S::Info + Send + 'static,
+    {
+        self.extras().streams.attach(stream, map)
+    }
+
+    /// Detaches a stream and drops it; no `Ended` is delivered for it. Returns whether it was
+    /// still attached (`false` once it has ended, or for a stream of another server).
+    ///
+    /// An item already read from the stream (at most one, queued behind the messages taken
+    /// from the mailbox with it) is still delivered, as data already in an Erlang process's
+    /// mailbox is after its socket goes passive.
+    pub fn detach_stream(&mut self, stream: StreamRef) -> bool {
+        self.extras
+            .as_mut()
+            .is_some_and(|extras| extras.streams.detach(stream))
+    }
+
+    pub(super) fn streams(&mut self) -> Option<&mut Streams<S::Info>> {
+        self.extras
+            .as_mut()
+            .map(|extras| &mut extras.streams)
+            .filter(|streams| !streams.is_empty())
     }
 
     /// Whether a `Down` for `monitor` should still be handled; consumes the monitor if so.

@@ -7,6 +7,7 @@
 //! - `handle_continue` runs straight after the callback that asked for it, before any queued
 //!   message and before any due timer; only a stop request gets in between two continues.
 //! - A due timer's message is queued behind the messages already in the mailbox.
+//! - An attached stream is read only once the batch taken from the mailbox has been handled.
 //! - Each work item spends a unit of tokio's cooperative budget (see [`NextWork`]).
 //! - A stop request ([`ServerRef::stop`](super::ServerRef::stop), a supervisor's shutdown) travels through the same
 //!   mailbox as every other message, so messages queued before it are handled first, and
@@ -181,7 +182,7 @@ impl<S: GenServer> Work<S> {
 }
 
 /// Takes the next work item, in priority order: a requested `handle_continue`, then the next
-/// message; waits for the mailbox or a timer when there is none.
+/// message; waits for the mailbox, a timer or an attached stream when there is none.
 ///
 /// - Every work item spends one unit of tokio's cooperative budget, and the loop yields when the
 ///   budget runs out. A server that always has work (it casts to itself, loops through
@@ -191,6 +192,10 @@ impl<S: GenServer> Work<S> {
 /// - A due timer's message goes to the back of the mailbox, behind every message already
 ///   there, as an Erlang timer sends its message when it fires: a tick never overtakes a call
 ///   that arrived before it, however often the timer is due.
+/// - An attached stream is read only when the batch taken from the mailbox has been handled,
+///   one item per stream, queued behind the mail taken with it: nothing is read ahead
+///   (backpressure), and neither the mailbox nor a stream that is always ready starves the
+///   other.
 /// - A chain of `handle_continue`s does not read the mailbox, so a stop request queued there
 ///   ends the chain: the pending continue is dropped, and the mailbox is read in order again,
 ///   so the messages queued before the stop are handled, then `terminate` runs (a stop stays
@@ -224,12 +229,17 @@ impl<S: GenServer> Future for NextWork<'_, S> {
                 }
             }
             // Mailbox first: it is the common case.
-            if core
-                .ctx
-                .mailbox()
-                .poll_take(cx, &mut core.batch)
-                .is_pending()
-            {
+            let mut has_work = core.ctx.mailbox().poll_take(cx, &mut core.batch).is_ready();
+            // Streams are read only now, with the batch handled: one item each at most, queued
+            // behind the mail just taken (backpressure, and no starvation either way).
+            if let Some(streams) = core.ctx.streams() {
+                let batch = &mut core.batch;
+                match streams.poll_each(cx, |info| batch.push_back(Envelope::Info(info))) {
+                    Ok(streamed) => has_work |= streamed,
+                    Err(crash) => break Work::Stop(crash),
+                }
+            }
+            if !has_work {
                 match core.ctx.timers() {
                     Some(timers) => std::task::ready!(timers.poll_due(cx)),
                     None => return Poll::Pending,
