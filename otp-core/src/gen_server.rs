@@ -12,6 +12,7 @@
 //! | [`Context::attach_stream`] (a socket, a channel) | [`handle_info`](GenServer::handle_info) | an `{active, once}` socket's messages |
 //! | [`Context::continue_with`] | [`handle_continue`](GenServer::handle_continue) | `{continue, C}` → `handle_continue/2` |
 //! | [`ServerRef::stop`], [`Context::stop`], a crash | [`terminate`](GenServer::terminate) | `gen_server:stop/3` → `terminate/2` |
+//! | [`GenServer::start_link`], [`Context::trap_exits`] | [`handle_info`](GenServer::handle_info) gets [`Exit`](crate::link::Exit) | `gen_server:start_link/3`, `{'EXIT', Pid, Reason}` |
 //! | [`ReplyTo::reply`] | — | `gen_server:reply/2` |
 //! | [`ServerRef::request`] (reply typed per request) | [`handle_call`](GenServer::handle_call) | `gen_server:call/2` (untyped) |
 //!
@@ -107,9 +108,12 @@
 //!
 //! # Differences from OTP
 //!
-//! - **Graceful shutdown always runs `terminate`.** Rust has no exit signals to trap, so every
-//!   server behaves like an Erlang server that traps exits: a shutdown request is handled in
-//!   mailbox order and `terminate(Shutdown)` runs (semantics D1, D14).
+//! - **Graceful shutdown always runs `terminate`.** A supervisor asks a child to stop with an
+//!   in-band request rather than an exit signal, so every server behaves like an Erlang server
+//!   that traps exits: a shutdown request is handled in mailbox order and `terminate(Shutdown)`
+//!   runs (semantics D1, D14). Exit signals from [links](crate::link) are another matter: a
+//!   server that does not [trap them](Context::trap_exits) dies of an abnormal one without
+//!   `terminate`, as in Erlang.
 //! - **A callback that never reaches an `.await` cannot be killed** (D2): a kill takes effect at
 //!   the callback's next `.await`. Never block the thread in a callback.
 //! - After a panic, `terminate` sees the state as the panicking callback left it, not the state
@@ -239,6 +243,7 @@ pub struct StartOptions<S: GenServer> {
     pub(crate) name: Option<Box<dyn ClaimName<S>>>,
     pub(crate) timeout: Timeout,
     pub(crate) label: Option<&'static str>,
+    pub(crate) link: bool,
 }
 
 impl<S: GenServer> StartOptions<S> {
@@ -248,6 +253,7 @@ impl<S: GenServer> StartOptions<S> {
             name: None,
             timeout: Timeout::Infinity,
             label: None,
+            link: false,
         }
     }
 
@@ -261,6 +267,13 @@ impl<S: GenServer> StartOptions<S> {
     /// The `name` field of the process's `tracing` span (default: the server's type name).
     pub fn label(mut self, label: &'static str) -> StartOptions<S> {
         self.label = Some(label);
+        self
+    }
+
+    /// Links the new server to the calling process before `init` runs (Erlang's
+    /// `start_link`); see [`GenServer::start_link`].
+    pub fn link(mut self) -> StartOptions<S> {
+        self.link = true;
         self
     }
 
@@ -282,6 +295,7 @@ impl<S: GenServer> fmt::Debug for StartOptions<S> {
             .field("named", &self.name.is_some())
             .field("timeout", &self.timeout)
             .field("label", &self.label)
+            .field("link", &self.link)
             .finish()
     }
 }
@@ -384,7 +398,24 @@ pub trait GenServer: Sized + Send + 'static {
         start::start(args, StartOptions::new())
     }
 
-    /// Starts the server with options: a name, a start timeout.
+    /// Starts the server linked to the calling process, and waits for `init` (Erlang
+    /// `gen_server:start_link/3`; see [`link`](crate::link)).
+    ///
+    /// The link is set before `init` runs, so the two can never be unlinked while both run. If
+    /// the start fails, the link is removed before this returns: the caller learns of the
+    /// failure from the result, never from an exit signal (as OTP 26's `proc_lib:init_fail`).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start), and if the caller is not a running process, returns
+    /// [`StartError::NotInProcess`] without starting anything.
+    fn start_link(
+        args: Self::Args,
+    ) -> impl Future<Output = Result<ServerRef<Self>, StartError>> + Send {
+        start::start(args, StartOptions::new().link())
+    }
+
+    /// Starts the server with options: a name, a start timeout, a link.
     ///
     /// # Errors
     ///

@@ -22,7 +22,8 @@
 //!
 //! - In plain async code a monitor is a value you await, not a message in a mailbox; inside a
 //!   `GenServer` it is a message, mapped into the server's own `Info` type by a closure you give.
-//! - There are no links: use a monitor, or put the processes under a supervisor.
+//! - A monitor is one-way and never kills the watcher; for two processes that must die
+//!   together, [link](crate::link) them.
 //!
 //! ```
 //! use otp_core::monitor::monitor;

@@ -13,10 +13,11 @@
 //!
 //! # Differences from OTP
 //!
-//! - There are no links and no exit signals. Supervision is ownership (a supervisor holds its
-//!   children) and observation is by [monitor](crate::monitor). [`exit`] plays the part of
-//!   `exit(Pid, Reason)` sent to a process that does not trap exits: the process stops at its next
-//!   `.await` and reports `reason`, without running any cleanup callback.
+//! - Supervision is ownership (a supervisor holds its children) and observation is by
+//!   [monitor](crate::monitor); [links](crate::link) are there for processes that must die
+//!   together. [`exit`] plays the part of `exit(Pid, Reason)` sent to a process that does not
+//!   trap exits, whether it traps or not: the process stops at its next `.await` and reports
+//!   `reason`, without running any cleanup callback.
 //! - A process that never reaches an `.await` (a CPU-bound loop, a blocking call) cannot be
 //!   stopped: tokio can only cancel a task where it yields. The kill takes effect when it next
 //!   yields, or never. Keep blocking work on `spawn_blocking`-style threads outside processes.

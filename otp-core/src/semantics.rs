@@ -126,6 +126,34 @@
 //!   lock. (`monitor_timer.rs`: `demonitor_drops_a_mapping_that_owns_a_monitor_of_the_same_process`;
 //!   `registry.rs`: `keys_and_values_are_dropped_outside_the_registrys_locks`.)
 //!
+//! # Links
+//!
+//! - **An abnormal exit kills linked processes with the same reason; `Normal` does not.** A
+//!   process that does not trap exits dies at its next `.await`, without `terminate`; the
+//!   signal travels along a chain of links, both ways. (`links.rs`:
+//!   `an_abnormal_exit_kills_the_linked_process_with_the_same_reason`,
+//!   `links_are_two_way_and_propagate_along_a_chain`,
+//!   `a_normal_exit_does_not_propagate_and_ends_the_link`,
+//!   `a_shutdown_exit_propagates_as_abnormal`, `a_task_linked_to_a_server_dies_with_it`.)
+//! - **Trapping turns signals into `Exit` messages; a kill cannot be trapped.** Links of a
+//!   killed process get `Killed`, which a trapping server receives as a message. (`links.rs`:
+//!   `a_trapping_server_receives_exits_as_messages_and_lives_on`,
+//!   `a_kill_cannot_be_trapped_but_reaches_links_as_killed`.)
+//! - **Linking a dead pid is `NoProc`**, as a signal or, trapping, as a message. (`links.rs`:
+//!   `linking_a_dead_pid_is_noproc`.) After `unlink`, from either side, no signal arrives.
+//!   (`links.rs`: `after_unlink_no_signal_arrives`, `the_other_side_can_unlink_too`.)
+//! - **A link racing the target's exit gets exactly one signal**: the exit's or `NoProc`.
+//!   (Loom model `loom_a_link_racing_the_targets_exit_gets_exactly_one_signal`; `links.rs`:
+//!   `a_link_racing_the_targets_exit_gets_exactly_one_signal`, 300 rounds on two threads.)
+//! - **`start_link` is atomic, and a failed one leaves no signal** (OTP 26's
+//!   `proc_lib:init_fail`). (`links.rs`:
+//!   `a_start_linked_server_dies_with_its_starter_and_the_starter_with_it`,
+//!   `a_failed_start_link_leaves_no_stray_exit_signal`,
+//!   `link_outside_a_process_is_a_typed_error`.)
+//! - **Supervisors monitor, they do not link**: linked siblings die together and are both
+//!   restarted. (`links.rs`:
+//!   `linked_siblings_under_a_supervisor_die_together_and_are_both_restarted`.)
+
 //! # Supervision
 //!
 //! - **Ordered start** (STR-01): children start one at a time in spec order; `Supervisor::start`
@@ -161,8 +189,8 @@
 //!   `a_child_that_outlives_its_shutdown_timeout_is_killed_and_shutdown_continues`,
 //!   `a_child_supervisor_stops_its_subtree_before_the_parent_continues`;
 //!   `dynamic_supervisor.rs`: `shutdown_stops_all_children_concurrently_each_by_its_policy`.)
-//! - **No orphans**: a supervisor that is killed kills its children (there are no links to do it,
-//!   so its state does it when dropped), at every await point: also the child it is stopping
+//! - **No orphans**: a supervisor that is killed kills its children (it does not link to them;
+//!   its state does it when dropped), at every await point: also the child it is stopping
 //!   at that moment. (`supervisor_start_stop.rs`: `killing_a_supervisor_kills_its_children`;
 //!   `supervisor_killed.rs`: `a_supervisor_killed_while_terminating_a_child_kills_that_child`,
 //!   `a_supervisor_killed_during_its_shutdown_kills_the_child_it_was_stopping` and the two
@@ -199,7 +227,7 @@
 //!
 //! | case | Erlang / Elixir | otp-core | why |
 //! |---|---|---|---|
-//! | D1, GS-10 (e) | a server that does not trap exits dies at once on shutdown | every server handles the shutdown request in order and runs `terminate` | there are no exit signals; running cleanup is the useful default |
+//! | D1, GS-10 (e) | a server that does not trap exits dies at once on shutdown | every server handles the shutdown request in order and runs `terminate` | supervisors stop children with an in-band request, not an exit signal; running cleanup is the useful default |
 //! | D3 | exit reasons are any term | a typed [`ExitReason`](crate::ExitReason) | matching on variants is what the restart rules need |
 //! | D4 | tagged tuples | typed errors, one per operation | |
 //! | D13 | `cast` to a dead process returns `ok` | `Err(SendError::NoProc(message))` | the message is given back, not lost silently |
@@ -216,4 +244,7 @@
 //! | preemption | the BEAM preempts a process after its reductions | a server spends a unit of tokio's cooperative budget per message, timer and continue, and yields when it runs out | tokio cannot preempt; a server that keeps itself busy still lets others run, answers calls, stops on request and can be killed (`gen_server_busy.rs`) |
 //! | kill of a supervisor | its `EXIT`/`DOWN` can arrive before its children have died of their links | published only once its children have exited | the restarted subtree must find its names free |
 //! | names | `register/2` puts an atom in one global table; `{local, Name}` registers before `init` | a [`Name<T>`](crate::name::Name) is a typed value handed down the tree, registered when the start function returns | no untyped global namespace; the handle a name leads to is typed |
+//! | links: `exit/2` | `exit(Pid, R)` to a trapping process is an `{'EXIT', From, R}` message | [`process::exit`](crate::process::exit) always kills, with its reason; only link signals can be trapped | `exit` is the runtime's kill; a graceful stop is [`ServerRef::stop`](crate::ServerRef::stop) |
+//! | links: tasks | any process can trap exits | only servers trap; a linked task dies of an abnormal signal | a task has no mailbox to receive `Exit` in |
+//! | D10 | supervisors link to their children | supervisors monitor and own their children; [links](crate::link) are for processes that die together | ownership stops a subtree without exit signals; a supervisor never needs to trap |
 //! | backoff | none | opt-in [`RestartBackoff`](crate::supervisor::RestartBackoff) per child | crash loops should not burn the budget in microseconds |

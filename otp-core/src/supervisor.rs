@@ -83,7 +83,8 @@
 //! - Child specs are typed, so most of OTP's spec errors cannot be written; duplicate ids, a
 //!   zero period and a zero shutdown timeout are rejected with [`SpecError`] before any process
 //!   starts (D12).
-//! - There are no links: the supervisor owns its children. If it is killed (or its own code
+//! - A supervisor does not link to its children (see [`link`](crate::link) for how links and
+//!   supervision relate): it monitors and owns them. If it is killed (or its own code
 //!   panics), at whatever point, even while it is stopping a child, its children are killed
 //!   with it. **Its exit, and so its `Down`, is published only once they have all exited**:
 //!   in OTP a killed supervisor's `EXIT` can reach its parent before its children have died of

@@ -9,6 +9,7 @@ use rustc_hash::FxHashSet;
 use super::envelope::{DownToInfo, Envelope};
 use super::server_process::ServerProcess;
 use super::{GenServer, ServerRef};
+use crate::link::Exit;
 use crate::monitor::{Down, MonitorRef};
 use crate::process::header::ProcessHeader;
 use crate::process::table;
@@ -35,7 +36,11 @@ pub(super) struct Extras<S: GenServer> {
     pub(super) timers: Timers<S::Info>,
     monitors: FxHashSet<MonitorRef>,
     streams: Streams<S::Info>,
+    /// Maps exit signals to `Info` while the server traps exits.
+    trap_exits: Option<ExitToInfo<S>>,
 }
+
+type ExitToInfo<S> = Box<dyn FnMut(Exit) -> <S as GenServer>::Info + Send>;
 
 impl<S: GenServer> Context<S> {
     pub(super) fn new(process: Arc<ServerProcess<S>>) -> Context<S> {
@@ -57,6 +62,7 @@ impl<S: GenServer> Context<S> {
                 timers: Timers::new(),
                 monitors: FxHashSet::default(),
                 streams: Streams::new(),
+                trap_exits: None,
             })
         })
     }
@@ -231,6 +237,54 @@ impl<S: GenServer> Context<S> {
             .as_mut()
             .map(|extras| &mut extras.streams)
             .filter(|streams| !streams.is_empty())
+    }
+
+    /// Traps exits (Erlang `process_flag(trap_exit, true)`): from now on an exit signal from a
+    /// [linked](crate::link) process arrives in [`handle_info`](GenServer::handle_info) as
+    /// `map(Exit { pid, reason })`, `Normal` ones included, and the server lives on. A kill
+    /// ([`process::exit`](crate::process::exit)) still kills it. Calling it again replaces
+    /// `map`. `map` runs in this server; a panic in it crashes the server.
+    pub fn trap_exits<F>(&mut self, map: F)
+    where
+        F: FnMut(Exit) -> S::Info + Send + 'static,
+    {
+        self.extras().trap_exits = Some(Box::new(map));
+        let process = Arc::downgrade(&self.process);
+        self.process
+            .header
+            .set_trap_exits(Some(Arc::new(move |pid, reason| {
+                if let Some(process) = process.upgrade() {
+                    let exit = Box::new(Exit { pid, reason });
+                    let _ = process.mailbox.send(Envelope::Exit(exit));
+                }
+            })));
+    }
+
+    /// Stops trapping exits: an abnormal exit signal from a linked process kills the server
+    /// again (see [`link`](crate::link) for a signal already queued).
+    pub fn stop_trapping_exits(&mut self) {
+        self.process.header.set_trap_exits(None);
+        if let Some(extras) = &mut self.extras {
+            extras.trap_exits = None;
+        }
+    }
+
+    /// What a queued exit signal becomes: `Some(Ok(info))` while trapping (`Err` with the crash
+    /// if the mapping panicked); after trapping stopped, `Some(Err(reason))` for an abnormal
+    /// reason and `None` for `Normal`.
+    pub(super) fn trapped_exit(&mut self, exit: Exit) -> Option<Result<S::Info, ExitReason>> {
+        match self
+            .extras
+            .as_mut()
+            .and_then(|extras| extras.trap_exits.as_mut())
+        {
+            Some(map) => Some(
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map(exit)))
+                    .map_err(|payload| ExitReason::Panic(crate::process::panic_message(&*payload))),
+            ),
+            None if exit.reason == ExitReason::Normal => None,
+            None => Some(Err(exit.reason)),
+        }
     }
 
     /// Whether a `Down` for `monitor` should still be handled; consumes the monitor if so.

@@ -5,6 +5,7 @@
 use super::GenServer;
 use super::reply_to::ReplyTo;
 use crate::ExitReason;
+use crate::link::Exit;
 use crate::monitor::Down;
 
 /// Everything a server's mailbox can hold.
@@ -18,6 +19,9 @@ pub(crate) enum Envelope<S: GenServer> {
     /// The mapping to `Info` runs in the receiving server, not in the exiting process. Boxed:
     /// it is rare, and every envelope is as large as the largest variant.
     Down(Box<(Down, DownToInfo<S>)>),
+    /// An exit signal from a linked process, for a server that traps exits; mapped to `Info`
+    /// when taken. Boxed: it is rare.
+    Exit(Box<Exit>),
     /// Stop gracefully with this reason: `terminate` runs, then the process exits.
     Stop(ExitReason),
 }

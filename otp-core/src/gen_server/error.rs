@@ -32,6 +32,10 @@ pub enum StartError {
     /// No tokio runtime is running on this thread.
     #[error("no tokio runtime is running on this thread")]
     NoRuntime,
+    /// [`start_link`](super::GenServer::start_link) was called outside any running process:
+    /// there is nothing to link the new server to. Nothing was started.
+    #[error("start_link called outside any process")]
+    NotInProcess,
 }
 
 /// Why a [`call`](super::ServerRef::call) got no reply.

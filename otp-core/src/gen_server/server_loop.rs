@@ -166,6 +166,10 @@ impl<S: GenServer> Work<S> {
             Envelope::Cast(message) => Work::Cast(message),
             Envelope::Info(info) => Work::Info(info),
             Envelope::Stop(reason) => Work::Stop(reason),
+            Envelope::Exit(exit) => match ctx.trapped_exit(*exit)? {
+                Ok(info) => Work::Info(info),
+                Err(reason) => Work::Stop(reason),
+            },
             Envelope::Down(down) => {
                 let (down, to_info) = *down;
                 if !ctx.take_down(down.monitor) {

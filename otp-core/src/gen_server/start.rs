@@ -12,7 +12,8 @@ use super::server_loop::{Core, guarded, run};
 use super::server_process::ServerProcess;
 use super::{GenServer, Init, ServerRef, StartError, StartOptions};
 use crate::ExitReason;
-use crate::process::current_process::Current;
+use crate::link;
+use crate::process::current_process::{Current, current_pid};
 use crate::process::header::{AnyProcess, ProcessHeader};
 use crate::process::mailbox::Mailbox;
 use crate::process::{spawn, table, termination};
@@ -30,6 +31,10 @@ pub(super) async fn start<S: GenServer>(
         .map_err(|_| StartError::InvalidTimeout)?;
     // Checked before claiming a name, so that a claimed name always belongs to a running process.
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
+    let starter = match options.link {
+        true => Some(current_pid().ok_or(StartError::NotInProcess)?),
+        false => None,
+    };
 
     let process = Arc::new(ServerProcess::<S> {
         header: ProcessHeader::new(options.label.unwrap_or(std::any::type_name::<S>())),
@@ -50,6 +55,17 @@ pub(super) async fn start<S: GenServer>(
         },
         None => None,
     };
+    // Linked before `init` runs, so the new process cannot exit unlinked (start_link is atomic).
+    if let Some(starter) = starter {
+        if !link::link_starting(starter, &process.header) {
+            // The starter is exiting: nothing to link to.
+            if let Some(release) = release {
+                release();
+            }
+            table::withdraw(server.pid());
+            return Err(StartError::NotInProcess);
+        }
+    }
 
     // Erlang runs `init` in the new process while the starter waits for it (`proc_lib`'s
     // synchronous start). Here `init` runs in the starter's task *as* the new process: its pid
@@ -73,6 +89,9 @@ pub(super) async fn start<S: GenServer>(
                 Ok(outcome) => outcome,
                 Err(_) => {
                     drop(ctx);
+                    if let Some(starter) = starter {
+                        link::unlink_failed_start(starter, &process.header);
+                    }
                     abandoned.exit(ExitReason::Killed);
                     exited(&process).await;
                     return Err(StartError::Timeout);
@@ -106,6 +125,11 @@ pub(super) async fn start<S: GenServer>(
     // immediate retry could get `already_started`.
     if let Some(release) = release {
         release();
+    }
+    // OTP 26 (`proc_lib:init_fail`): the starter learns of the failure from the result alone,
+    // never from an exit signal.
+    if let Some(starter) = starter {
+        link::unlink_failed_start(starter, &process.header);
     }
     // Erlang: "If start_link returns ignore or {error, _}, the started gen_server process has
     // terminated." The exit fan-out runs here, so the caller never sees it alive.

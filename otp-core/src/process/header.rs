@@ -30,6 +30,8 @@ pub(crate) trait AnyProcess: Send + Sync + 'static {
 }
 
 type ExitHook = Box<dyn FnOnce(Pid) + Send>;
+/// Delivers an exit signal from a linked process as a message (a process that traps exits).
+pub(crate) type TrapDelivery = Arc<dyn Fn(Pid, ExitReason) + Send + Sync>;
 type DownDelivery = Box<dyn FnOnce(Down) + Send>;
 /// A delivery shared by the monitors of many processes (a supervisor waiting for all its
 /// children): one allocation for all of them instead of one each.
@@ -76,6 +78,20 @@ pub(crate) enum Watcher {
     Monitor(u64, Delivery),
     /// The children this process's exit waits for (see [`kill_children`](super::termination::kill_children)); at most one.
     Barrier(Arc<ExitBarrier>),
+    /// A link to this process (Erlang's links are a set: at most one per pair).
+    Link(Pid),
+    /// The process traps exits: linked exits arrive as messages through this; at most one.
+    TrapExits(TrapDelivery),
+}
+
+/// How [`ProcessHeader::link_pair`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkOutcome {
+    Linked,
+    /// The target is not alive: the linker gets a `NoProc` signal.
+    TargetGone,
+    /// The linker itself is exiting: nothing was linked.
+    LinkerExiting,
 }
 
 /// What a monitor runs with the `Down`: its own closure, or one shared with other monitors.
@@ -179,6 +195,87 @@ impl ProcessHeader {
         removed.is_some()
     }
 
+    /// Adds a link to `other` (nothing if there is one). Returns `false` if this process is
+    /// already exiting: its fan-out would never see the link.
+    pub(crate) fn add_link(&self, other: Pid) -> bool {
+        let mut state = self.state.lock();
+        if matches!(state.status, Status::Exiting | Status::Exited(_)) {
+            return false;
+        }
+        if !state
+            .watchers
+            .iter()
+            .any(|w| matches!(w, Watcher::Link(p) if *p == other))
+        {
+            state.watchers.push(Watcher::Link(other));
+        }
+        true
+    }
+
+    /// Links this process (the caller's) and `target`, the process `target_pid` if it is still
+    /// in the table. On [`LinkOutcome::TargetGone`] this side still holds its half, for the
+    /// `NoProc` signal to take ([`take_link_for_signal`](Self::take_link_for_signal)).
+    ///
+    /// This side first: should `target` exit as soon as it holds its half, its fan-out finds
+    /// this half and signals through it. The other order would lose that signal (the loom model
+    /// `loom_a_link_racing_the_targets_exit_gets_exactly_one_signal` fails with it).
+    pub(crate) fn link_pair(&self, target_pid: Pid, target: Option<&ProcessHeader>) -> LinkOutcome {
+        if !self.add_link(target_pid) {
+            return LinkOutcome::LinkerExiting;
+        }
+        match target {
+            Some(target) if target.add_link(self.pid) => LinkOutcome::Linked,
+            _ => LinkOutcome::TargetGone,
+        }
+    }
+
+    /// Removes the link to `other`; returns whether there was one.
+    pub(crate) fn remove_link(&self, other: Pid) -> bool {
+        let mut state = self.state.lock();
+        let at = state
+            .watchers
+            .iter()
+            .position(|w| matches!(w, Watcher::Link(p) if *p == other));
+        at.map(|at| state.watchers.remove(at)).is_some()
+    }
+
+    /// Starts or stops trapping exits. Delivery handles dropped outside the lock.
+    pub(crate) fn set_trap_exits(&self, trap: Option<TrapDelivery>) {
+        let replaced = {
+            let mut state = self.state.lock();
+            let at = state
+                .watchers
+                .iter()
+                .position(|w| matches!(w, Watcher::TrapExits(_)));
+            let replaced = at.map(|at| state.watchers.remove(at));
+            if let Some(trap) = trap {
+                state.watchers.push(Watcher::TrapExits(trap));
+            }
+            replaced
+        };
+        drop(replaced);
+    }
+
+    /// Takes the link to `from` for an exit signal coming through it. `None` if there is no
+    /// such link (it was removed: an unlinked process gets no signal) or this process is
+    /// exiting; otherwise how to deliver the signal: `Some(Some(trap))` as a message,
+    /// `Some(None)` as an exit.
+    pub(crate) fn take_link_for_signal(&self, from: Pid) -> Option<Option<TrapDelivery>> {
+        let mut state = self.state.lock();
+        if matches!(state.status, Status::Exiting | Status::Exited(_)) {
+            return None;
+        }
+        let at = state
+            .watchers
+            .iter()
+            .position(|w| matches!(w, Watcher::Link(p) if *p == from))?;
+        state.watchers.remove(at);
+        Some(state.watchers.iter().find_map(|w| match w {
+            Watcher::TrapExits(trap) => Some(trap.clone()),
+            _ => None,
+        }))
+    }
+
     /// Ends the process with `reason` at its next `.await`. Returns whether it was still alive.
     ///
     /// A first reason sticks, except that `Killed` overrides a pending graceful one: a kill after
@@ -270,7 +367,10 @@ impl ProcessHeader {
             .into_iter()
             .filter_map(|watcher| match watcher {
                 Watcher::Hook(hook) => Some(hook),
-                Watcher::Monitor(..) | Watcher::Barrier(_) => None,
+                Watcher::Monitor(..)
+                | Watcher::Barrier(_)
+                | Watcher::Link(_)
+                | Watcher::TrapExits(_) => None,
             })
             .collect())
     }
@@ -348,7 +448,7 @@ pub(crate) mod loom_models {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::{ProcessHeader, Watcher};
+    use super::{LinkOutcome, ProcessHeader, Watcher};
     use crate::ExitReason;
     use crate::process::down::{Down, MonitorRef};
 
@@ -383,6 +483,39 @@ pub(crate) mod loom_models {
             exit(&header);
             watcher.join().unwrap();
             assert_eq!(downs.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    // A link set while its target exits gets exactly one signal: through the target's fan-out,
+    // or `NoProc` when the target was already exiting. Never none, never two.
+    #[test]
+    fn loom_a_link_racing_the_targets_exit_gets_exactly_one_signal() {
+        loom::model(|| {
+            let linker = Arc::new(ProcessHeader::new("linker"));
+            let target = Arc::new(ProcessHeader::new("target"));
+            let signals = Arc::new(AtomicUsize::new(0));
+            let exiting = {
+                let (linker, target, signals) = (linker.clone(), target.clone(), signals.clone());
+                loom::thread::spawn(move || {
+                    let _ = target.begin_exit();
+                    for watcher in target.publish_exit(&ExitReason::Killed) {
+                        if let Watcher::Link(pid) = watcher {
+                            assert_eq!(pid, linker.pid());
+                            if linker.take_link_for_signal(target.pid()).is_some() {
+                                signals.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                })
+            };
+            let outcome = linker.link_pair(target.pid(), Some(&target));
+            if outcome == LinkOutcome::TargetGone
+                && linker.take_link_for_signal(target.pid()).is_some()
+            {
+                signals.fetch_add(1, Ordering::SeqCst);
+            }
+            exiting.join().unwrap();
+            assert_eq!(signals.load(Ordering::SeqCst), 1);
         });
     }
 

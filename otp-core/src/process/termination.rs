@@ -19,7 +19,8 @@
 //!   5. deliver what the body produced (a task's result): whoever receives it finds the
 //!      process gone and its names released, and receives it before any `Down`, as an Elixir
 //!      task's reply arrives before its `:DOWN`;
-//!   6. deliver one `Down` to every monitor;
+//!   6. deliver one `Down` to every monitor, and an exit signal to every linked process, in
+//!      the order they were set up;
 //!   7. drop the messages that were still queued. Pending callers learn that their request was
 //!      dropped only now, when the reason they will report is already published.
 //! - Nothing in the fan-out may unwind out of it: each hook and each delivery run behind
@@ -31,7 +32,21 @@ use std::panic::AssertUnwindSafe;
 use super::current_process::{Current, current_pid};
 use super::down::{Down, MonitorRef};
 use super::header::{AnyProcess, ProcessHeader, Watcher, run_exits_due};
-use super::{ExitReason, table};
+use super::{ExitReason, Pid, table};
+
+/// An exit signal from `from`, which exited with `reason`, through its link to `target`
+/// (Erlang's exit signals between linked processes). Nothing if the link is gone (it was
+/// unlinked) or `target` is exiting. A target that traps exits gets the signal as a message;
+/// any other exits with `reason`, at its next `.await`, unless `reason` is `Normal`.
+pub(crate) fn exit_signal(target: &dyn AnyProcess, from: Pid, reason: &ExitReason) {
+    match target.header().take_link_for_signal(from) {
+        None => {}
+        Some(Some(trap)) => trap(from, reason.clone()),
+        Some(None) if *reason == ExitReason::Normal => {}
+        Some(None) if target.header().force_exit(reason.clone()) => target.interrupt_init(),
+        Some(None) => {}
+    }
+}
 
 /// Kills `children` (each exits `Killed` at its next `.await`) and holds the exit of the
 /// current process until they have all exited.
@@ -118,9 +133,17 @@ pub(super) fn exit_process(
         }
     });
     for watcher in monitors {
-        if let Watcher::Monitor(id, delivery) = watcher {
-            let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
-            contained(|| delivery.deliver(down));
+        match watcher {
+            Watcher::Monitor(id, delivery) => {
+                let down = Down::new(MonitorRef::from_parts(pid, id), reason.clone());
+                contained(|| delivery.deliver(down));
+            }
+            Watcher::Link(linked) => {
+                if let Some(linked) = table::lookup(linked) {
+                    contained(|| exit_signal(&*linked, pid, &reason));
+                }
+            }
+            Watcher::Hook(_) | Watcher::Barrier(_) | Watcher::TrapExits(_) => {}
         }
     }
     contained(|| drop(queued));
