@@ -165,6 +165,52 @@ impl FloorCounter {
     }
 }
 
+/// The floor of a bounded mailbox: the same counter task behind a bounded tokio `mpsc`, whose
+/// `send().await` waits for room.
+#[derive(Debug, Clone)]
+pub struct BoundedFloorCounter {
+    tx: mpsc::Sender<FloorMessage>,
+}
+
+impl BoundedFloorCounter {
+    /// Spawns the floor server on the current runtime, with room for `capacity` messages.
+    pub fn spawn(capacity: usize) -> BoundedFloorCounter {
+        let (tx, mut rx) = mpsc::channel(capacity);
+        tokio::spawn(async move {
+            let mut value = 0u64;
+            while let Some(message) = rx.recv().await {
+                match message {
+                    FloorMessage::Call(_, reply) => {
+                        let _ = reply.send(value);
+                    }
+                    FloorMessage::Cast => value += 1,
+                    FloorMessage::Crash => panic!("crash"),
+                }
+            }
+        });
+        BoundedFloorCounter { tx }
+    }
+
+    /// A cast that waits for room.
+    pub async fn cast(&self) {
+        let _ = self.tx.send(FloorMessage::Cast).await;
+    }
+
+    /// A `get` round trip.
+    pub async fn get(&self) -> u64 {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(FloorMessage::Call(Request::Get, tx))
+            .await
+            .is_err()
+        {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
+    }
+}
+
 /// The names the W6 and W8 floors look servers up by: `parking_lot::RwLock<HashMap>`.
 pub type FloorNames =
     std::sync::Arc<parking_lot::RwLock<std::collections::HashMap<String, FloorCounter>>>;

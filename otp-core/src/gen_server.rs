@@ -8,6 +8,7 @@
 //! | [`S::start(args)`](GenServer::start) | [`init`](GenServer::init) | `gen_server:start/3` → `init/1` |
 //! | [`ServerRef::call`] / [`call_timeout`](ServerRef::call_timeout) | [`handle_call`](GenServer::handle_call) | `gen_server:call/2,3` → `handle_call/3` |
 //! | [`ServerRef::cast`] | [`handle_cast`](GenServer::handle_cast) | `gen_server:cast/2` → `handle_cast/2` |
+//! | [`ServerRef::cast_wait`] (bounded mailbox, waits for room) | [`handle_cast`](GenServer::handle_cast) | — (Erlang mailboxes are unbounded) |
 //! | [`ServerRef::send`], timers, monitors | [`handle_info`](GenServer::handle_info) | `Pid ! Msg` → `handle_info/2` |
 //! | [`Context::attach_stream`] (a socket, a channel) | [`handle_info`](GenServer::handle_info) | an `{active, once}` socket's messages |
 //! | [`Context::continue_with`] | [`handle_continue`](GenServer::handle_continue) | `{continue, C}` → `handle_continue/2` |
@@ -84,6 +85,20 @@
 //! and the handler answers through the handle, now or later. Timeouts, ordering and exit
 //! reasons are those of `call`; the two styles mix in one server.
 //!
+//! # Bounded mailboxes
+//!
+//! A mailbox is unbounded by default, as in Erlang: `cast` and `send` never wait, and a server
+//! that is sent more than it handles grows its queue until memory runs out. Where a producer
+//! can outrun its server (a fast client feeding its connection's server), start the server
+//! with [`StartOptions::mailbox_capacity`]: then at most that many calls, casts and info
+//! messages wait. On a full mailbox [`cast`](ServerRef::cast) and [`send`](ServerRef::send)
+//! return [`SendError::Full`] at once with the message (shed it, or retry), while
+//! [`cast_wait`](ServerRef::cast_wait) waits for room and a call waits for room within its
+//! timeout. Stop requests, `Down`s, exit signals, due timers and stream items never wait and
+//! take no room, so a flooded server can still be stopped and still sees its monitors fire.
+//! For a stream, [`Context::attach_stream`] is the better tool: it reads the next item only
+//! when the server is ready for it.
+//!
 //! To stop, a callback calls [`Context::stop`]; a reply returned by the same
 //! call handler is delivered before `terminate` runs (Erlang's `{stop, Reason, Reply, State}`).
 //!
@@ -123,6 +138,8 @@
 //!   server's exit at once, as in Erlang.
 //! - Casts and info messages to a stopped server return [`SendError::NoProc`] with the message,
 //!   where Erlang silently drops it (D13).
+//! - **Mailboxes can be bounded** ([`StartOptions::mailbox_capacity`]); Erlang's never are. The
+//!   default stays unbounded.
 //! - There is no hibernation, no `code_change` and no `format_status`.
 //! - **`init` runs in the starter's task, as the new process.** Erlang spawns the process and
 //!   the starter waits for its `init`. Here the starter's task polls `init` itself, with the new
@@ -160,6 +177,7 @@ mod start;
 
 use std::fmt;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 pub use context::Context;
@@ -238,12 +256,14 @@ pub(crate) trait ClaimName<S: GenServer>: Send {
     fn claim(self: Box<Self>, server: &ServerRef<S>) -> Result<ReleaseName, StartError>;
 }
 
-/// Options for [`GenServer::start_with`]: a name, a start timeout, a label for logs.
+/// Options for [`GenServer::start_with`]: a name, a start timeout, a label for logs, a link to
+/// the starter, a bounded mailbox.
 pub struct StartOptions<S: GenServer> {
     pub(crate) name: Option<Box<dyn ClaimName<S>>>,
     pub(crate) timeout: Timeout,
     pub(crate) label: Option<&'static str>,
     pub(crate) link: bool,
+    pub(crate) mailbox_capacity: Option<NonZeroUsize>,
 }
 
 impl<S: GenServer> StartOptions<S> {
@@ -254,6 +274,7 @@ impl<S: GenServer> StartOptions<S> {
             timeout: Timeout::Infinity,
             label: None,
             link: false,
+            mailbox_capacity: None,
         }
     }
 
@@ -277,6 +298,45 @@ impl<S: GenServer> StartOptions<S> {
         self
     }
 
+    /// Bounds the mailbox: at most `capacity` calls, casts and info messages wait in it (the
+    /// one being handled is not counted). The default is unbounded, as in Erlang.
+    ///
+    /// On a full mailbox, [`ServerRef::cast`] and [`ServerRef::send`] return
+    /// [`SendError::Full`] with the message at once, [`ServerRef::cast_wait`] waits for room,
+    /// and a call waits for room within its timeout. What the runtime itself delivers (stop
+    /// requests, monitors' `Down`s, exit signals, the server's own timers and streams) is never
+    /// held back by a full mailbox and takes no room. Senders waiting for room get it in the
+    /// order they asked.
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// # use otp_core::gen_server::{BoxError, Context, GenServer, Init, StartOptions};
+    /// # struct Sink;
+    /// # impl GenServer for Sink {
+    /// #     type Args = ();
+    /// #     type Call = ();
+    /// #     type Reply = ();
+    /// #     type Cast = u32;
+    /// #     type Info = ();
+    /// #     type Continue = ();
+    /// #     async fn init(_: (), _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+    /// #         Ok(Init::Ready(Sink))
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let capacity = NonZeroUsize::new(64).expect("not zero");
+    /// let sink = Sink::start_with((), StartOptions::new().mailbox_capacity(capacity)).await?;
+    /// // Waits while 64 messages are already waiting; `cast` would return `SendError::Full`.
+    /// sink.cast_wait(7).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn mailbox_capacity(mut self, capacity: NonZeroUsize) -> StartOptions<S> {
+        self.mailbox_capacity = Some(capacity);
+        self
+    }
+
     pub(crate) fn with_name(mut self, claim: Box<dyn ClaimName<S>>) -> StartOptions<S> {
         self.name = Some(claim);
         self
@@ -296,6 +356,7 @@ impl<S: GenServer> fmt::Debug for StartOptions<S> {
             .field("timeout", &self.timeout)
             .field("label", &self.label)
             .field("link", &self.link)
+            .field("mailbox_capacity", &self.mailbox_capacity)
             .finish()
     }
 }

@@ -63,6 +63,7 @@
 //! | `gen_server:reply/2`, `From` | [`gen_server::ReplyTo`] |
 //! | a call whose reply type depends on the request | [`gen_server::ServerRef::request`] |
 //! | a socket in `{active, once}` mode | [`gen_server::Context::attach_stream`], [`stream`] |
+//! | (none: Erlang mailboxes are unbounded) | [`gen_server::StartOptions::mailbox_capacity`], [`gen_server::ServerRef::cast_wait`], [`gen_server::SendError::Full`] |
 //! | `link/1`, `unlink/1`, `trap_exit`, `{'EXIT', …}`, `start_link` | [`link::link`], [`link::unlink`], [`gen_server::Context::trap_exits`], [`link::Exit`], [`gen_server::GenServer::start_link`] |
 //! | `erlang:monitor/2`, `{'DOWN', …}` | [`monitor::monitor`], [`monitor::Down`] |
 //! | `erlang:send_after/3`, `timer:send_interval/2`, `cancel_timer/1` | [`gen_server::Context::send_after`], [`send_interval`](gen_server::Context::send_interval), [`cancel_timer`](gen_server::Context::cancel_timer) |

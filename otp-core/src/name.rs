@@ -287,10 +287,25 @@ impl<S: GenServer> Name<ServerRef<S>> {
     ///
     /// # Errors
     ///
-    /// If no server holds the name, returns [`SendError::NoProc`] with the message.
+    /// If no server holds the name, returns [`SendError::NoProc`] with the message; otherwise
+    /// as [`ServerRef::cast`].
     pub fn cast(&self, message: S::Cast) -> Result<(), SendError<S::Cast>> {
         match self.whereis() {
             Some(server) => server.cast(message),
+            None => Err(SendError::NoProc(message)),
+        }
+    }
+
+    /// Casts to the server holding the name, waiting for room in a bounded mailbox; see
+    /// [`ServerRef::cast_wait`]. The name is resolved once, before waiting.
+    ///
+    /// # Errors
+    ///
+    /// If no server holds the name, returns [`SendError::NoProc`] with the message; otherwise
+    /// as [`ServerRef::cast_wait`].
+    pub async fn cast_wait(&self, message: S::Cast) -> Result<(), SendError<S::Cast>> {
+        match self.whereis() {
+            Some(server) => server.cast_wait(message).await,
             None => Err(SendError::NoProc(message)),
         }
     }
@@ -299,7 +314,8 @@ impl<S: GenServer> Name<ServerRef<S>> {
     ///
     /// # Errors
     ///
-    /// If no server holds the name, returns [`SendError::NoProc`] with the message.
+    /// If no server holds the name, returns [`SendError::NoProc`] with the message; otherwise
+    /// as [`ServerRef::send`].
     pub fn send(&self, message: S::Info) -> Result<(), SendError<S::Info>> {
         match self.whereis() {
             Some(server) => server.send(message),

@@ -44,6 +44,34 @@
 //!   `a_panic_in_the_mapping_crashes_the_server_and_terminate_runs`,
 //!   `a_panic_in_the_stream_crashes_the_server`.)
 
+//! # Mailboxes
+//!
+//! - **Unbounded by default**, as in Erlang: a `cast` or `send` never waits, and a server sent
+//!   more than it handles grows its queue without limit. (`bounded_mailbox.rs`:
+//!   `an_unbounded_mailbox_never_fills`.)
+//! - **Bounded on request** ([`StartOptions::mailbox_capacity`](crate::gen_server::StartOptions::mailbox_capacity)):
+//!   at most that many calls, casts and info messages wait, the one being handled not counted.
+//!   On a full mailbox `cast` and `send` give the message back as `SendError::Full`;
+//!   `cast_wait` waits for room, and so does a call, within its timeout (a call that times out
+//!   waiting was never sent). (`bounded_mailbox.rs`:
+//!   `a_full_mailbox_gives_the_message_back_and_counts_casts_infos_and_calls_alike`,
+//!   `cast_wait_waits_for_room_and_keeps_the_senders_order`,
+//!   `a_call_waits_for_room_within_its_timeout_and_is_not_sent_when_it_expires`,
+//!   `a_name_forwards_full_and_waits_for_room`.)
+//! - **Waiting senders get room in the order they asked**; a wait dropped before it finished
+//!   sends nothing and takes no room; senders waiting on a server that exits are told, with
+//!   their message back (a call with the exit reason). (`bounded_mailbox.rs`:
+//!   `waiting_senders_get_room_in_the_order_they_asked`,
+//!   `a_dropped_cast_wait_sends_nothing_and_leaves_the_capacity_as_it_was`,
+//!   `senders_waiting_on_a_server_that_exits_are_told_and_get_their_message_back`.)
+//! - **The runtime's own messages are never held back**: stop requests, `Down`s, exit signals,
+//!   due timers and stream items take no room and are delivered into a full mailbox; a stop
+//!   overtakes senders still waiting for room. A server that `cast_wait`s to itself while its
+//!   mailbox is full gets `Full` at once rather than waiting forever. (`bounded_mailbox.rs`:
+//!   `a_full_mailbox_does_not_hold_back_downs_exit_signals_timers_or_stream_items`,
+//!   `a_stop_is_not_held_back_by_a_full_mailbox_or_by_waiting_senders`,
+//!   `a_server_that_fills_its_own_mailbox_is_told_at_once_instead_of_waiting_forever`.)
+
 //! # Calls, timeouts and late replies
 //!
 //! - A call to a process that is not running fails with `NoProc` at once, not after the
@@ -231,6 +259,7 @@
 //! | D3 | exit reasons are any term | a typed [`ExitReason`](crate::ExitReason) | matching on variants is what the restart rules need |
 //! | D4 | tagged tuples | typed errors, one per operation | |
 //! | D13 | `cast` to a dead process returns `ok` | `Err(SendError::NoProc(message))` | the message is given back, not lost silently |
+//! | mailboxes | always unbounded | unbounded by default; opt-in capacity, with `SendError::Full` and `cast_wait` | a fast producer (a client's socket) needs back-pressure a call-per-message cannot give cheaply |
 //! | GS-02/03 | `{error, R}` exits `normal`, `{stop, R}` exits `R` | [`Init::Stop`](crate::gen_server::Init::Stop) exits with its reason; an `Err` from `init` with `Error` | one shape for "init failed"; the reason tells the cause |
 //! | REG | one `Registry` type, `keys: :unique \| :duplicate`; `lookup` returns a list | [`Registry`](crate::registry::Registry) (unique, `lookup` returns an `Option`) and [`DuplicateRegistry`](crate::registry::DuplicateRegistry) (a `Vec`) | each lookup gets its own type |
 //! | timers | anyone can `send_after` to any pid | a server sets timers for itself | timers are driven by the owner's loop: no task per timer, exact cancel |

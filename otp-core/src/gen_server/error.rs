@@ -69,20 +69,25 @@ pub enum CallError {
 /// Why a message could not be queued; carries the message back.
 ///
 /// Erlang's `cast` and `!` always succeed. otp-core tells you when the mailbox is known to be
-/// closed, and gives the message back so nothing is lost silently.
+/// closed, or is [bounded](super::StartOptions::mailbox_capacity) and full, and gives the
+/// message back so nothing is lost silently.
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError<M> {
     /// The server is not running (it exited, or the name is not registered).
     #[error("no process")]
     NoProc(M),
+    /// The server's mailbox is bounded and every slot is taken; the server is running. Retry
+    /// later, shed the message, or wait for room with [`cast_wait`](super::ServerRef::cast_wait).
+    #[error("mailbox full")]
+    Full(M),
 }
 
 impl<M> SendError<M> {
     /// The message that could not be sent.
     pub fn into_inner(self) -> M {
         match self {
-            SendError::NoProc(message) => message,
+            SendError::NoProc(message) | SendError::Full(message) => message,
         }
     }
 }
@@ -91,6 +96,7 @@ impl<M> fmt::Debug for SendError<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::NoProc(_) => f.write_str("NoProc(..)"),
+            SendError::Full(_) => f.write_str("Full(..)"),
         }
     }
 }

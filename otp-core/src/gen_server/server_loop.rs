@@ -8,6 +8,8 @@
 //!   message and before any due timer; only a stop request gets in between two continues.
 //! - A due timer's message is queued behind the messages already in the mailbox.
 //! - An attached stream is read only once the batch taken from the mailbox has been handled.
+//! - In a bounded mailbox, a call, cast or info message frees its slot as it is taken out of the
+//!   batch to be handled; what the server produced itself (timers, stream items) never took one.
 //! - Each work item spends a unit of tokio's cooperative budget (see [`NextWork`]).
 //! - A stop request ([`ServerRef::stop`](super::ServerRef::stop), a supervisor's shutdown) travels through the same
 //!   mailbox as every other message, so messages queued before it are handled first, and
@@ -162,9 +164,20 @@ impl<S: GenServer> Work<S> {
     /// removed since it was sent (it is dropped, as `demonitor(Ref, [flush])` would).
     fn from_envelope(envelope: Envelope<S>, ctx: &mut Context<S>) -> Option<Work<S>> {
         Some(match envelope {
-            Envelope::Call(request, reply_to) => Work::Call(request, reply_to),
-            Envelope::Cast(message) => Work::Cast(message),
-            Envelope::Info(info) => Work::Info(info),
+            // The three kinds of message a sender admitted: each frees its slot as it is taken.
+            Envelope::Call(request, reply_to) => {
+                ctx.mailbox().free_slot();
+                Work::Call(request, reply_to)
+            }
+            Envelope::Cast(message) => {
+                ctx.mailbox().free_slot();
+                Work::Cast(message)
+            }
+            Envelope::Info(info) => {
+                ctx.mailbox().free_slot();
+                Work::Info(info)
+            }
+            Envelope::Internal(info) => Work::Info(info),
             Envelope::Stop(reason) => Work::Stop(reason),
             Envelope::Exit(exit) => match ctx.trapped_exit(*exit)? {
                 Ok(info) => Work::Info(info),
@@ -224,7 +237,7 @@ impl<S: GenServer> Future for NextWork<'_, S> {
             }
             if let Some(info) = core.ctx.timers().and_then(|timers| timers.pop_due()) {
                 core.ctx.mailbox().append_to(&mut core.batch);
-                core.batch.push_back(Envelope::Info(info));
+                core.batch.push_back(Envelope::Internal(info));
             }
             if let Some(envelope) = core.batch.pop_front() {
                 match Work::from_envelope(envelope, &mut core.ctx) {
@@ -238,7 +251,7 @@ impl<S: GenServer> Future for NextWork<'_, S> {
             // behind the mail just taken (backpressure, and no starvation either way).
             if let Some(streams) = core.ctx.streams() {
                 let batch = &mut core.batch;
-                match streams.poll_each(cx, |info| batch.push_back(Envelope::Info(info))) {
+                match streams.poll_each(cx, |info| batch.push_back(Envelope::Internal(info))) {
                     Ok(streamed) => has_work |= streamed,
                     Err(crash) => break Work::Stop(crash),
                 }

@@ -13,6 +13,7 @@ use super::{CallError, DEFAULT_CALL_TIMEOUT, GenServer, SendError, StopError, Ti
 use crate::monitor::{Monitor, monitor, wait_exit};
 use crate::process::current_process::current_pid;
 use crate::process::header::AnyProcess;
+use crate::process::mailbox::NotAdmitted;
 use crate::{ExitReason, Pid};
 
 /// A handle to a running (or exited) server: cheap to clone, `Send + Sync`.
@@ -93,9 +94,13 @@ impl<S: GenServer> ServerRef<S> {
     /// - If `timeout` is finite and no tokio runtime runs on this thread (the call is polled by
     ///   another executor), returns [`CallError::NoRuntime`] without sending the request.
     ///
+    /// On a full [bounded](super::StartOptions::mailbox_capacity) mailbox the call first waits
+    /// for room, within the same timeout: [`CallError::Timeout`] then means the request was
+    /// never sent, and a server that exits meanwhile gives [`CallError::Exited`].
+    ///
     /// # Cancel safety
     ///
-    /// As [`call`](Self::call).
+    /// As [`call`](Self::call); dropped while it waits for room, nothing was sent.
     pub fn call_timeout(
         &self,
         request: S::Call,
@@ -241,13 +246,20 @@ impl<S: GenServer> ServerRef<S> {
                 Some(call_timer::take(deadline, slack).map_err(|_| CallError::NoRuntime)?)
             }
         };
+        let mut timer = timer;
+        let mailbox = &self.process.mailbox;
+        // A bounded mailbox admits the call as it admits a cast (within the call's deadline);
+        // an unbounded one admits it at once, without a timer or an await.
+        if mailbox.is_bounded() {
+            if let Err(error) = self.admit_call(timer.as_mut(), deadline).await {
+                if let Some(timer) = timer {
+                    call_timer::give_back(timer);
+                }
+                return Err(error);
+            }
+        }
         let (tx, rx) = oneshot::channel();
-        if self
-            .process
-            .mailbox
-            .send(make(ReplyTo::new(tx, caller)))
-            .is_err()
-        {
+        if mailbox.send(make(ReplyTo::new(tx, caller))).is_err() {
             if let Some(timer) = timer {
                 call_timer::give_back(timer);
             }
@@ -275,41 +287,121 @@ impl<S: GenServer> ServerRef<S> {
             // The reply handle was dropped unanswered. If the server is exiting, report why; if
             // it lives on (a handler dropped a deferred reply), the caller waits out its
             // timeout, as in Erlang.
-            Err(_) => {
-                let exit = wait_exit(&self.process.header);
-                match deadline {
-                    None => Err(CallError::Exited(exit.await)),
-                    Some(deadline) => match tokio::time::timeout_at(deadline, exit).await {
-                        Ok(reason) => Err(CallError::Exited(reason)),
-                        Err(_) => Err(CallError::Timeout),
-                    },
-                }
-            }
+            Err(_) => Err(self.exited_before(deadline).await),
+        }
+    }
+
+    /// Waits for room in a bounded mailbox until the timer (if any) fires.
+    async fn admit_call(
+        &self,
+        timer: Option<&mut call_timer::CallTimer>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), CallError> {
+        let admitted = match timer {
+            None => self.process.mailbox.admit().await,
+            Some(timer) => tokio::select! {
+                biased;
+                admitted = self.process.mailbox.admit() => admitted,
+                () = timer.sleep() => return Err(CallError::Timeout),
+            },
+        };
+        match admitted {
+            Ok(()) => Ok(()),
+            // The server exited while the call waited for room: the caller learns why.
+            Err(_) => Err(self.exited_before(deadline).await),
+        }
+    }
+
+    /// The error of a call whose server is exiting: its exit reason, or a timeout if that is
+    /// not published by the deadline.
+    async fn exited_before(&self, deadline: Option<tokio::time::Instant>) -> CallError {
+        let exit = wait_exit(&self.process.header);
+        match deadline {
+            None => CallError::Exited(exit.await),
+            Some(deadline) => match tokio::time::timeout_at(deadline, exit).await {
+                Ok(reason) => CallError::Exited(reason),
+                Err(_) => CallError::Timeout,
+            },
         }
     }
 
     /// Queues `message` for [`handle_cast`](GenServer::handle_cast) and returns at once
-    /// (Erlang `gen_server:cast/2`).
+    /// (Erlang `gen_server:cast/2`). Never waits, even on a full
+    /// [bounded](super::StartOptions::mailbox_capacity) mailbox: use
+    /// [`cast_wait`](Self::cast_wait) to wait for room.
     ///
     /// # Errors
     ///
-    /// If the server is not running, returns [`SendError::NoProc`] with the message.
+    /// - If the server is not running, returns [`SendError::NoProc`] with the message.
+    /// - If its mailbox is bounded and full, returns [`SendError::Full`] with the message.
     pub fn cast(&self, message: S::Cast) -> Result<(), SendError<S::Cast>> {
-        self.process
-            .mailbox
-            .send_as(message, Envelope::Cast)
-            .map_err(SendError::NoProc)
+        self.admit_now(message)
+            .and_then(|message| self.queue(message, Envelope::Cast))
+    }
+
+    /// Queues `message` for [`handle_cast`](GenServer::handle_cast), first waiting for room if
+    /// the server's mailbox is [bounded](super::StartOptions::mailbox_capacity) and full: the
+    /// back-pressure of a bounded channel's `send().await`. On an unbounded mailbox it is
+    /// [`cast`](Self::cast) and returns at once.
+    ///
+    /// Senders waiting for room get it in the order they started waiting; messages from one
+    /// sender are handled in the order sent.
+    ///
+    /// # Errors
+    ///
+    /// - If the server is not running, or exits while this waits, returns
+    ///   [`SendError::NoProc`] with the message.
+    /// - If a server casts to itself this way while its mailbox is full, returns
+    ///   [`SendError::Full`] at once: only the server itself could make room, so waiting
+    ///   would never end.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped while it waits, the future sends nothing and takes no room (the
+    /// message is dropped with it).
+    pub async fn cast_wait(&self, message: S::Cast) -> Result<(), SendError<S::Cast>> {
+        let mailbox = &self.process.mailbox;
+        match mailbox.try_admit() {
+            Ok(()) => {}
+            Err(NotAdmitted::Closed) => return Err(SendError::NoProc(message)),
+            Err(NotAdmitted::Full) if current_pid() == Some(self.pid()) => {
+                return Err(SendError::Full(message));
+            }
+            Err(NotAdmitted::Full) => {
+                if mailbox.admit().await.is_err() {
+                    return Err(SendError::NoProc(message));
+                }
+            }
+        }
+        self.queue(message, Envelope::Cast)
     }
 
     /// Queues `message` for [`handle_info`](GenServer::handle_info) (Erlang `Pid ! Message`).
+    /// Never waits, as [`cast`](Self::cast).
     ///
     /// # Errors
     ///
-    /// If the server is not running, returns [`SendError::NoProc`] with the message.
+    /// - If the server is not running, returns [`SendError::NoProc`] with the message.
+    /// - If its mailbox is bounded and full, returns [`SendError::Full`] with the message.
     pub fn send(&self, message: S::Info) -> Result<(), SendError<S::Info>> {
+        self.admit_now(message)
+            .and_then(|message| self.queue(message, Envelope::Info))
+    }
+
+    /// Takes a slot for `message` if its mailbox is bounded; gives it back if there is none.
+    fn admit_now<M>(&self, message: M) -> Result<M, SendError<M>> {
+        match self.process.mailbox.try_admit() {
+            Ok(()) => Ok(message),
+            Err(NotAdmitted::Full) => Err(SendError::Full(message)),
+            Err(NotAdmitted::Closed) => Err(SendError::NoProc(message)),
+        }
+    }
+
+    /// Queues an admitted message.
+    fn queue<M>(&self, message: M, wrap: fn(M) -> Envelope<S>) -> Result<(), SendError<M>> {
         self.process
             .mailbox
-            .send_as(message, Envelope::Info)
+            .send_as(message, wrap)
             .map_err(SendError::NoProc)
     }
 

@@ -38,7 +38,10 @@ pub(super) async fn start<S: GenServer>(
 
     let process = Arc::new(ServerProcess::<S> {
         header: ProcessHeader::new(options.label.unwrap_or(std::any::type_name::<S>())),
-        mailbox: Mailbox::new(),
+        mailbox: match options.mailbox_capacity {
+            None => Mailbox::new(),
+            Some(capacity) => Mailbox::bounded(capacity),
+        },
     });
     let server = ServerRef::from_process(process.clone());
     // In the table first, so that whoever finds the pid through the name can monitor it.

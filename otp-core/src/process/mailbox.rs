@@ -1,4 +1,5 @@
-//! The mailbox: an unbounded FIFO queue with one receiver, and why it is built this way.
+//! The mailbox: a FIFO queue with one receiver, unbounded unless asked, and why it is built
+//! this way.
 //!
 //! # Why not `tokio::sync::mpsc`
 //!
@@ -8,11 +9,18 @@
 //! `parking_lot::Mutex` plus the receiver's waker, so an idle mailbox costs about 64 bytes and
 //! allocates nothing until the first message.
 //!
-//! # Why unbounded
+//! # Unbounded by default, bounded on request
 //!
 //! Erlang mailboxes are unbounded and a `cast` never blocks; back-pressure in OTP comes from
-//! `call`, which waits for the reply. otp-core keeps that model: a process that can be flooded
-//! should be driven by calls, or shed load itself.
+//! `call`, which waits for the reply. otp-core keeps that model by default. A mailbox made with
+//! [`Mailbox::bounded`] also has *room*: a `tokio::sync::Semaphore` with one permit per free
+//! slot. A sender [admits](Mailbox::admit) a message (takes a permit) before it sends it, and the
+//! receiver [frees the slot](Mailbox::free_slot) when it takes that message out to handle it, so
+//! at most `capacity` admitted messages wait, counting those already taken into the receiver's
+//! batch. Messages that are not admitted (the runtime's own: stop requests, `Down`s, exit
+//! signals) are never held back by a full mailbox. The semaphore is boxed, so an unbounded
+//! mailbox pays one pointer for the option; it is tokio's, not hand-written, and fair: senders
+//! waiting for room get it in the order they asked.
 //!
 //! # Invariants
 //!
@@ -24,15 +32,29 @@
 //!   lock, so each wait ends with exactly one wake-up.
 //! - Once [`Mailbox::close`] has run, every `send` fails and gives the message back; whatever was
 //!   queued is handed to the closer to drop *after* the exit reason has been published, so callers
-//!   whose request was dropped can read why.
+//!   whose request was dropped can read why. Senders waiting for room wake and fail.
 
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::task::{Context, Poll, Waker};
+
+use tokio::sync::{Semaphore, TryAcquireError};
 
 use crate::sync::Mutex;
 
 pub(crate) struct Mailbox<M> {
     inner: Mutex<Inner<M>>,
+    /// One permit per free slot, for a bounded mailbox (see the module docs).
+    room: Option<Box<Semaphore>>,
+}
+
+/// Why a message could not be admitted at once.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NotAdmitted {
+    /// Every slot of a bounded mailbox is taken.
+    Full,
+    /// The mailbox is closed.
+    Closed,
 }
 
 struct Inner<M> {
@@ -54,6 +76,65 @@ impl<M> Mailbox<M> {
                 closed: false,
                 stop_requested: false,
             }),
+            room: None,
+        }
+    }
+
+    /// A mailbox in which at most `capacity` admitted messages wait.
+    pub(crate) fn bounded(capacity: NonZeroUsize) -> Mailbox<M> {
+        // A capacity past the semaphore's limit (2^61 permits on 64-bit) is unbounded in
+        // practice; clamping beats a panic.
+        let permits = capacity.get().min(Semaphore::MAX_PERMITS);
+        Mailbox {
+            room: Some(Box::new(Semaphore::new(permits))),
+            ..Mailbox::new()
+        }
+    }
+
+    /// Whether this mailbox has a capacity.
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.room.is_some()
+    }
+
+    /// Takes a slot for one message if there is one free (always, when unbounded).
+    pub(crate) fn try_admit(&self) -> Result<(), NotAdmitted> {
+        let Some(room) = &self.room else {
+            return Ok(());
+        };
+        match room.try_acquire() {
+            // The slot is given back by `free_slot`, when the message is taken out to be handled.
+            Ok(permit) => {
+                permit.forget();
+                Ok(())
+            }
+            Err(TryAcquireError::NoPermits) => Err(NotAdmitted::Full),
+            Err(TryAcquireError::Closed) => Err(NotAdmitted::Closed),
+        }
+    }
+
+    /// Waits for a free slot and takes it (at once, when unbounded). Cancel safe: a wait
+    /// dropped before it finished takes no slot.
+    ///
+    /// # Errors
+    ///
+    /// [`NotAdmitted::Closed`] if the mailbox is closed before a slot frees up.
+    pub(crate) async fn admit(&self) -> Result<(), NotAdmitted> {
+        let Some(room) = &self.room else {
+            return Ok(());
+        };
+        match room.acquire().await {
+            Ok(permit) => {
+                permit.forget();
+                Ok(())
+            }
+            Err(_) => Err(NotAdmitted::Closed),
+        }
+    }
+
+    /// Frees the slot of an admitted message the receiver has just taken out to handle.
+    pub(crate) fn free_slot(&self) {
+        if let Some(room) = &self.room {
+            room.add_permits(1);
         }
     }
 
@@ -146,6 +227,9 @@ impl<M> Mailbox<M> {
         let mut inner = self.inner.lock();
         inner.closed = true;
         inner.waker = None;
+        if let Some(room) = &self.room {
+            room.close();
+        }
         std::mem::take(&mut inner.queue)
     }
 
