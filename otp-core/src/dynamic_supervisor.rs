@@ -130,6 +130,8 @@ struct DynChild {
     /// `terminate_child` still finds it.
     pid: Pid,
     running: Option<(ChildProcess, MonitorRef)>,
+    /// Times this child was restarted after an exit.
+    restarts: u32,
 }
 
 struct DynamicServer {
@@ -212,6 +214,7 @@ impl DynamicServer {
                 spec,
                 pid,
                 running: None,
+                restarts: 0,
             },
         );
         self.run(key, process, ctx);
@@ -262,6 +265,9 @@ impl DynamicServer {
             Ok(Some(process)) => {
                 let pid = process.pid();
                 self.run(key, process, ctx);
+                if let Some(child) = self.children.get_mut(&key) {
+                    child.restarts += 1;
+                }
                 self.engine.restarted(ctx.pid(), None, Some(old_pid), pid);
             }
             Ok(None) => {
@@ -337,6 +343,7 @@ impl GenServer for DynamicServer {
                             None => ChildStatus::Restarting,
                         },
                         child_type: child.spec.child_type,
+                        restarts: child.restarts,
                     })
                     .collect(),
             ),
@@ -405,6 +412,18 @@ impl Drop for DynamicServer {
             .filter_map(|child| child.running.as_ref());
         termination::kill_children(running.map(|(process, _)| process.process.header()));
     }
+}
+
+/// The children of `pid`, if it is a dynamic supervisor (for [`observer::tree`](crate::observer::tree)).
+pub(crate) async fn children_of(pid: Pid) -> Option<Result<Vec<ChildInfo>, CallError>> {
+    let server = ServerRef::<DynamicServer>::lookup(pid)?;
+    Some(
+        match server.call_timeout(Request::Which, Timeout::Infinity).await {
+            Ok(Response::Children(children)) => Ok(children),
+            Ok(_) => Err(CallError::NoProc),
+            Err(error) => Err(error),
+        },
+    )
 }
 
 /// A handle to a dynamic supervisor: cheap to clone, `Send + Sync`. See the [module docs](self).

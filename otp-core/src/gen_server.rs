@@ -140,7 +140,9 @@
 //!   where Erlang silently drops it (D13).
 //! - **Mailboxes can be bounded** ([`StartOptions::mailbox_capacity`]); Erlang's never are. The
 //!   default stays unbounded.
-//! - There is no hibernation, no `code_change` and no `format_status`.
+//! - There is no hibernation and no `code_change`. [`format_status`](GenServer::format_status)
+//!   renders the state as a `String` for [`sys::get_state`](crate::sys::get_state), which
+//!   returns that rendering rather than the state itself (see [`sys`](crate::sys)).
 //! - **`init` runs in the starter's task, as the new process.** Erlang spawns the process and
 //!   the starter waits for its `init`. Here the starter's task polls `init` itself, with the new
 //!   process [current](crate::process::current) and its span entered; a kill
@@ -445,6 +447,45 @@ pub trait GenServer: Sized + Send + 'static {
     ) -> impl Future<Output = ()> + Send {
         let _ = (reason, ctx);
         async {}
+    }
+
+    /// What [`sys::get_state`](crate::sys::get_state) shows of the state (OTP 25's
+    /// `format_status/1`). The default, `None`, keeps the state private; a server opts in by
+    /// returning a rendering of it, leaving out what must not be shown (passwords, tokens):
+    ///
+    /// ```
+    /// # use otp_core::gen_server::{BoxError, Context, GenServer, Init};
+    /// struct Session { user: String, token: String }
+    ///
+    /// impl GenServer for Session {
+    /// #   type Args = ();
+    /// #   type Call = ();
+    /// #   type Reply = ();
+    /// #   type Cast = ();
+    /// #   type Info = ();
+    /// #   type Continue = ();
+    /// #   async fn init(_: (), _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+    /// #       Ok(Init::Ready(Session { user: "ada".into(), token: "s3cr3t".into() }))
+    /// #   }
+    ///     // ...
+    ///     fn format_status(&self) -> Option<String> {
+    ///         let _secret = &self.token; // never shown
+    ///         Some(format!("Session {{ user: {:?}, token: <redacted> }}", self.user))
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let session = Session::start(()).await?;
+    /// let shown = otp_core::sys::get_state(&session, std::time::Duration::from_secs(1)).await?;
+    /// assert_eq!(shown, r#"Session { user: "ada", token: <redacted> }"#);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// It runs in the server, between two messages, in mailbox order. A panic in it is caught:
+    /// the caller of `get_state` gets it as an error and the server carries on.
+    fn format_status(&self) -> Option<String> {
+        None
     }
 
     /// Starts the server and waits for `init` (Erlang `gen_server:start/3`).

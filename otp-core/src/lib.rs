@@ -64,6 +64,7 @@
 //! | a call whose reply type depends on the request | [`gen_server::ServerRef::request`] |
 //! | a socket in `{active, once}` mode | [`gen_server::Context::attach_stream`], [`stream`] |
 //! | (none: Erlang mailboxes are unbounded) | [`gen_server::StartOptions::mailbox_capacity`], [`gen_server::ServerRef::cast_wait`], [`gen_server::SendError::Full`] |
+//! | `process_info/2`, `sys:get_state/2`, `format_status/1`, observer's tree | [`process::info`], [`sys::get_state`], [`gen_server::GenServer::format_status`], [`observer::tree`] |
 //! | `link/1`, `unlink/1`, `trap_exit`, `{'EXIT', …}`, `start_link` | [`link::link`], [`link::unlink`], [`gen_server::Context::trap_exits`], [`link::Exit`], [`gen_server::GenServer::start_link`] |
 //! | `erlang:monitor/2`, `{'DOWN', …}` | [`monitor::monitor`], [`monitor::Down`] |
 //! | `erlang:send_after/3`, `timer:send_interval/2`, `cancel_timer/1` | [`gen_server::Context::send_after`], [`send_interval`](gen_server::Context::send_interval), [`cancel_timer`](gen_server::Context::cancel_timer) |
@@ -98,12 +99,14 @@ pub mod gen_server;
 pub mod link;
 pub mod monitor;
 pub mod name;
+pub mod observer;
 pub mod process;
 pub mod registry;
 pub mod semantics;
 pub mod stream;
 pub mod supervisor;
 mod sync;
+pub mod sys;
 pub mod task;
 pub mod task_supervisor;
 #[cfg(feature = "test-util")]

@@ -27,6 +27,7 @@ pub(crate) mod current_process;
 pub(crate) mod down;
 mod exit_reason;
 pub(crate) mod header;
+mod info;
 pub(crate) mod mailbox;
 mod pid;
 pub(crate) mod spawn;
@@ -35,6 +36,7 @@ pub(crate) mod termination;
 
 pub(crate) use exit_reason::panic_message;
 pub use exit_reason::{BoxError, ExitReason};
+pub use info::{ProcessInfo, ProcessKind, ProcessStatus, info};
 pub use pid::Pid;
 
 /// The pid of the process the caller runs in, or `None` outside any process.

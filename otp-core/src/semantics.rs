@@ -72,6 +72,32 @@
 //!   `a_stop_is_not_held_back_by_a_full_mailbox_or_by_waiting_senders`,
 //!   `a_server_that_fills_its_own_mailbox_is_told_at_once_instead_of_waiting_forever`.)
 
+//! # Introspection
+//!
+//! - **[`process::info`](crate::process::info) needs no cooperation and costs an unobserved
+//!   process nothing**: it reads the header and the mailbox under their locks. A server is
+//!   `Starting` while `init` runs, `Waiting` with nothing to handle, `Running` while it handles
+//!   a message, a due timer or a stream item; its mailbox length, monitors, links, trapping and
+//!   parent (its supervisor, across restarts) are reported; a dead pid has no info.
+//!   (`introspection.rs`: `an_idle_server_is_waiting_with_an_empty_mailbox_and_its_watchers_counted`,
+//!   `a_busy_server_is_running_and_shows_what_waits_in_its_mailbox`,
+//!   `a_server_handling_a_timer_or_a_stream_item_is_running_not_waiting`,
+//!   `a_server_in_init_is_starting_and_a_dead_one_has_no_info`,
+//!   `links_trapping_and_a_tasks_info_are_reported`,
+//!   `a_supervised_childs_parent_is_its_supervisor_also_after_a_restart`.)
+//! - **[`sys::get_state`](crate::sys::get_state) shows only what `format_status` renders**, in
+//!   mailbox order; a state is private by default; a panic in `format_status` is the caller's
+//!   error, never the server's crash; it fails like a call, and takes no room in a bounded
+//!   mailbox. (`introspection.rs`: `get_state_shows_what_format_status_renders_in_mailbox_order`,
+//!   `get_state_of_a_private_state_or_a_panicking_format_is_an_error_and_the_server_lives_on`,
+//!   `get_state_fails_like_a_call_on_a_stopped_server_or_on_itself`,
+//!   `get_state_takes_no_room_in_a_full_bounded_mailbox`.)
+//! - **[`observer::tree`](crate::observer::tree)** walks static, dynamic and task supervisors:
+//!   ids, pids, types, restart counts (a group restart counts for each child restarted) and
+//!   subtrees; anything else is a typed error. (`introspection.rs`:
+//!   `the_tree_shows_ids_pids_kinds_restarts_and_nested_supervisors`,
+//!   `the_tree_of_a_dead_pid_or_of_a_plain_server_is_a_typed_error`.)
+
 //! # Calls, timeouts and late replies
 //!
 //! - A call to a process that is not running fails with `NoProc` at once, not after the
@@ -259,6 +285,7 @@
 //! | D3 | exit reasons are any term | a typed [`ExitReason`](crate::ExitReason) | matching on variants is what the restart rules need |
 //! | D4 | tagged tuples | typed errors, one per operation | |
 //! | D13 | `cast` to a dead process returns `ok` | `Err(SendError::NoProc(message))` | the message is given back, not lost silently |
+//! | `sys:get_state` | returns the state term | returns the `String` that [`format_status`](crate::gen_server::GenServer::format_status) renders; `NotShown` by default | a caller cannot receive a state whose type it does not know; private by default is the safe side |
 //! | mailboxes | always unbounded | unbounded by default; opt-in capacity, with `SendError::Full` and `cast_wait` | a fast producer (a client's socket) needs back-pressure a call-per-message cannot give cheaply |
 //! | GS-02/03 | `{error, R}` exits `normal`, `{stop, R}` exits `R` | [`Init::Stop`](crate::gen_server::Init::Stop) exits with its reason; an `Err` from `init` with `Error` | one shape for "init failed"; the reason tells the cause |
 //! | REG | one `Registry` type, `keys: :unique \| :duplicate`; `lookup` returns a list | [`Registry`](crate::registry::Registry) (unique, `lookup` returns an `Option`) and [`DuplicateRegistry`](crate::registry::DuplicateRegistry) (a `Vec`) | each lookup gets its own type |

@@ -218,6 +218,10 @@ pub struct ChildInfo {
     pub status: ChildStatus,
     /// Worker or supervisor.
     pub child_type: ChildType,
+    /// How many times the supervisor has restarted this child after an exit (its own, or a
+    /// sibling's under `one_for_all` / `rest_for_one`). Not reset by the restart intensity
+    /// window; an explicit `restart_child` does not count. Erlang does not report this.
+    pub restarts: u32,
 }
 
 /// What [`count_children`](Supervisor::count_children) returns (Erlang's proplist).
@@ -416,6 +420,21 @@ impl Supervisor {
     pub fn monitor(&self) -> crate::monitor::Monitor {
         self.server.monitor()
     }
+}
+
+/// The children of `pid`, if it is a static supervisor (for [`observer::tree`](crate::observer::tree)).
+pub(crate) async fn children_of(pid: Pid) -> Option<Result<Vec<ChildInfo>, CallError>> {
+    let server = ServerRef::<SupervisorServer>::lookup(pid)?;
+    Some(
+        match server
+            .call_timeout(Request::WhichChildren, Timeout::Infinity)
+            .await
+        {
+            Ok(Response::Children(children)) => Ok(children),
+            Ok(_) => Err(CallError::NoProc),
+            Err(error) => Err(error),
+        },
+    )
 }
 
 impl From<Supervisor> for ChildProcess {

@@ -61,6 +61,10 @@ impl AnyProcess for TaskProcess {
         &self.header
     }
 
+    fn into_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
+    }
+
     fn close_mailbox(&self) -> Option<Box<dyn Send>> {
         None
     }

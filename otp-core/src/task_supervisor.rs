@@ -376,6 +376,24 @@ impl Drop for TaskSupervisorServer {
     }
 }
 
+/// The running tasks of `pid`, if it is a task supervisor (for
+/// [`observer::tree`](crate::observer::tree)).
+pub(crate) async fn children_of(
+    pid: Pid,
+) -> Option<Result<Vec<Pid>, crate::gen_server::CallError>> {
+    let server = ServerRef::<TaskSupervisorServer>::lookup(pid)?;
+    Some(
+        match server
+            .call_timeout(Request::Children, Timeout::Infinity)
+            .await
+        {
+            Ok(Response::Children(children)) => Ok(children),
+            Ok(_) => Ok(Vec::new()),
+            Err(error) => Err(error),
+        },
+    )
+}
+
 /// A handle to a task supervisor: cheap to clone, `Send + Sync`. See the [module docs](self).
 #[derive(Clone)]
 pub struct TaskSupervisor {

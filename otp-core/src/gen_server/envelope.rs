@@ -32,7 +32,12 @@ pub(crate) enum Envelope<S: GenServer> {
     Exit(Box<Exit>),
     /// Stop gracefully with this reason: `terminate` runs, then the process exits.
     Stop(ExitReason),
+    /// [`sys::get_state`](crate::sys::get_state): reply with what `format_status` shows.
+    GetState(ReplyTo<FormattedState>),
 }
+
+/// What `format_status` returned, or the message of its panic.
+pub(crate) type FormattedState = Result<Option<String>, std::sync::Arc<str>>;
 
 /// Turns a `Down` into the server's `Info` message (given to `Context::monitor`).
 pub(crate) type DownToInfo<S> = Box<dyn FnOnce(Down) -> <S as GenServer>::Info + Send>;

@@ -52,7 +52,7 @@ use std::task::Poll;
 use futures::FutureExt;
 
 use super::context::Context;
-use super::envelope::Envelope;
+use super::envelope::{Envelope, FormattedState};
 use super::reply_to::{Caller, ReplyTo};
 use super::{CallResult, GenServer};
 use crate::ExitReason;
@@ -125,6 +125,7 @@ enum Work<S: GenServer> {
     Cast(S::Cast),
     /// A stop request, or a `Down` whose mapping panicked.
     Stop(ExitReason),
+    GetState(ReplyTo<FormattedState>),
 }
 
 async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
@@ -152,6 +153,14 @@ async fn receive_loop<S: GenServer>(core: &mut Core<S>) -> ExitReason {
             }
             Work::Cast(message) => guarded(state.handle_cast(message, ctx)).await,
             Work::Stop(reason) => Err(reason),
+            Work::GetState(reply_to) => {
+                // Introspection never crashes the server: a panic is the caller's answer.
+                let formatted =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| state.format_status()))
+                        .map_err(|payload| panic_message(&*payload));
+                let _ = reply_to.reply(formatted);
+                Ok(())
+            }
         };
         if let Err(reason) = outcome {
             return reason;
@@ -179,6 +188,7 @@ impl<S: GenServer> Work<S> {
             }
             Envelope::Internal(info) => Work::Info(info),
             Envelope::Stop(reason) => Work::Stop(reason),
+            Envelope::GetState(reply_to) => Work::GetState(reply_to),
             Envelope::Exit(exit) => match ctx.trapped_exit(*exit)? {
                 Ok(info) => Work::Info(info),
                 Err(reason) => Work::Stop(reason),
@@ -246,13 +256,21 @@ impl<S: GenServer> Future for NextWork<'_, S> {
                 }
             }
             // Mailbox first: it is the common case.
-            let mut has_work = core.ctx.mailbox().poll_take(cx, &mut core.batch).is_ready();
+            let mailed = core.ctx.mailbox().poll_take(cx, &mut core.batch).is_ready();
+            let mut has_work = mailed;
             // Streams are read only now, with the batch handled: one item each at most, queued
             // behind the mail just taken (backpressure, and no starvation either way).
             if let Some(streams) = core.ctx.streams() {
                 let batch = &mut core.batch;
                 match streams.poll_each(cx, |info| batch.push_back(Envelope::Internal(info))) {
-                    Ok(streamed) => has_work |= streamed,
+                    Ok(streamed) => {
+                        if streamed && !mailed {
+                            // Busy with an item while the mailbox holds the waker: drop it, so
+                            // `process::info` does not report the server as waiting.
+                            core.ctx.mailbox().clear_waker();
+                        }
+                        has_work |= streamed;
+                    }
                     Err(crash) => break Work::Stop(crash),
                 }
             }

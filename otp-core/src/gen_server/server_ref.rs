@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::call_timer;
-use super::envelope::Envelope;
+use super::envelope::{Envelope, FormattedState};
 use super::reply_to::ReplyTo;
 use super::server_process::ServerProcess;
 use super::{CallError, DEFAULT_CALL_TIMEOUT, GenServer, SendError, StopError, Timeout};
@@ -32,6 +32,13 @@ pub struct ServerRef<S: GenServer> {
 impl<S: GenServer> ServerRef<S> {
     pub(crate) fn from_process(process: Arc<ServerProcess<S>>) -> ServerRef<S> {
         ServerRef { process }
+    }
+
+    /// The live server `pid`, if it is a server of type `S`.
+    pub(crate) fn lookup(pid: Pid) -> Option<ServerRef<S>> {
+        let process = crate::process::table::lookup(pid)?.into_any();
+        let process = process.downcast::<ServerProcess<S>>().ok()?;
+        Some(ServerRef::from_process(process))
     }
 
     pub(crate) fn header(&self) -> &crate::process::header::ProcessHeader {
@@ -109,6 +116,7 @@ impl<S: GenServer> ServerRef<S> {
         self.round_trip(
             move |reply_to| Envelope::Call(request, Some(reply_to)),
             timeout.into(),
+            Room::Taken,
         )
     }
 
@@ -216,6 +224,7 @@ impl<S: GenServer> ServerRef<S> {
         self.round_trip(
             move |reply_to| Envelope::Call(make(reply_to), None),
             timeout.into(),
+            Room::Taken,
         )
     }
 
@@ -223,10 +232,13 @@ impl<S: GenServer> ServerRef<S> {
     /// the reply, the server's exit or the deadline. Shared by [`call_timeout`](Self::call_timeout)
     /// (the handle in the envelope's slot) and [`request_timeout`](Self::request_timeout) (the
     /// handle inside the request).
+    ///
+    /// A request of the runtime's own (`Room::None`) is never held back by a full mailbox.
     async fn round_trip<R>(
         &self,
         make: impl FnOnce(ReplyTo<R>) -> Envelope<S>,
         timeout: Timeout,
+        room: Room,
     ) -> Result<R, CallError> {
         let deadline = timeout.deadline().map_err(|_| CallError::InvalidTimeout)?;
         let caller = current_pid();
@@ -250,7 +262,7 @@ impl<S: GenServer> ServerRef<S> {
         let mailbox = &self.process.mailbox;
         // A bounded mailbox admits the call as it admits a cast (within the call's deadline);
         // an unbounded one admits it at once, without a timer or an await.
-        if mailbox.is_bounded() {
+        if room == Room::Taken && mailbox.is_bounded() {
             if let Err(error) = self.admit_call(timer.as_mut(), deadline).await {
                 if let Some(timer) = timer {
                     call_timer::give_back(timer);
@@ -289,6 +301,15 @@ impl<S: GenServer> ServerRef<S> {
             // timeout, as in Erlang.
             Err(_) => Err(self.exited_before(deadline).await),
         }
+    }
+
+    /// Asks the server for what its `format_status` shows, as a call that takes no room in a
+    /// bounded mailbox (see [`sys::get_state`](crate::sys::get_state)).
+    pub(crate) fn format_status(
+        &self,
+        timeout: Timeout,
+    ) -> impl Future<Output = Result<FormattedState, CallError>> + Send + '_ {
+        self.round_trip(Envelope::GetState, timeout, Room::None)
     }
 
     /// Waits for room in a bounded mailbox until the timer (if any) fires.
@@ -458,6 +479,15 @@ impl<S: GenServer> ServerRef<S> {
     pub fn monitor(&self) -> Monitor {
         monitor(self.pid())
     }
+}
+
+/// Whether a request takes a slot of a bounded mailbox.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// A call: admitted as casts are.
+    Taken,
+    /// A request of the runtime's own, never held back.
+    None,
 }
 
 impl<S: GenServer> Clone for ServerRef<S> {

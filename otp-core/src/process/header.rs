@@ -9,12 +9,17 @@ use thin_vec::ThinVec;
 use tokio::task::AbortHandle;
 
 use super::down::{Down, MonitorRef};
+use super::mailbox::MailboxState;
 use super::{ExitReason, Pid};
 use crate::sync::Mutex;
 
 /// What the runtime needs from any kind of process, whatever its message type.
 pub(crate) trait AnyProcess: Send + Sync + 'static {
     fn header(&self) -> &ProcessHeader;
+
+    /// The process as `Any`, to be downcast to its kind (`observer::tree` finds the
+    /// supervisors among a tree's children this way).
+    fn into_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 
     /// Closes the mailbox, if the process has one, and returns what was queued (see step 7).
     fn close_mailbox(&self) -> Option<Box<dyn Send>>;
@@ -27,6 +32,12 @@ pub(crate) trait AnyProcess: Send + Sync + 'static {
     /// Wakes whatever runs the process's start-up outside its own task (a server's `init` runs
     /// in its starter's task), so that it notices a kill. Nothing to do by default.
     fn interrupt_init(&self) {}
+
+    /// The process's mailbox as [`process::info`](crate::process::info) reports it: `None` for
+    /// a process without one (a task).
+    fn mailbox_state(&self) -> Option<MailboxState> {
+        None
+    }
 }
 
 type ExitHook = Box<dyn FnOnce(Pid) + Send>;
@@ -44,6 +55,9 @@ pub(crate) type SharedDelivery = Arc<dyn Fn(Down) + Send + Sync>;
 pub(crate) struct ProcessHeader {
     pid: Pid,
     name: &'static str,
+    /// The process that started it (for a supervised child, its supervisor), for
+    /// [`process::info`](crate::process::info).
+    parent: Option<Pid>,
     /// The process's span, entered on every poll of its task; `None` when no subscriber wants
     /// it. It lives here rather than in the task's future because tokio sizes task allocations
     /// in 128-byte steps, and its 40 bytes decide the step for a typical server.
@@ -84,6 +98,17 @@ pub(crate) enum Watcher {
     TrapExits(TrapDelivery),
 }
 
+/// A process's header as [`ProcessHeader::snapshot`] read it.
+pub(crate) struct HeaderSnapshot {
+    /// Killed, or past its last callback.
+    pub(crate) exiting: bool,
+    /// Has a task of its own (a server whose `init` is running has not).
+    pub(crate) launched: bool,
+    pub(crate) monitored_by: usize,
+    pub(crate) links: usize,
+    pub(crate) traps_exits: bool,
+}
+
 /// How [`ProcessHeader::link_pair`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LinkOutcome {
@@ -121,6 +146,7 @@ impl ProcessHeader {
         ProcessHeader {
             pid,
             name,
+            parent: super::current_process::current_pid(),
             span: Some(tracing::info_span!("process", pid = %pid, name))
                 .filter(|span| !span.is_disabled())
                 .map(Box::new),
@@ -138,6 +164,32 @@ impl ProcessHeader {
 
     pub(crate) fn name(&self) -> &'static str {
         self.name
+    }
+
+    pub(crate) fn parent(&self) -> Option<Pid> {
+        self.parent
+    }
+
+    /// What [`process::info`](crate::process::info) reports from the header, read under one
+    /// lock.
+    pub(crate) fn snapshot(&self) -> HeaderSnapshot {
+        let state = self.state.lock();
+        let mut snapshot = HeaderSnapshot {
+            exiting: !matches!(state.status, Status::Running),
+            launched: state.abort.is_some(),
+            monitored_by: 0,
+            links: 0,
+            traps_exits: false,
+        };
+        for watcher in &state.watchers {
+            match watcher {
+                Watcher::Monitor(..) => snapshot.monitored_by += 1,
+                Watcher::Link(_) => snapshot.links += 1,
+                Watcher::TrapExits(_) => snapshot.traps_exits = true,
+                Watcher::Hook(_) | Watcher::Barrier(_) => {}
+            }
+        }
+        snapshot
     }
 
     /// The exit reason, once the process has exited.

@@ -48,6 +48,15 @@ pub(crate) struct Mailbox<M> {
     room: Option<Box<Semaphore>>,
 }
 
+/// What [`Mailbox::state`] saw.
+pub(crate) struct MailboxState {
+    /// Messages queued and not yet taken by the receiver.
+    pub(crate) queued: usize,
+    /// Whether the receiver is waiting for a message: its waker is stored (see the module
+    /// invariants), which it is only while it has nothing to handle.
+    pub(crate) receiver_waiting: bool,
+}
+
 /// Why a message could not be admitted at once.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum NotAdmitted {
@@ -189,9 +198,21 @@ impl<M> Mailbox<M> {
         Poll::Ready(())
     }
 
-    /// Moves every queued message to the end of `batch`, without waiting.
+    /// Moves every queued message to the end of `batch`, without waiting. The receiver has
+    /// work now, so a waker it left while it waited is dropped (for [`state`](Self::state)).
     pub(crate) fn append_to(&self, batch: &mut VecDeque<M>) {
-        batch.append(&mut self.inner.lock().queue);
+        let mut inner = self.inner.lock();
+        batch.append(&mut inner.queue);
+        inner.waker = None;
+    }
+
+    /// How many messages are queued, and whether the receiver waits for one.
+    pub(crate) fn state(&self) -> MailboxState {
+        let inner = self.inner.lock();
+        MailboxState {
+            queued: inner.queue.len(),
+            receiver_waiting: inner.waker.is_some(),
+        }
     }
 
     /// Whether a stop request was ever sent with [`send_stop_request`](Self::send_stop_request).

@@ -46,6 +46,9 @@ struct Child {
     state: State,
     /// Consecutive restarts, for the opt-in backoff.
     restarts: u32,
+    /// Every restart after an exit (its own or a sibling's, by the strategy), for
+    /// `which_children`.
+    restarted: u32,
     /// When the child last exited, for the backoff's reset.
     last_exit: Option<tokio::time::Instant>,
     /// Counts the retries scheduled for this child; a `TryAgain` carries the count it was
@@ -60,6 +63,7 @@ impl Child {
             spec,
             state: State::Stopped,
             restarts: 0,
+            restarted: 0,
             last_exit: None,
             retries_scheduled: 0,
         }
@@ -292,6 +296,7 @@ impl SupervisorServer {
                     let pid = process.pid();
                     let old = if child_id == id { old_pid } else { None };
                     self.run_child(index, process, ctx);
+                    self.children[index].restarted += 1;
                     self.engine
                         .restarted(ctx.pid(), Some(child_id.clone()), old, pid);
                     restarted.push(child_id);
@@ -415,6 +420,7 @@ impl SupervisorServer {
                     State::Stopped => ChildStatus::Undefined,
                 },
                 child_type: child.spec.child_type,
+                restarts: child.restarted,
             })
             .collect()
     }
