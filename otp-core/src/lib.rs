@@ -80,6 +80,8 @@
 //! | `application` (start the root, stop on signal) | [`application::Application`] |
 //!
 //! [`semantics`] lists the guarantees in one place, and every deliberate difference from OTP.
+//! [`guide`] ("Building a service") walks through a real service built on all of it: names,
+//! task children, streams, links, backpressure, and the pitfalls.
 //!
 //! # Feature flags
 //!
@@ -96,6 +98,7 @@
 pub mod application;
 pub mod dynamic_supervisor;
 pub mod gen_server;
+pub mod guide;
 pub mod link;
 pub mod monitor;
 pub mod name;

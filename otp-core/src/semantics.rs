@@ -176,6 +176,9 @@
 //!   delivered, and calls its closure with no lock held. (`registry_duplicate.rs`:
 //!   `dispatch_reaches_every_subscriber_and_never_one_whose_down_was_delivered`,
 //!   `dispatch_holds_no_lock_while_it_delivers`.)
+//! - **A server's state is dropped before its names are released and its `Down` delivered**,
+//!   whether it stopped, crashed or was killed; a restarted child starts after its
+//!   predecessor's state was dropped. (`drop_order.rs`, all four.)
 //! - User code (a `Down` mapping, a registry key or value) is never dropped under an internal
 //!   lock. (`monitor_timer.rs`: `demonitor_drops_a_mapping_that_owns_a_monitor_of_the_same_process`;
 //!   `registry.rs`: `keys_and_values_are_dropped_outside_the_registrys_locks`.)
