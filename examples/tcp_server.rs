@@ -129,8 +129,9 @@ async fn service(
     .await
 }
 
-/// The acceptor: a plain future, supervised as a task child. An error (the listener failed, or
-/// `conns` is restarting) crashes it, and its supervisor restarts it.
+/// The acceptor: a plain future, supervised as a task child. An error of its own (the listener
+/// failed, or `conns` is restarting) crashes it, and its supervisor restarts it; what one client
+/// does (reset the connection before it is told `busy`) is not the acceptor's failure.
 async fn accept(listener: Arc<TcpListener>, names: Names, config: Config) -> Result<(), BoxError> {
     loop {
         let (socket, peer) = listener.accept().await?;
@@ -149,7 +150,9 @@ async fn accept(listener: Arc<TcpListener>, names: Names, config: Config) -> Res
         // With `max_connections` running, the socket comes back to be told.
         if let Err(refused) = names.conns.get()?.start_temporary(args, start).await {
             if let Some(mut args) = refused.args {
-                args.socket.write_all(b"bye busy\n").await?;
+                if let Err(error) = args.socket.write_all(b"bye busy\n").await {
+                    tracing::debug!(peer = %args.peer, %error, "refused client already gone");
+                }
             }
         }
     }
@@ -418,7 +421,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("bob> GET lang: {}", bob.ask("GET lang").await?);
     println!("bob> KEYS: {}", bob.ask("KEYS").await?);
-    println!("\n{}", observer::tree(root.pid()).await?);
+    println!(
+        "\n{}",
+        observer::tree(root.pid(), Duration::from_secs(5)).await?
+    );
     root.stop(Duration::from_secs(5)).await?;
     println!("ada hears, after the shutdown: {}", ada.line().await?);
     Ok(())
@@ -634,7 +640,9 @@ mod tests {
             client.ask("SET secret-key hidden-value").await.unwrap(),
             "ok"
         );
-        let tree = observer::tree(root.pid()).await.unwrap();
+        let tree = observer::tree(root.pid(), Duration::from_secs(5))
+            .await
+            .unwrap();
         let conns = tree.children[3]
             .subtree
             .as_ref()

@@ -72,11 +72,27 @@ def build():
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=HERE, check=True)
 
 
+# A run that takes longer than this has hung (every workload takes seconds).
+RUN_TIMEOUT_S = 120
+
+
 def run_once(contender, workload):
-    done = subprocess.run([BINARY, contender, workload], capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        sys.exit(f"peers {contender} {workload} failed:\n{done.stderr}")
-    return json.loads(done.stdout)
+    """One run's figures; `None` if a peer's run failed or hung (its sample is left out and the
+    report says so). A failing otp-core or floor run stops everything: those are ours."""
+    try:
+        done = subprocess.run(
+            [BINARY, contender, workload], capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        failure = f"hung (no result in {RUN_TIMEOUT_S} s)"
+    else:
+        if done.returncode == 0:
+            return json.loads(done.stdout)
+        failure = f"failed:\n{done.stderr}"
+    if contender.startswith("otp-core") or contender == "floor":
+        sys.exit(f"peers {contender} {workload} {failure}")
+    print(f"  warning: {contender} {workload} {failure}; sample left out", file=sys.stderr)
+    return None
 
 
 def measure(pairs, runs):
@@ -86,7 +102,9 @@ def measure(pairs, runs):
     for run in range(runs):
         for contender, workload in pairs:
             print(f"  run {run + 1}/{runs}: {contender} {workload}", file=sys.stderr, flush=True)
-            results[(contender, workload)].append(run_once(contender, workload))
+            sample = run_once(contender, workload)
+            if sample is not None:
+                results[(contender, workload)].append(sample)
     return results
 
 

@@ -313,8 +313,10 @@ impl GenServer for DynamicServer {
 
     async fn init(
         (options, events): Self::Args,
-        _: &mut Context<Self>,
+        ctx: &mut Context<Self>,
     ) -> Result<Init<Self>, BoxError> {
+        // Children started with `start_link` are linked to it; their exits come as `Down`s.
+        ctx.trap_exits_ignoring_them();
         Ok(Init::Ready(DynamicServer {
             children: FxHashMap::default(),
             by_pid: FxHashMap::default(),
@@ -415,15 +417,16 @@ impl Drop for DynamicServer {
 }
 
 /// The children of `pid`, if it is a dynamic supervisor (for [`observer::tree`](crate::observer::tree)).
-pub(crate) async fn children_of(pid: Pid) -> Option<Result<Vec<ChildInfo>, CallError>> {
+pub(crate) async fn children_of(
+    pid: Pid,
+    timeout: Timeout,
+) -> Option<Result<Vec<ChildInfo>, CallError>> {
     let server = ServerRef::<DynamicServer>::lookup(pid)?;
-    Some(
-        match server.call_timeout(Request::Which, Timeout::Infinity).await {
-            Ok(Response::Children(children)) => Ok(children),
-            Ok(_) => Err(CallError::NoProc),
-            Err(error) => Err(error),
-        },
-    )
+    Some(match server.call_timeout(Request::Which, timeout).await {
+        Ok(Response::Children(children)) => Ok(children),
+        Ok(_) => Err(CallError::NoProc),
+        Err(error) => Err(error),
+    })
 }
 
 /// A handle to a dynamic supervisor: cheap to clone, `Send + Sync`. See the [module docs](self).

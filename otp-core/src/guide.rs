@@ -2,8 +2,8 @@
 //!
 //! This page walks through a real service built on otp-core: the supervised TCP chat and
 //! key-value server in `examples/tcp_server.rs` (`cargo run -p examples --example tcp_server`).
-//! Each section names the tool, says why it is the right one, and points at the line of the
-//! example that uses it. This module holds only documentation.
+//! Each section names the tool, says why it is the right one, and shows where the example
+//! uses it. This module holds only documentation.
 //!
 //! ## The tree
 //!
@@ -82,7 +82,10 @@
 //! [traps exits](crate::gen_server::Context::trap_exits) and receives an
 //! [`Exit`](crate::link::Exit) message. Prefer
 //! [`start_link`](crate::gen_server::GenServer::start_link) to starting then linking: it links
-//! before `init` runs, so there is no moment where one runs unlinked.
+//! before `init` runs, so there is no moment where one runs unlinked. A child whose start
+//! function calls `start_link` is linked to its supervisor (which runs the start function), as
+//! in Erlang; the supervisor traps exits, so the child's crash is a restart, never the
+//! supervisor's death. A trapping server stops, `terminate` included, when its parent exits.
 //!
 //! ## Backpressure: bounded mailboxes
 //!

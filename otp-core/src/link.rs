@@ -17,7 +17,8 @@
 //!   its next `.await`, without running `terminate` (as an Erlang process that does not trap
 //!   exits). A `Normal` signal does nothing to it.
 //! - A server that traps exits receives every signal, `Normal` ones included, as an [`Exit`]
-//!   message in `handle_info`, and lives on.
+//!   message in `handle_info`, and lives on, except for its parent's, which stops it (see
+//!   below).
 //! - A kill ([`process::exit(pid, ExitReason::Killed)`](crate::process::exit)) cannot be
 //!   trapped: the process dies `Killed`. Its linked processes then get a `Killed` signal,
 //!   which a trapping process receives as a message, as Erlang turns `kill` into `killed`.
@@ -31,9 +32,14 @@
 //!
 //! # Links and supervisors
 //!
-//! Supervisors here do not link to their children: they *monitor* them and own them (a
-//! supervisor's exit stops its children; see the [`supervisor`](crate::supervisor) docs), so
-//! a supervisor is never killed by a child's exit signal and never needs to trap. Links are
+//! Supervisors here *monitor* their children and own them (a supervisor's exit stops its
+//! children; see the [`supervisor`](crate::supervisor) docs). They do not link to them, but a
+//! child whose start function calls [`start_link`] is linked to its supervisor, since the
+//! supervisor runs that function, as in Erlang; so supervisors trap exits, and drop the
+//! signals: a child's crash reaches its supervisor as a `Down` and is a restart, never the
+//! supervisor's death. A trapping server, supervisors included, stops with its **parent's**
+//! exit signal (the process that started it), running `terminate`, as Erlang's `gen_server`
+//! does: a `start_link`ed child does not outlive its starter. Links are
 //! for processes that must live and die together, say a connection's server and the task that
 //! writes to its socket: when one crashes, the other dies with it, and their supervisor sees
 //! both exits and restarts them as its strategy says. A child that [`start_link`]s a helper

@@ -7,10 +7,10 @@
 //! is itself a supervisor. [`SupervisorTree`]'s `Display` draws it:
 //!
 //! ```text
-//! <0.12.0> supervisor (static, waiting)
-//! ├── db <0.13.0> worker, restarts 0: Waiting, 0 queued
-//! └── conns <0.14.0> supervisor, restarts 1: Waiting, 0 queued
-//!     └── <0.20.0> worker, restarts 0: Running, 3 queued
+//! <0.1.0> supervisor (static)
+//! ├── store <0.4.0> worker, restarts 0: app::Store Waiting, 0 queued
+//! └── conns <0.5.0> supervisor, restarts 1: dynamic_supervisor Waiting, 0 queued
+//!     └── <0.8.0> worker, restarts 0: connection Running, 3 queued
 //! ```
 //!
 //! # Consistency
@@ -18,13 +18,14 @@
 //! Each supervisor answers for its own children, between two of its messages, so its list is
 //! consistent; the tree as a whole is not one snapshot: a child may exit or restart while the
 //! walk goes on below another. A child supervisor that exits before it answers shows no
-//! subtree. The walk costs a call per supervisor and a lock or two per child; a process that is
-//! not being walked pays nothing for it.
+//! subtree, as does one that does not answer within the walk's timeout. The walk costs a call
+//! per supervisor and a lock or two per child; a process that is not being walked pays nothing
+//! for it.
 
 use std::fmt;
 
 use crate::Pid;
-use crate::gen_server::CallError;
+use crate::gen_server::{CallError, Timeout};
 use crate::process::{ProcessInfo, info};
 use crate::supervisor::{ChildInfo, ChildStatus, ChildType};
 
@@ -83,7 +84,13 @@ pub enum TreeError {
     Call(#[from] CallError),
 }
 
-/// Walks the supervision tree below the supervisor `root`.
+/// Walks the supervision tree below the supervisor `root`, giving each supervisor up to
+/// `timeout` to answer.
+///
+/// A supervisor answers between two of its messages, so one busy starting or stopping a child
+/// answers late: a child supervisor that does not answer in time shows no subtree, and the
+/// walk goes on. (Called from a child's `init`, the walk would wait for the supervisor that is
+/// waiting for that `init`: the timeout ends it.)
 ///
 /// ```
 /// use otp_core::observer::{self, SupervisorKind};
@@ -97,7 +104,7 @@ pub enum TreeError {
 ///     vec![ChildSpec::supervisor("tasks", TaskSupervisor::start)],
 /// )
 /// .await?;
-/// let tree = observer::tree(root.pid()).await?;
+/// let tree = observer::tree(root.pid(), std::time::Duration::from_secs(5)).await?;
 /// assert_eq!(tree.kind, SupervisorKind::Static);
 /// let tasks = &tree.children[0];
 /// assert_eq!(tasks.child.id.as_deref(), Some("tasks"));
@@ -112,20 +119,23 @@ pub enum TreeError {
 ///
 /// - [`TreeError::NoProc`] if `root` is not alive.
 /// - [`TreeError::NotASupervisor`] if it is not one of otp-core's supervisors.
-/// - [`TreeError::Call`] if it exited before it answered.
-pub async fn tree(root: Pid) -> Result<SupervisorTree, TreeError> {
+/// - [`TreeError::Call`] if it did not answer in time, or exited before it answered.
+pub async fn tree(root: Pid, timeout: impl Into<Timeout>) -> Result<SupervisorTree, TreeError> {
     if !crate::process::is_alive(root) {
         return Err(TreeError::NoProc);
     }
-    walk(root).await?.ok_or(TreeError::NotASupervisor)
+    walk(root, timeout.into())
+        .await?
+        .ok_or(TreeError::NotASupervisor)
 }
 
 /// The tree below `pid`; `Ok(None)` if it is not a supervisor. Boxed: it recurses.
 fn walk(
     pid: Pid,
+    timeout: Timeout,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<SupervisorTree>, CallError>> + Send>> {
     Box::pin(async move {
-        let Some((kind, listed)) = children(pid).await? else {
+        let Some((kind, listed)) = children(pid, timeout).await? else {
             return Ok(None);
         };
         let mut children = Vec::with_capacity(listed.len());
@@ -133,8 +143,8 @@ fn walk(
             let (process, subtree) = match child.status {
                 ChildStatus::Running(child_pid) => {
                     let subtree = match child.child_type {
-                        // A child that exits while it is asked shows no subtree.
-                        ChildType::Supervisor => walk(child_pid).await.ok().flatten(),
+                        // A child that exits, or does not answer in time, shows no subtree.
+                        ChildType::Supervisor => walk(child_pid, timeout).await.ok().flatten(),
                         ChildType::Worker => None,
                     };
                     (info(child_pid), subtree)
@@ -157,14 +167,17 @@ fn walk(
 }
 
 /// The children of `pid` by its kind of supervisor; `None` if it is none of them.
-async fn children(pid: Pid) -> Result<Option<(SupervisorKind, Vec<ChildInfo>)>, CallError> {
-    if let Some(listed) = crate::supervisor::children_of(pid).await {
+async fn children(
+    pid: Pid,
+    timeout: Timeout,
+) -> Result<Option<(SupervisorKind, Vec<ChildInfo>)>, CallError> {
+    if let Some(listed) = crate::supervisor::children_of(pid, timeout).await {
         return Ok(Some((SupervisorKind::Static, listed?)));
     }
-    if let Some(listed) = crate::dynamic_supervisor::children_of(pid).await {
+    if let Some(listed) = crate::dynamic_supervisor::children_of(pid, timeout).await {
         return Ok(Some((SupervisorKind::Dynamic, listed?)));
     }
-    if let Some(tasks) = crate::task_supervisor::children_of(pid).await {
+    if let Some(tasks) = crate::task_supervisor::children_of(pid, timeout).await {
         let tasks = tasks?.into_iter().map(|task| ChildInfo {
             id: None,
             status: ChildStatus::Running(task),

@@ -65,12 +65,15 @@
 //!   `a_dropped_cast_wait_sends_nothing_and_leaves_the_capacity_as_it_was`,
 //!   `senders_waiting_on_a_server_that_exits_are_told_and_get_their_message_back`.)
 //! - **The runtime's own messages are never held back**: stop requests, `Down`s, exit signals,
-//!   due timers and stream items take no room and are delivered into a full mailbox; a stop
+//!   due timers, stream items and supervised tasks' results take no room and are delivered into a full mailbox; a stop
 //!   overtakes senders still waiting for room. A server that `cast_wait`s to itself while its
 //!   mailbox is full gets `Full` at once rather than waiting forever. (`bounded_mailbox.rs`:
 //!   `a_full_mailbox_does_not_hold_back_downs_exit_signals_timers_or_stream_items`,
 //!   `a_stop_is_not_held_back_by_a_full_mailbox_or_by_waiting_senders`,
-//!   `a_server_that_fills_its_own_mailbox_is_told_at_once_instead_of_waiting_forever`.)
+//!   `a_server_that_fills_its_own_mailbox_is_told_at_once_instead_of_waiting_forever`,
+//!   `a_supervised_tasks_result_is_delivered_into_a_full_mailbox_and_takes_no_room`.) A request
+//!   whose builder panics takes no room. (`bounded_mailbox.rs`:
+//!   `a_request_whose_builder_panics_takes_no_room`.)
 
 //! # Introspection
 //!
@@ -209,7 +212,18 @@
 //!   `link_outside_a_process_is_a_typed_error`.)
 //! - **Supervisors monitor, they do not link**: linked siblings die together and are both
 //!   restarted. (`links.rs`:
-//!   `linked_siblings_under_a_supervisor_die_together_and_are_both_restarted`.)
+//!   `linked_siblings_under_a_supervisor_die_together_and_are_both_restarted`.) A child that
+//!   `start_link`s from its start function is linked to its supervisor, which traps exits: the
+//!   child's crash, stop or kill is a restart, never the supervisor's death. (`links.rs`:
+//!   `start_linked_children_crash_and_stop_without_taking_their_supervisor_down`,
+//!   `a_start_linked_dynamic_child_crashes_without_taking_its_supervisor_down`.)
+//! - **A trapping server stops with its parent's exit**, with the parent's reason and
+//!   `terminate` run (Erlang's `gen_server`); a supervisor linked to its parent shuts its
+//!   children down in order. (`links.rs`:
+//!   `a_trapping_child_stops_with_its_parents_exit_and_runs_terminate`,
+//!   `a_supervisor_linked_to_its_parent_stops_with_it_and_stops_its_children`.) A linked
+//!   process's `Killed` signal does not replace a reason already pending; only a kill does.
+//!   (Unit test `a_kill_overrides_a_pending_reason_and_a_link_signal_does_not`.)
 
 //! # Supervision
 //!
@@ -305,5 +319,5 @@
 //! | names | `register/2` puts an atom in one global table; `{local, Name}` registers before `init` | a [`Name<T>`](crate::name::Name) is a typed value handed down the tree, registered when the start function returns | no untyped global namespace; the handle a name leads to is typed |
 //! | links: `exit/2` | `exit(Pid, R)` to a trapping process is an `{'EXIT', From, R}` message | [`process::exit`](crate::process::exit) always kills, with its reason; only link signals can be trapped | `exit` is the runtime's kill; a graceful stop is [`ServerRef::stop`](crate::ServerRef::stop) |
 //! | links: tasks | any process can trap exits | only servers trap; a linked task dies of an abnormal signal | a task has no mailbox to receive `Exit` in |
-//! | D10 | supervisors link to their children | supervisors monitor and own their children; [links](crate::link) are for processes that die together | ownership stops a subtree without exit signals; a supervisor never needs to trap |
+//! | D10 | supervisors link to their children | supervisors monitor and own their children; [links](crate::link) are for processes that die together; a supervisor traps and drops the signals of children that `start_link`ed to it | ownership stops a subtree without exit signals |
 //! | backoff | none | opt-in [`RestartBackoff`](crate::supervisor::RestartBackoff) per child | crash loops should not burn the budget in microseconds |

@@ -73,8 +73,15 @@
 //! # Differences from OTP
 //!
 //! - **Graceful shutdown always runs `terminate`** for `GenServer` children (semantics D1):
-//!   there are no exit signals to trap, so the stop request goes through the child's mailbox,
-//!   behind the messages already there. A task child is stopped at its next `.await`.
+//!   the supervisor stops a child with a request through the child's mailbox, behind the
+//!   messages already there, not with an exit signal. A task child is stopped at its next
+//!   `.await`.
+//! - **Supervisors watch their children with monitors.** A child started with
+//!   [`start_link`](crate::gen_server::GenServer::start_link) (the supervisor runs the start
+//!   function, so it is the one linked) is linked to it as in Erlang, and the supervisor traps
+//!   exits, so a child's exit never kills it: the exit signal is dropped and the child's `Down`
+//!   drives the restart. An exit signal from the supervisor's own parent stops it, as it stops
+//!   any trapping server ([`link`](crate::link)).
 //! - **A child that never yields cannot be killed** (D2): brutal kill and kill-after-timeout
 //!   take effect at the child's next `.await`. Its supervisor's exit waits for it (see below).
 //! - The intensity window uses monotonic instants, not whole seconds (D5).
@@ -423,13 +430,13 @@ impl Supervisor {
 }
 
 /// The children of `pid`, if it is a static supervisor (for [`observer::tree`](crate::observer::tree)).
-pub(crate) async fn children_of(pid: Pid) -> Option<Result<Vec<ChildInfo>, CallError>> {
+pub(crate) async fn children_of(
+    pid: Pid,
+    timeout: Timeout,
+) -> Option<Result<Vec<ChildInfo>, CallError>> {
     let server = ServerRef::<SupervisorServer>::lookup(pid)?;
     Some(
-        match server
-            .call_timeout(Request::WhichChildren, Timeout::Infinity)
-            .await
-        {
+        match server.call_timeout(Request::WhichChildren, timeout).await {
             Ok(Response::Children(children)) => Ok(children),
             Ok(_) => Err(CallError::NoProc),
             Err(error) => Err(error),

@@ -60,8 +60,8 @@ use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use crate::gen_server::{
-    BoxError, CallResult, Caller, Context, GenServer, Init, SendError, ServerRef, StartError,
-    StartOptions, StopError, Timeout,
+    BoxError, CallResult, Caller, Context, GenServer, Init, ServerRef, StartError, StartOptions,
+    StopError, Timeout,
 };
 use crate::monitor::Down;
 use crate::process::header::AnyProcess;
@@ -276,8 +276,10 @@ impl GenServer for TaskSupervisorServer {
 
     async fn init(
         (options, events): Self::Args,
-        _: &mut Context<Self>,
+        ctx: &mut Context<Self>,
     ) -> Result<Init<Self>, BoxError> {
+        // Children started with `start_link` are linked to it; their exits come as `Down`s.
+        ctx.trap_exits_ignoring_them();
         Ok(Init::Ready(TaskSupervisorServer {
             children: FxHashMap::default(),
             engine: Engine::new(options.max_restarts, options.max_seconds, events),
@@ -380,13 +382,11 @@ impl Drop for TaskSupervisorServer {
 /// [`observer::tree`](crate::observer::tree)).
 pub(crate) async fn children_of(
     pid: Pid,
+    timeout: Timeout,
 ) -> Option<Result<Vec<Pid>, crate::gen_server::CallError>> {
     let server = ServerRef::<TaskSupervisorServer>::lookup(pid)?;
     Some(
-        match server
-            .call_timeout(Request::Children, Timeout::Infinity)
-            .await
-        {
+        match server.call_timeout(Request::Children, timeout).await {
             Ok(Response::Children(children)) => Ok(children),
             Ok(_) => Ok(Vec::new()),
             Err(error) => Err(error),
@@ -565,9 +565,10 @@ impl TaskSupervisor {
                     // Mapped here, before the fan-out, so that a panicking mapper is the
                     // task's exit reason; sent once the exit is complete.
                     let info = to_info(outcome);
+                    // The runtime's own message, as a `Down` is: a full bounded mailbox
+                    // does not refuse it.
                     (reason, move || {
-                        let delivered: Result<(), SendError<S::Info>> = server.send(info);
-                        if delivered.is_err() {
+                        if server.send_internal(info).is_err() {
                             tracing::debug!("task result dropped: its server has exited");
                         }
                     })

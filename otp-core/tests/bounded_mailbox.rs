@@ -53,6 +53,8 @@ enum Info {
     Tick,
     Item(u32),
     Ended,
+    /// A supervised task's result.
+    Task(u32),
 }
 
 enum Call {
@@ -150,6 +152,7 @@ impl GenServer for Gated {
             Info::Tick => self.log.push("tick"),
             Info::Item(n) => self.log.push(format!("item({n})")),
             Info::Ended => self.log.push("ended"),
+            Info::Task(n) => self.log.push(format!("task({n})")),
         }
         Ok(())
     }
@@ -487,4 +490,49 @@ async fn a_capacity_past_what_a_semaphore_holds_is_unbounded_in_practice() {
     }
     f.open(1_000);
     f.log.wait_for("cast(999)", WAIT).await;
+}
+
+#[tokio::test]
+async fn a_supervised_tasks_result_is_delivered_into_a_full_mailbox_and_takes_no_room() {
+    let f = start(Some(capacity(1))).await;
+    f.fill(1).await;
+    let tasks = otp_core::task_supervisor::TaskSupervisor::start()
+        .await
+        .unwrap();
+    let task = tasks
+        .async_nolink_to(&f.server, async { 7 }, |result| {
+            Info::Task(result.expect("the task returns"))
+        })
+        .await
+        .unwrap();
+    otp_core::testing::await_down(task, WAIT).await;
+    f.open(2);
+    f.log.wait_for("task(7)", WAIT).await;
+    // Still exactly one slot.
+    f.server.cast(Cast::Work(50)).unwrap();
+    f.log.wait_for("taken(50)", WAIT).await;
+    f.server.cast(Cast::Work(51)).unwrap();
+    assert!(matches!(
+        f.server.cast(Cast::Work(52)),
+        Err(SendError::Full(_))
+    ));
+    f.open(2);
+}
+
+#[tokio::test]
+async fn a_request_whose_builder_panics_takes_no_room() {
+    use futures::FutureExt;
+    let f = start(Some(capacity(1))).await;
+    let panicked = std::panic::AssertUnwindSafe(f.server.request(
+        |_: otp_core::gen_server::ReplyTo<u32>| -> Call {
+            panic!("the request could not be built")
+        },
+    ))
+    .catch_unwind()
+    .await;
+    assert!(panicked.is_err());
+    // The one slot is still free: the server takes Work(0), Work(1) fits, Work(2) does not.
+    f.fill(1).await;
+    f.open(2);
+    f.log.wait_for("cast(1)", WAIT).await;
 }

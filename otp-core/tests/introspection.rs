@@ -461,7 +461,7 @@ async fn the_tree_shows_ids_pids_kinds_restarts_and_nested_supervisors() {
         .await;
     }
 
-    let tree = observer::tree(root.pid()).await.unwrap();
+    let tree = observer::tree(root.pid(), WAIT).await.unwrap();
     assert_eq!((tree.pid, tree.kind), (root.pid(), SupervisorKind::Static));
     let ids: Vec<_> = tree
         .children
@@ -528,7 +528,7 @@ async fn the_tree_shows_ids_pids_kinds_restarts_and_nested_supervisors() {
         .await
         .unwrap();
 
-    let tree = observer::tree(root.pid()).await.unwrap();
+    let tree = observer::tree(root.pid(), WAIT).await.unwrap();
     let dynamic = tree.children[2].subtree.as_ref().unwrap();
     assert_eq!(dynamic.children.len(), 2);
     assert!(dynamic.children.iter().all(|child| {
@@ -569,11 +569,44 @@ async fn the_tree_of_a_dead_pid_or_of_a_plain_server_is_a_typed_error() {
     let f = Fixture::new();
     let server = f.start().await;
     assert_eq!(
-        observer::tree(server.pid()).await,
+        observer::tree(server.pid(), WAIT).await,
         Err(TreeError::NotASupervisor)
     );
     assert_eq!(
-        observer::tree(Pid::new_unique()).await,
+        observer::tree(Pid::new_unique(), WAIT).await,
         Err(TreeError::NoProc)
     );
+}
+
+#[tokio::test]
+async fn the_tree_of_a_supervisor_that_does_not_answer_in_time_is_a_timeout() {
+    let f = Fixture::new();
+    let dynamic = DynamicSupervisor::start(DynamicSupervisorOptions::default())
+        .await
+        .unwrap();
+    // The supervisor is busy with a child whose `init` waits for the gate.
+    let (pid_tx, pid_rx) = oneshot::channel();
+    let pid_tx = std::sync::Mutex::new(Some(pid_tx));
+    let (log, gate) = (f.log.clone(), f.gate.clone());
+    let starting = {
+        let dynamic = dynamic.clone();
+        tokio::spawn(async move {
+            dynamic
+                .start_child(ChildSpec::new("slow", move || {
+                    let mut args = WorkerArgs::new(&log, &gate);
+                    args.slow_init = pid_tx.lock().unwrap().take();
+                    Worker::start(args)
+                }))
+                .await
+        })
+    };
+    pid_rx.await.unwrap();
+    assert_eq!(
+        observer::tree(dynamic.pid(), Duration::from_millis(50)).await,
+        Err(TreeError::Call(CallError::Timeout))
+    );
+    f.gate.add_permits(1);
+    starting.await.unwrap().unwrap();
+    let tree = observer::tree(dynamic.pid(), WAIT).await.unwrap();
+    assert_eq!(tree.children.len(), 1);
 }

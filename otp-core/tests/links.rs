@@ -445,3 +445,120 @@ fn a_link_racing_the_targets_exit_gets_exactly_one_signal() {
         assert_eq!(pids.len(), 300, "one signal per target");
     });
 }
+
+#[tokio::test]
+async fn start_linked_children_crash_and_stop_without_taking_their_supervisor_down() {
+    let log = EventLog::new();
+    let name: Name<ServerRef<Linker>> = Name::new("w");
+    let child_log = log.clone();
+    let supervisor = Supervisor::start(
+        SupFlags::new(Strategy::OneForOne),
+        vec![ChildSpec::new(
+            "w",
+            // Erlang's idiom: the child links to its supervisor, which runs the start function.
+            name.registering(move || Linker::start_link(args(&child_log, false))),
+        )],
+    )
+    .await
+    .unwrap();
+    let mut events = supervisor.subscribe();
+    let first = name.get().unwrap();
+    let child_info = otp_core::process::info(first.pid()).unwrap();
+    assert_eq!(child_info.links, 1, "linked to its supervisor");
+    assert_eq!(child_info.parent, Some(supervisor.pid()));
+
+    first.cast(Cast::Crash("child crashed")).ok().unwrap();
+    support::next_event_matching(&mut events, |event| {
+        matches!(event, SupervisorEvent::ChildRestarted { .. })
+    })
+    .await;
+    supervisor.terminate_child("w").await.unwrap();
+    supervisor.restart_child("w").await.unwrap();
+    let third = name.get().unwrap();
+    assert!(otp_core::process::exit(third.pid(), ExitReason::Killed));
+    support::next_event_matching(&mut events, |event| {
+        matches!(event, SupervisorEvent::ChildRestarted { .. })
+    })
+    .await;
+    assert_eq!(supervisor.count_children().await.unwrap().active, 1);
+    supervisor.stop(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_start_linked_dynamic_child_crashes_without_taking_its_supervisor_down() {
+    use otp_core::dynamic_supervisor::{DynamicSupervisor, DynamicSupervisorOptions};
+    let log = EventLog::new();
+    let dynamic = DynamicSupervisor::start(DynamicSupervisorOptions::default())
+        .await
+        .unwrap();
+    let child_log = log.clone();
+    let pid = dynamic
+        .start_temporary(args(&child_log, false), Linker::start_link)
+        .await
+        .unwrap();
+    assert!(otp_core::process::exit(
+        pid,
+        ExitReason::error("child crashed")
+    ));
+    otp_core::testing::await_down(pid, WAIT).await;
+    assert!(dynamic.is_alive());
+    assert_eq!(dynamic.count_children().await.unwrap().active, 0);
+}
+
+#[tokio::test]
+async fn a_trapping_child_stops_with_its_parents_exit_and_runs_terminate() {
+    for (parent_exit, expected) in [
+        (Err("parent failed"), "terminate(error: parent failed)"),
+        (Ok(()), "terminate(normal)"),
+    ] {
+        let log = EventLog::new();
+        let (child_tx, child_rx) = tokio::sync::oneshot::channel();
+        let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+        let child_args = args(&log, true);
+        let parent = otp_core::task::start(async move {
+            let child = Linker::start_link(child_args).await?;
+            let _ = child_tx.send(child);
+            let _ = end_rx.await;
+            parent_exit.map_err(Into::into)
+        })
+        .unwrap();
+        let child = tokio::time::timeout(WAIT, child_rx).await.unwrap().unwrap();
+        end_tx.send(()).unwrap();
+        otp_core::testing::await_down(parent.pid(), WAIT).await;
+        let reason = await_exit(&child, WAIT).await;
+        assert_eq!(log.events(), [expected], "as Erlang's gen_server: {reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_supervisor_linked_to_its_parent_stops_with_it_and_stops_its_children() {
+    let log = EventLog::new();
+    let (sup_tx, sup_rx) = tokio::sync::oneshot::channel();
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+    let child_log = log.clone();
+    let parent = otp_core::task::start(async move {
+        let supervisor = Supervisor::start(
+            SupFlags::new(Strategy::OneForOne),
+            vec![ChildSpec::new("w", move || {
+                Linker::start(args(&child_log, false))
+            })],
+        )
+        .await?;
+        link::link(supervisor.pid())?;
+        let _ = sup_tx.send(supervisor);
+        let _ = end_rx.await;
+        Err("parent failed".into())
+    })
+    .unwrap();
+    let supervisor = tokio::time::timeout(WAIT, sup_rx).await.unwrap().unwrap();
+    let down = supervisor.monitor();
+    end_tx.send(()).unwrap();
+    otp_core::testing::await_down(parent.pid(), WAIT).await;
+    let down = tokio::time::timeout(WAIT, down).await.unwrap();
+    assert!(error("parent failed")(&down.reason), "{:?}", down.reason);
+    assert_eq!(
+        log.events(),
+        ["terminate(shutdown)"],
+        "its child was shut down in order"
+    );
+}

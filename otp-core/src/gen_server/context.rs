@@ -36,11 +36,17 @@ pub(super) struct Extras<S: GenServer> {
     pub(super) timers: Timers<S::Info>,
     monitors: FxHashSet<MonitorRef>,
     streams: Streams<S::Info>,
-    /// Maps exit signals to `Info` while the server traps exits.
-    trap_exits: Option<ExitToInfo<S>>,
+    /// What becomes of exit signals while the server traps exits.
+    trap_exits: Option<Trap<S>>,
 }
 
-type ExitToInfo<S> = Box<dyn FnMut(Exit) -> <S as GenServer>::Info + Send>;
+/// How a trapping server takes an exit signal (other than its parent's: see `trapped_exit`).
+enum Trap<S: GenServer> {
+    /// Mapped to an info message ([`Context::trap_exits`]).
+    Deliver(Box<dyn FnMut(Exit) -> <S as GenServer>::Info + Send>),
+    /// Dropped: a supervisor learns of its children's exits from its monitors.
+    Ignore,
+}
 
 impl<S: GenServer> Context<S> {
     pub(super) fn new(process: Arc<ServerProcess<S>>) -> Context<S> {
@@ -248,7 +254,20 @@ impl<S: GenServer> Context<S> {
     where
         F: FnMut(Exit) -> S::Info + Send + 'static,
     {
-        self.extras().trap_exits = Some(Box::new(map));
+        self.trap(Trap::Deliver(Box::new(map)));
+    }
+
+    /// Traps exits and drops them, but for the parent's, which stops the server (as every
+    /// trapping server's does). For supervisors: a child started with
+    /// [`start_link`](GenServer::start_link) from a supervisor's start function is linked to
+    /// it, as in Erlang, and its exit must not kill the supervisor; the supervisor learns of it
+    /// from its monitor, as of every child's.
+    pub(crate) fn trap_exits_ignoring_them(&mut self) {
+        self.trap(Trap::Ignore);
+    }
+
+    fn trap(&mut self, trap: Trap<S>) {
+        self.extras().trap_exits = Some(trap);
         let process = Arc::downgrade(&self.process);
         self.process
             .header
@@ -269,19 +288,26 @@ impl<S: GenServer> Context<S> {
         }
     }
 
-    /// What a queued exit signal becomes: `Some(Ok(info))` while trapping (`Err` with the crash
-    /// if the mapping panicked); after trapping stopped, `Some(Err(reason))` for an abnormal
-    /// reason and `None` for `Normal`.
+    /// What a queued exit signal becomes: while trapping, `Some(Ok(info))` (`Err` with the
+    /// crash if the mapping panicked), or `None` when ignored; after trapping stopped,
+    /// `Some(Err(reason))` for an abnormal reason and `None` for `Normal`.
+    ///
+    /// An exit signal from the server's parent (the process that started it, and linked to it
+    /// with `start_link`) stops a trapping server with the parent's reason, `terminate`
+    /// included, as in Erlang's `gen_server`: a child does not outlive the process it was
+    /// started for.
     pub(super) fn trapped_exit(&mut self, exit: Exit) -> Option<Result<S::Info, ExitReason>> {
-        match self
+        let trap = self
             .extras
             .as_mut()
-            .and_then(|extras| extras.trap_exits.as_mut())
-        {
-            Some(map) => Some(
+            .and_then(|extras| extras.trap_exits.as_mut());
+        match trap {
+            Some(_) if Some(exit.pid) == self.process.header.parent() => Some(Err(exit.reason)),
+            Some(Trap::Deliver(map)) => Some(
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map(exit)))
                     .map_err(|payload| ExitReason::Panic(crate::process::panic_message(&*payload))),
             ),
+            Some(Trap::Ignore) => None,
             None if exit.reason == ExitReason::Normal => None,
             None => Some(Err(exit.reason)),
         }

@@ -13,15 +13,16 @@ use crate::monitor::Down;
 /// In a bounded mailbox, `Call`, `Cast` and `Info` each took a slot when sent
 /// ([`Mailbox::admit`](crate::process::mailbox::Mailbox::admit)) and free it when taken out to
 /// be handled; the other variants are the runtime's own and take none, so a full mailbox never
-/// holds back a stop, a `Down`, an exit signal, a due timer or a stream's item.
+/// holds back a stop, a `Down`, an exit signal, a due timer, a stream's item or a task's result.
 pub(crate) enum Envelope<S: GenServer> {
     /// The reply handle is in an `Option` so that the handler can take it in place
     /// ([`Caller::defer`](super::Caller::defer)) without the loop keeping a second copy of it.
     Call(S::Call, Option<ReplyTo<S::Reply>>),
     Cast(S::Cast),
     Info(S::Info),
-    /// An info message the server produced itself (a due timer's, an attached stream's item),
-    /// put straight into the batch it is handling: it never went through the mailbox.
+    /// An info message of the runtime's own, which took no slot: a due timer's or an attached
+    /// stream's item (put by the server straight into the batch it is handling), or a
+    /// supervised task's result (`TaskSupervisor::async_nolink_to`, through the mailbox).
     Internal(S::Info),
     /// A monitor fired; handled only if the monitor is still active (see `Context::demonitor`).
     /// The mapping to `Info` runs in the receiving server, not in the exiting process. Boxed:

@@ -271,7 +271,11 @@ impl<S: GenServer> Future for NextWork<'_, S> {
                         }
                         has_work |= streamed;
                     }
-                    Err(crash) => break Work::Stop(crash),
+                    Err(crash) => {
+                        // Stopping, not waiting (for `process::info`).
+                        core.ctx.mailbox().clear_waker();
+                        break Work::Stop(crash);
+                    }
                 }
             }
             if !has_work {

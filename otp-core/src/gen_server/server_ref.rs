@@ -102,8 +102,9 @@ impl<S: GenServer> ServerRef<S> {
     ///   another executor), returns [`CallError::NoRuntime`] without sending the request.
     ///
     /// On a full [bounded](super::StartOptions::mailbox_capacity) mailbox the call first waits
-    /// for room, within the same timeout: [`CallError::Timeout`] then means the request was
-    /// never sent, and a server that exits meanwhile gives [`CallError::Exited`].
+    /// for room, within the same timeout; if the timeout expires while it waits, the request is
+    /// not sent (the error is [`CallError::Timeout`] either way), and a server that exits
+    /// meanwhile gives [`CallError::Exited`].
     ///
     /// # Cancel safety
     ///
@@ -233,7 +234,7 @@ impl<S: GenServer> ServerRef<S> {
     /// (the handle in the envelope's slot) and [`request_timeout`](Self::request_timeout) (the
     /// handle inside the request).
     ///
-    /// A request of the runtime's own (`Room::None`) is never held back by a full mailbox.
+    /// A request of the runtime's own (`Room::Exempt`) is never held back by a full mailbox.
     async fn round_trip<R>(
         &self,
         make: impl FnOnce(ReplyTo<R>) -> Envelope<S>,
@@ -259,6 +260,9 @@ impl<S: GenServer> ServerRef<S> {
             }
         };
         let mut timer = timer;
+        // Built before a slot is taken: a `make` that panics takes none.
+        let (tx, rx) = oneshot::channel();
+        let envelope = make(ReplyTo::new(tx, caller));
         let mailbox = &self.process.mailbox;
         // A bounded mailbox admits the call as it admits a cast (within the call's deadline);
         // an unbounded one admits it at once, without a timer or an await.
@@ -270,8 +274,7 @@ impl<S: GenServer> ServerRef<S> {
                 return Err(error);
             }
         }
-        let (tx, rx) = oneshot::channel();
-        if mailbox.send(make(ReplyTo::new(tx, caller))).is_err() {
+        if mailbox.send(envelope).is_err() {
             if let Some(timer) = timer {
                 call_timer::give_back(timer);
             }
@@ -309,7 +312,7 @@ impl<S: GenServer> ServerRef<S> {
         &self,
         timeout: Timeout,
     ) -> impl Future<Output = Result<FormattedState, CallError>> + Send + '_ {
-        self.round_trip(Envelope::GetState, timeout, Room::None)
+        self.round_trip(Envelope::GetState, timeout, Room::Exempt)
     }
 
     /// Waits for room in a bounded mailbox until the timer (if any) fires.
@@ -409,6 +412,13 @@ impl<S: GenServer> ServerRef<S> {
             .and_then(|message| self.queue(message, Envelope::Info))
     }
 
+    /// Queues `info` as a message of the runtime's own (a supervised task's result): it takes
+    /// no room in a bounded mailbox, and a full one does not refuse it. Gives it back if the
+    /// server is not running.
+    pub(crate) fn send_internal(&self, info: S::Info) -> Result<(), S::Info> {
+        self.process.mailbox.send_as(info, Envelope::Internal)
+    }
+
     /// Takes a slot for `message` if its mailbox is bounded; gives it back if there is none.
     fn admit_now<M>(&self, message: M) -> Result<M, SendError<M>> {
         match self.process.mailbox.try_admit() {
@@ -487,7 +497,7 @@ enum Room {
     /// A call: admitted as casts are.
     Taken,
     /// A request of the runtime's own, never held back.
-    None,
+    Exempt,
 }
 
 impl<S: GenServer> Clone for ServerRef<S> {

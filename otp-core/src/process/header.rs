@@ -333,10 +333,22 @@ impl ProcessHeader {
     /// A first reason sticks, except that `Killed` overrides a pending graceful one: a kill after
     /// a shutdown timeout reports `Killed`.
     pub(crate) fn force_exit(&self, reason: ExitReason) -> bool {
+        let overrides = reason == ExitReason::Killed;
+        self.force(reason, overrides)
+    }
+
+    /// As [`force_exit`](Self::force_exit), for an exit signal from a link: a reason already
+    /// pending stands, whatever this one is (the first signal to take effect wins; a linked
+    /// process's `Killed` is not a kill).
+    pub(crate) fn signal_exit(&self, reason: ExitReason) -> bool {
+        self.force(reason, false)
+    }
+
+    fn force(&self, reason: ExitReason, overrides_pending: bool) -> bool {
         let mut state = self.state.lock();
         match state.status {
             Status::Exiting | Status::Exited(_) => return false,
-            Status::Forced(_) if reason != ExitReason::Killed => {}
+            Status::Forced(_) if !overrides_pending => {}
             _ => state.status = Status::Forced(reason),
         }
         // If the abort handle is not set yet, `set_abort` sees `Forced` and aborts then.
@@ -495,6 +507,28 @@ pub(crate) fn run_exits_due() {
 }
 
 /// Models of the exit state's protocol (see `crate::sync` for how to run them).
+#[cfg(all(test, not(otp_loom)))]
+mod tests {
+    use super::ProcessHeader;
+    use crate::ExitReason;
+
+    #[test]
+    fn a_kill_overrides_a_pending_reason_and_a_link_signal_does_not() {
+        let header = ProcessHeader::new("test");
+        assert!(header.force_exit(ExitReason::error("boom")));
+        assert!(
+            header.signal_exit(ExitReason::Killed),
+            "still alive: the signal counts"
+        );
+        assert_eq!(
+            header.forced_reason().map(|r| r.to_string()),
+            Some("error: boom".into())
+        );
+        assert!(header.force_exit(ExitReason::Killed));
+        assert_eq!(header.forced_reason(), Some(ExitReason::Killed));
+    }
+}
+
 #[cfg(all(test, otp_loom))]
 pub(crate) mod loom_models {
     use std::sync::Arc;

@@ -43,7 +43,7 @@ pub(crate) fn exit_signal(target: &dyn AnyProcess, from: Pid, reason: &ExitReaso
         None => {}
         Some(Some(trap)) => trap(from, reason.clone()),
         Some(None) if *reason == ExitReason::Normal => {}
-        Some(None) if target.header().force_exit(reason.clone()) => target.interrupt_init(),
+        Some(None) if target.header().signal_exit(reason.clone()) => target.interrupt_init(),
         Some(None) => {}
     }
 }

@@ -45,10 +45,10 @@ struct Child {
     spec: ChildSpec,
     state: State,
     /// Consecutive restarts, for the opt-in backoff.
-    restarts: u32,
+    consecutive_restarts: u32,
     /// Every restart after an exit (its own or a sibling's, by the strategy), for
     /// `which_children`.
-    restarted: u32,
+    total_restarts: u32,
     /// When the child last exited, for the backoff's reset.
     last_exit: Option<tokio::time::Instant>,
     /// Counts the retries scheduled for this child; a `TryAgain` carries the count it was
@@ -62,8 +62,8 @@ impl Child {
         Child {
             spec,
             state: State::Stopped,
-            restarts: 0,
-            restarted: 0,
+            consecutive_restarts: 0,
+            total_restarts: 0,
             last_exit: None,
             retries_scheduled: 0,
         }
@@ -90,11 +90,11 @@ impl Child {
             .last_exit
             .is_some_and(|last| now.saturating_duration_since(last) > backoff.reset_after)
         {
-            self.restarts = 0;
+            self.consecutive_restarts = 0;
         }
-        self.restarts += 1;
+        self.consecutive_restarts += 1;
         self.last_exit = Some(now);
-        Some(backoff.delay(self.restarts))
+        Some(backoff.delay(self.consecutive_restarts))
     }
 }
 
@@ -296,7 +296,7 @@ impl SupervisorServer {
                     let pid = process.pid();
                     let old = if child_id == id { old_pid } else { None };
                     self.run_child(index, process, ctx);
-                    self.children[index].restarted += 1;
+                    self.children[index].total_restarts += 1;
                     self.engine
                         .restarted(ctx.pid(), Some(child_id.clone()), old, pid);
                     restarted.push(child_id);
@@ -420,7 +420,7 @@ impl SupervisorServer {
                     State::Stopped => ChildStatus::Undefined,
                 },
                 child_type: child.spec.child_type,
-                restarts: child.restarted,
+                restarts: child.total_restarts,
             })
             .collect()
     }
@@ -450,6 +450,8 @@ impl GenServer for SupervisorServer {
     type Continue = std::convert::Infallible;
 
     async fn init(args: SupervisorArgs, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        // Children started with `start_link` are linked to it; their exits come as `Down`s.
+        ctx.trap_exits_ignoring_them();
         let mut server = SupervisorServer {
             flags: args.flags,
             children: args.children.into_iter().map(Child::new).collect(),
