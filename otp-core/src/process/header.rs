@@ -68,23 +68,32 @@ pub(crate) struct ProcessHeader {
 #[derive(Default)]
 struct ExitState {
     status: Status,
-    abort: Option<AbortHandle>,
     /// Exit hooks (registry clean-up) and monitors, in the order added. A `ThinVec` (8 bytes,
     /// its length and capacity live in its allocation) because most processes have at most one
     /// watcher, and this struct is part of every idle process.
     watchers: ThinVec<Watcher>,
 }
 
-#[derive(Default)]
+/// 24 bytes, as an `ExitReason`: the other variants' payloads fit beside its tag. This struct
+/// is part of every idle process, and 8 bytes more put an idle server's allocation in the next
+/// size class (`tests/memory_layout.rs`, the peers bench's W7).
 enum Status {
-    #[default]
-    Running,
-    /// `exit(pid, reason)` was called; the task is being aborted.
-    Forced(ExitReason),
+    /// With the handle that aborts its task, once it has one (a server whose `init` is running
+    /// has none yet).
+    Running(Option<AbortHandle>),
+    /// `exit(pid, reason)` was called; the task is being aborted. Boxed: rare, and inline it
+    /// would make every process 8 bytes larger.
+    Forced(Box<ExitReason>),
     /// The fan-out has taken the exit hooks: no more can be added.
     Exiting,
     /// Set once, by the fan-out.
     Exited(ExitReason),
+}
+
+impl Default for Status {
+    fn default() -> Status {
+        Status::Running(None)
+    }
 }
 
 pub(crate) enum Watcher {
@@ -175,8 +184,8 @@ impl ProcessHeader {
     pub(crate) fn snapshot(&self) -> HeaderSnapshot {
         let state = self.state.lock();
         let mut snapshot = HeaderSnapshot {
-            exiting: !matches!(state.status, Status::Running),
-            launched: state.abort.is_some(),
+            exiting: !matches!(state.status, Status::Running(_)),
+            launched: matches!(state.status, Status::Running(Some(_))),
             monitored_by: 0,
             links: 0,
             traps_exits: false,
@@ -346,30 +355,38 @@ impl ProcessHeader {
 
     fn force(&self, reason: ExitReason, overrides_pending: bool) -> bool {
         let mut state = self.state.lock();
-        match state.status {
-            Status::Exiting | Status::Exited(_) => return false,
-            Status::Forced(_) if !overrides_pending => {}
-            _ => state.status = Status::Forced(reason),
+        match &mut state.status {
+            Status::Exiting | Status::Exited(_) => false,
+            Status::Forced(_) if !overrides_pending => true,
+            Status::Forced(pending) => {
+                // Already aborted when it was first forced.
+                **pending = reason;
+                true
+            }
+            Status::Running(abort) => {
+                // Without a handle yet, `set_abort` sees `Forced` and aborts then.
+                if let Some(abort) = abort.take() {
+                    abort.abort();
+                }
+                state.status = Status::Forced(Box::new(reason));
+                true
+            }
         }
-        // If the abort handle is not set yet, `set_abort` sees `Forced` and aborts then.
-        if let Some(abort) = &state.abort {
-            abort.abort();
-        }
-        true
     }
 
     pub(super) fn set_abort(&self, abort: AbortHandle) {
         let mut state = self.state.lock();
-        if matches!(state.status, Status::Forced(_)) {
-            abort.abort();
+        match &mut state.status {
+            Status::Running(slot) => *slot = Some(abort),
+            Status::Forced(_) => abort.abort(),
+            Status::Exiting | Status::Exited(_) => {}
         }
-        state.abort = Some(abort);
     }
 
     /// The reason the process was [forced](Self::force_exit) to exit with, if it was.
     pub(crate) fn forced_reason(&self) -> Option<ExitReason> {
         match &self.state.lock().status {
-            Status::Forced(reason) => Some(reason.clone()),
+            Status::Forced(reason) => Some(ExitReason::clone(reason)),
             _ => None,
         }
     }
@@ -378,7 +395,7 @@ impl ProcessHeader {
     pub(crate) fn take_forced(&self) -> ExitReason {
         let mut state = self.state.lock();
         match std::mem::take(&mut state.status) {
-            Status::Forced(reason) => reason,
+            Status::Forced(reason) => *reason,
             other => {
                 state.status = other;
                 ExitReason::Killed
@@ -444,7 +461,6 @@ impl ProcessHeader {
     pub(super) fn publish_exit(&self, reason: &ExitReason) -> ThinVec<Watcher> {
         let mut state = self.state.lock();
         state.status = Status::Exited(reason.clone());
-        state.abort = None;
         std::mem::take(&mut state.watchers)
     }
 }
