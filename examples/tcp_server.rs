@@ -21,7 +21,9 @@
 //!
 //! The protocol is one command per line: `NICK name`, `SAY text`, `SET key value`, `GET key`,
 //! `KEYS`, `QUIT`. Replies are `ok`, `value <v>`, `none`, `keys <n>`, `error <why>`; chat
-//! arrives as `<nick>: <text>`; the server ends a connection with `bye <why>`.
+//! arrives as `<nick>: <text>`; the server ends a connection with `bye <why>` (idle, busy, line
+//! too long, shutting down, or after `QUIT`), or just closes it if it crashed (a line that is
+//! not UTF-8). Lines are at most 64 KiB; commands are case-sensitive.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -40,12 +42,12 @@ use otp_core::name::Name;
 use otp_core::registry::{DuplicateRegistry, RegisterError, Registry};
 use otp_core::stream::StreamEvent;
 use otp_core::supervisor::{
-    ChildSpec, Restart, Strategy, SupFlags, Supervisor, SupervisorStartError,
+    ChildSpec, Restart, RestartBackoff, Strategy, SupFlags, Supervisor, SupervisorStartError,
 };
 use otp_core::timer::TimerRef;
 use otp_core::{ServerRef, observer};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The service's settings.
@@ -123,7 +125,15 @@ async fn service(
             ChildSpec::task("acceptor", move || {
                 accept(listener.clone(), acceptor_names.clone(), config)
             })
-            .restart(Restart::Permanent),
+            .restart(Restart::Permanent)
+            // Out of file descriptors, `accept` fails at once again: restarting at once would
+            // spend the root's restart budget in a millisecond and stop the whole service.
+            // Growing past the 5 s intensity window, the backoff keeps retrying instead.
+            .backoff(RestartBackoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(10),
+                reset_after: Duration::from_secs(30),
+            }),
         ],
     )
     .await
@@ -135,6 +145,10 @@ async fn service(
 async fn accept(listener: Arc<TcpListener>, names: Names, config: Config) -> Result<(), BoxError> {
     loop {
         let (socket, peer) = listener.accept().await?;
+        // Replies are small writes: without this, Nagle's algorithm and the client's delayed
+        // ACK hold the second of two writes (`ok`, then a chat line) for ~40 ms. Failing to set
+        // it costs latency, nothing else.
+        let _ = socket.set_nodelay(true);
         let args = ConnectionArgs {
             socket,
             peer,
@@ -230,8 +244,49 @@ struct ConnectionArgs {
     idle: Duration,
 }
 
+/// The longest line a client may send. A longer one ends its connection (`bye line too long`)
+/// rather than growing the server's memory while it waits for a newline.
+const MAX_LINE: usize = 64 * 1024;
+
+/// What the connection's reader yields.
+enum Read {
+    Line(String),
+    /// More than [`MAX_LINE`] bytes without a newline; nothing more is read.
+    TooLong,
+}
+
+/// The client's lines, each at most [`MAX_LINE`] bytes, as a stream; a line that is not UTF-8
+/// is an error.
+fn read_lines(reader: OwnedReadHalf) -> impl futures::Stream<Item = io::Result<Read>> {
+    futures::stream::try_unfold(Some(BufReader::new(reader)), |reader| async move {
+        let Some(mut reader) = reader else {
+            return Ok(None);
+        };
+        let mut line = Vec::new();
+        let limit = MAX_LINE as u64 + 1;
+        if (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .await?
+            == 0
+        {
+            return Ok(None);
+        }
+        if line.last() != Some(&b'\n') && line.len() > MAX_LINE {
+            return Ok(Some((Read::TooLong, None)));
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        let line = String::from_utf8(line)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+        Ok(Some((Read::Line(line), Some(reader))))
+    })
+}
+
 enum Info {
     Line(String),
+    TooLong,
     Closed,
     ReadFailed(io::Error),
     /// Idle since this many lines.
@@ -254,12 +309,9 @@ impl GenServer for Connection {
     async fn init(args: ConnectionArgs, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
         tracing::info!(peer = %args.peer, "connected");
         let (reader, writer) = args.socket.into_split();
-        let lines =
-            futures::stream::try_unfold(BufReader::new(reader).lines(), |mut lines| async move {
-                Ok::<_, io::Error>(lines.next_line().await?.map(|line| (line, lines)))
-            });
-        ctx.attach_stream(lines, |event| match event {
-            StreamEvent::Item(Ok(line)) => Info::Line(line),
+        ctx.attach_stream(read_lines(reader), |event| match event {
+            StreamEvent::Item(Ok(Read::Line(line))) => Info::Line(line),
+            StreamEvent::Item(Ok(Read::TooLong)) => Info::TooLong,
             StreamEvent::Item(Err(error)) => Info::ReadFailed(error),
             StreamEvent::Ended => Info::Closed,
         });
@@ -283,6 +335,10 @@ impl GenServer for Connection {
                 self.command(&line, ctx).await?;
             }
             Info::Closed => ctx.stop(ExitReason::Normal),
+            Info::TooLong => {
+                self.writer.write_all(b"bye line too long\n").await?;
+                ctx.stop(ExitReason::Normal);
+            }
             // Not UTF-8, say: let it crash. The reason is in the supervisor's events.
             Info::ReadFailed(error) => return Err(error.into()),
             Info::Idle(seen) if seen == self.lines_seen => {
@@ -394,7 +450,7 @@ impl Connection {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
@@ -404,7 +460,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("listening on {address}; ctrl-c stops the tree in order");
         let outcome = Application::run(|| service(listener, Config::default(), Names::new())).await;
         println!("{outcome}");
-        return Ok(());
+        // Failure if the root gave up: a service's exit status must say so.
+        return Ok(outcome.exit_code());
     }
 
     let root = service(listener, Config::default(), Names::new()).await?;
@@ -427,7 +484,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     root.stop(Duration::from_secs(5)).await?;
     println!("ada hears, after the shutdown: {}", ada.line().await?);
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// A line-based test client (plain tokio: it is outside the service).
@@ -566,6 +623,22 @@ mod tests {
         broken.writer.write_all(b"\xff\xfe\n").await.unwrap();
         assert!(broken.closed().await);
         assert_eq!(healthy.ask("KEYS").await.unwrap(), "keys 0");
+        root.stop(Duration::from_secs(5)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_line_past_the_limit_ends_that_connection_only() {
+        let (root, address) = start(Config::default()).await;
+        let mut healthy = Client::connect(address).await.unwrap();
+        let mut flooding = Client::connect(address).await.unwrap();
+        let long = vec![b'x'; MAX_LINE + 1];
+        flooding.writer.write_all(&long).await.unwrap();
+        assert_eq!(flooding.line().await.unwrap(), "bye line too long");
+        assert!(flooding.closed().await);
+        // A line of exactly the limit is a line.
+        let key = "k".repeat(MAX_LINE - "SET  v".len());
+        assert_eq!(healthy.ask(&format!("SET {key} v")).await.unwrap(), "ok");
+        assert_eq!(healthy.ask("KEYS").await.unwrap(), "keys 1");
         root.stop(Duration::from_secs(5)).await.unwrap();
     }
 

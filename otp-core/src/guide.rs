@@ -72,6 +72,9 @@
 //! an item like any other, and the handler lets it crash. The server reads the next line only
 //! when it has handled the messages before it, so a client that sends faster than the server
 //! works waits in its own TCP buffer (backpressure), and the stream dies with the server.
+//! Backpressure bounds the number of lines, not the size of one: the example's reader caps a
+//! line at 64 KiB (`read_lines`) and ends a connection that sends more without a newline, as
+//! any service reading untrusted input must.
 //!
 //! ## Links: processes that must die together
 //!
@@ -134,3 +137,14 @@
 //! - **Never block a callback.** A kill takes effect at the callback's next `.await`; a callback
 //!   that blocks its thread cannot be stopped, and holds up its supervisor's shutdown.
 //! - **Don't cache handles across restarts.** Store the [`Name`](crate::name::Name).
+//! - **A crash loop that is not a bug needs a backoff.** Out of file descriptors, `accept`
+//!   fails at once every time: restarted at once, the acceptor would spend its supervisor's
+//!   whole restart budget in a millisecond and take the service down. The example gives it a
+//!   [`RestartBackoff`](crate::supervisor::RestartBackoff) that grows past the intensity window.
+//! - **Return the application's exit status**
+//!   ([`AppExit::exit_code`](crate::application::AppExit::exit_code)): a root that gave up is a
+//!   failure for whoever runs the program.
+//! - **What the example leaves out**: a write timeout (a client that sends but never reads
+//!   blocks its connection in `write_all`, holding a slot until it disconnects or the service
+//!   stops; a graceful stop then waits the child's shutdown timeout, 5 s by default, and kills
+//!   it), and a configurable port and limits.
