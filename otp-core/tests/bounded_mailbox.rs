@@ -210,6 +210,20 @@ impl Fixture {
         );
     }
 
+    /// Checks that an idle server of capacity 1 has exactly one slot: it takes `Work(n)` and
+    /// blocks, `Work(n + 1)` waits in the slot, `Work(n + 2)` is refused; then lets both through.
+    async fn assert_exactly_one_slot(&self, n: u32) {
+        self.server.cast(Cast::Work(n)).unwrap();
+        self.log.wait_for(&format!("taken({n})"), WAIT).await;
+        self.server.cast(Cast::Work(n + 1)).unwrap();
+        assert!(matches!(
+            self.server.cast(Cast::Work(n + 2)),
+            Err(SendError::Full(_))
+        ));
+        self.open(2);
+        self.log.wait_for(&format!("cast({})", n + 1), WAIT).await;
+    }
+
     /// Lets `n` gated messages through.
     fn open(&self, n: usize) {
         self.gate.add_permits(n);
@@ -326,16 +340,7 @@ async fn a_dropped_cast_wait_sends_nothing_and_leaves_the_capacity_as_it_was() {
     }
     f.open(2);
     f.log.wait_for("cast(1)", WAIT).await;
-    // Exactly one slot again: the server takes Work(3), Work(4) waits, Work(5) is refused.
-    f.server.cast(Cast::Work(3)).unwrap();
-    f.log.wait_for("taken(3)", WAIT).await;
-    f.server.cast(Cast::Work(4)).unwrap();
-    assert!(matches!(
-        f.server.cast(Cast::Work(5)),
-        Err(SendError::Full(_))
-    ));
-    f.open(2);
-    f.log.wait_for("cast(4)", WAIT).await;
+    f.assert_exactly_one_slot(3).await;
     assert_eq!(
         f.log.count("cast(9)"),
         0,
@@ -448,15 +453,7 @@ async fn a_full_mailbox_does_not_hold_back_downs_exit_signals_timers_or_stream_i
         .expect("the exit signal arrives as a message");
     // None of them took room: the capacity is exactly one slot still.
     f.log.wait_for("cast(1)", WAIT).await;
-    f.server.cast(Cast::Work(50)).unwrap();
-    f.log.wait_for("taken(50)", WAIT).await;
-    f.server.cast(Cast::Work(51)).unwrap();
-    assert!(matches!(
-        f.server.cast(Cast::Work(52)),
-        Err(SendError::Full(_))
-    ));
-    f.open(2);
-    f.log.wait_for("cast(51)", WAIT).await;
+    f.assert_exactly_one_slot(50).await;
 }
 
 #[tokio::test]
@@ -508,15 +505,7 @@ async fn a_supervised_tasks_result_is_delivered_into_a_full_mailbox_and_takes_no
     otp_core::testing::await_down(task, WAIT).await;
     f.open(2);
     f.log.wait_for("task(7)", WAIT).await;
-    // Still exactly one slot.
-    f.server.cast(Cast::Work(50)).unwrap();
-    f.log.wait_for("taken(50)", WAIT).await;
-    f.server.cast(Cast::Work(51)).unwrap();
-    assert!(matches!(
-        f.server.cast(Cast::Work(52)),
-        Err(SendError::Full(_))
-    ));
-    f.open(2);
+    f.assert_exactly_one_slot(50).await;
 }
 
 #[tokio::test]
