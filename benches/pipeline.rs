@@ -25,7 +25,15 @@ const ALLOCATOR_NAME: &str = if cfg!(all(feature = "jemalloc", not(target_env = 
 
 const EXECUTIONS: usize = 10_000;
 
-fn main() {
+/// The argument that makes this bench its real steps' init (as `pipeline-manager __step-init`
+/// does for the binary), so those rows need nothing built beside it.
+const STEP_INIT: &str = "__step-init";
+
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|first| first == STEP_INIT) {
+        return pipeline_manager::step_init::main(args.collect());
+    }
     let runtime = benches::runtime();
     // The caller runs in a task on the runtime's workers, as in every other workload: from a
     // thread outside the runtime each round trip would pay two thread wake-ups.
@@ -37,10 +45,13 @@ fn main() {
         };
         let manager = PipelineManager::start(config).await.expect("manager");
         // One spec, shared by every run (`run_pipeline` takes an `Arc` as it is).
-        let spec = Arc::new(PipelineSpec::new(
-            "noop",
-            vec![StepSpec::new("noop", StepAction::Run("true".into()))],
-        ));
+        let spec = Arc::new(
+            PipelineSpec::new(
+                "noop",
+                vec![StepSpec::new("noop", StepAction::Run("true".into()))],
+            )
+            .expect("a valid spec"),
+        );
         let started = Instant::now();
         let mut ids = Vec::with_capacity(EXECUTIONS);
         for _ in 0..EXECUTIONS {
@@ -79,7 +90,7 @@ fn main() {
             .collect();
         let long = Instant::now();
         let id = manager
-            .run_pipeline(PipelineSpec::new("long", steps))
+            .run_pipeline(PipelineSpec::new("long", steps).expect("a valid spec"))
             .await
             .expect("run");
         let status = manager.wait(&id, Duration::from_secs(600)).await.expect("wait");
@@ -93,28 +104,35 @@ fn main() {
         manager.shutdown().await.expect("shutdown");
     });
     runtime.block_on(run).expect("bench task");
+    std::process::ExitCode::SUCCESS
 }
 
 /// W9 with a real step: 1,000 executions of `true` run by the shell executor under
-/// `containment`. Needs the step init built beside the bench (`cargo build --release -p
-/// pipeline-manager`).
+/// `containment`, with this bench program as their init.
 async fn real_steps(containment: Containment) {
     const REAL: usize = 1_000;
     let dir = std::env::temp_dir().join("otp-bench-pipeline-real");
     let real = PipelineManager::start(ManagerConfig {
         output_dir: dir.clone(),
-        executor: Arc::new(ShellExecutor::new().with_containment(containment)),
+        executor: Arc::new(
+            ShellExecutor::new()
+                .with_init_command(std::env::current_exe().expect("this program"), [STEP_INIT])
+                .with_containment(containment),
+        ),
         ..ManagerConfig::default()
     })
     .await
     .expect("manager");
-    let spec = Arc::new(PipelineSpec::new(
-        "true",
-        vec![StepSpec::new(
+    let spec = Arc::new(
+        PipelineSpec::new(
             "true",
-            StepAction::Command(vec!["true".into()]),
-        )],
-    ));
+            vec![StepSpec::new(
+                "true",
+                StepAction::Command(vec!["true".into()]),
+            )],
+        )
+        .expect("a valid spec"),
+    );
     let started = Instant::now();
     let mut ids = Vec::with_capacity(REAL);
     for _ in 0..REAL {
@@ -124,8 +142,7 @@ async fn real_steps(containment: Containment) {
         let status = real.wait(id, Duration::from_secs(60)).await.expect("wait");
         if status.status != pipeline_manager::Status::Completed {
             println!(
-                "W9 with a real step ({containment:?}): not measured: {:?} (is pipeline-step-init \
-                 built? `cargo build --release -p pipeline-manager`)",
+                "W9 with a real step ({containment:?}): not measured: {:?}",
                 status.steps[0].exit
             );
             real.shutdown().await.expect("shutdown");

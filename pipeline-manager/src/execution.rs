@@ -139,7 +139,7 @@ impl fmt::Display for StepExit {
 pub struct StepProgress {
     /// The step's name.
     pub name: Arc<str>,
-    /// `pending`, `running`, `completed` or `failed`.
+    /// `pending`, `running`, `completed`, `failed` or `skipped`.
     pub state: StepState,
     /// Attempts made so far (1 + retries used).
     pub attempts: u32,
@@ -163,6 +163,8 @@ pub enum StepState {
     Completed,
     /// Failed for good, or stopped by cancel / timeout.
     Failed,
+    /// Never started: the execution failed, or was cancelled or timed out, first.
+    Skipped,
 }
 
 /// A collected artifact.
@@ -201,8 +203,8 @@ pub struct ExecutionStatus {
     pub error: Option<String>,
     /// The signal that ended the running step after a cancel or a timeout.
     pub ended_by_signal: Option<i32>,
-    /// The step running now (or that ran last).
-    pub current_step: Option<Arc<str>>,
+    /// The steps running now (or waiting to retry), in the order they started.
+    pub running_steps: Vec<Arc<str>>,
     /// How many steps completed.
     pub steps_completed: usize,
     /// How many steps there are.

@@ -63,6 +63,6 @@ pub mod step_init;
 pub mod step_runner;
 
 pub use error::PipelineError;
-pub use execution::{ExecutionId, ExecutionStatus, Status, StepExit};
+pub use execution::{ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState};
 pub use manager::{ExecutionUpdates, ManagerConfig, PipelineManager};
-pub use pipeline::{PipelineSpec, SpecError, StepAction, StepSpec};
+pub use pipeline::{OnFailure, PipelineDraft, PipelineSpec, SpecError, StepAction, StepSpec};

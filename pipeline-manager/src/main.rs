@@ -23,6 +23,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pipeline_manager::step_runner::{Containment, ShellExecutor};
 use pipeline_manager::{
     ExecutionId, ExecutionStatus, ManagerConfig, PipelineManager, PipelineSpec, Status,
+    StepProgress, StepState,
 };
 
 /// An execution's memory is allocated on one runtime thread (where the supervisor starts its
@@ -163,7 +164,18 @@ fn steps(n: usize) -> String {
     format!("{n} {}", if n == 1 { "step" } else { "steps" })
 }
 
+/// The argument that makes this program a step's init (see [`STEP_INIT`]).
+const STEP_INIT: &str = "__step-init";
+
 fn main() -> ExitCode {
+    // `pipeline-manager __step-init PROGRAM [ARGS...]`: this program is also its steps' init
+    // (what `pipeline-step-init` does), so that `cargo run`, which builds only this program,
+    // and a copy of it alone run steps. Checked before any parsing: everything after it is the
+    // step's command, as it is.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|first| first == STEP_INIT) {
+        return pipeline_manager::step_init::main(args.collect());
+    }
     let code = run_cli();
     if REPORT_LOST.load(std::sync::atomic::Ordering::Relaxed) {
         errln!("error: could not write the report to stdout");
@@ -192,7 +204,7 @@ fn run_cli() -> ExitCode {
                     outln!(
                         "{}: ok ({})",
                         shown(&file.display().to_string()),
-                        steps(spec.steps.len())
+                        steps(spec.steps().len())
                     );
                 }
                 ExitCode::SUCCESS
@@ -391,7 +403,7 @@ fn load(files: &[PathBuf]) -> Result<Vec<PipelineSpec>, ExitCode> {
 /// Shows progress: bars on a terminal, plain lines otherwise.
 struct Progress {
     bars: Option<(MultiProgress, BTreeMap<ExecutionId, ProgressBar>)>,
-    last: BTreeMap<ExecutionId, (Status, Option<std::sync::Arc<str>>)>,
+    last: BTreeMap<ExecutionId, (Status, Vec<Arc<str>>)>,
 }
 
 impl Progress {
@@ -422,13 +434,15 @@ impl Progress {
     }
 
     fn update(&mut self, status: &ExecutionStatus) {
-        let now = (status.status, status.current_step.clone());
+        let now = (status.status, status.running_steps.clone());
         if self.last.get(&status.execution_id) == Some(&now) && !status.status.is_final() {
             return;
         }
         self.last.insert(status.execution_id.clone(), now);
-        let message = match (&status.status, &status.current_step) {
-            (Status::Running, Some(step)) => format!("running {step}"),
+        let message = match (&status.status, status.running_steps.as_slice()) {
+            (Status::Running, running) if !running.is_empty() => {
+                format!("running {}", running.join(", "))
+            }
             (Status::Pending, _) if status.restarted => {
                 "pending (its worker crashed and restarted)".to_string()
             }
@@ -502,9 +516,13 @@ async fn run(
             return ExitCode::from(EXIT_FAILED);
         }
     };
+    let mut executor = ShellExecutor::new().with_containment(containment);
+    if let Ok(this_program) = std::env::current_exe() {
+        executor = executor.with_init_command(this_program, [STEP_INIT]);
+    }
     let config = ManagerConfig {
         output_dir,
-        executor: Arc::new(ShellExecutor::new().with_containment(containment)),
+        executor: Arc::new(executor),
         ..ManagerConfig::default()
     };
     let manager = match PipelineManager::start(config).await {
@@ -518,7 +536,7 @@ async fn run(
     let mut ids = Vec::new();
     let mut start_failed = false;
     for spec in specs {
-        let (name, steps) = (spec.name.clone(), spec.steps.len());
+        let (name, steps) = (spec.name().to_string(), spec.steps().len());
         match manager.run_pipeline(spec).await {
             Ok(id) => ids.push((id, name, steps)),
             Err(error) => {
@@ -637,12 +655,20 @@ fn print_summary(statuses: &[Arc<ExecutionStatus>]) {
                 None => outln!("{:<20} artifact {} (missing)", "", artifact.path.display()),
             }
         }
-        if status.status != Status::Completed {
-            if let Some(step) = status.steps.iter().rev().find(|s| s.exit.is_some()) {
-                for line in &step.output_tail {
-                    outln!("{:<20} | {}", "", shown(line));
-                }
+        // The output of the steps that failed, which says why.
+        for step in status.steps.iter().filter(|s| s.state == StepState::Failed) {
+            outln!("{:<20} {} ({}):", "", shown(&step.name), step_ended(step));
+            for line in &step.output_tail {
+                outln!("{:<20} | {}", "", shown(line));
             }
         }
+    }
+}
+
+/// How a step's last attempt ended, for the summary: "exit status 3", "killed by signal 15".
+fn step_ended(step: &StepProgress) -> String {
+    match &step.exit {
+        Some(exit) => exit.to_string(),
+        None => "stopped before it ended".to_string(),
     }
 }

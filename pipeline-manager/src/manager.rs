@@ -253,7 +253,6 @@ impl PipelineManager {
     ///
     /// # Errors
     ///
-    /// - If the spec is invalid (a spec built in code), returns [`PipelineError::Spec`].
     /// - If `max_live_executions` executions are live, returns
     ///   [`PipelineError::TooManyExecutions`].
     /// - If the manager is not running, returns [`PipelineError::Unavailable`].
@@ -274,8 +273,6 @@ impl PipelineManager {
         spec: Arc<PipelineSpec>,
         execute: bool,
     ) -> Result<ExecutionId, PipelineError> {
-        // Specs from files were checked when parsed; specs built in code are checked here.
-        spec.validate()?;
         let id = ExecutionId::generate();
         let registry = self.shared.registry()?;
         let workers = self.shared.workers()?;

@@ -1,13 +1,16 @@
-//! The pipeline spec: a TOML file of named steps, parsed with serde and checked before anything
-//! runs.
+//! The pipeline spec: a TOML file of named steps, parsed with serde and checked, once, into a
+//! [`PipelineSpec`] before anything runs.
 //!
 //! ```toml
 //! name = "demo"
 //! timeout = "5m"                 # whole execution, optional, default 5m (the seed's)
+//! max_parallel = 4               # optional: steps running at once, default the number of cores
+//! on_failure = "finish"          # optional: "finish" (default) or "cancel", see below
 //! [[steps]]
 //! name = "generate"              # unique within the pipeline
 //! run = "seq 1 100000 > numbers.txt"   # a shell line (sh -c) ...
 //! # command = ["seq", "1", "100000"]   # ... or an argv array: exactly one of run / command
+//! needs = []                     # optional: the steps that must complete first, see below
 //! timeout = "30s"                # optional
 //! retries = 2                    # optional, default 0
 //! retry_backoff = "1s"           # optional, default 1s, doubles per retry
@@ -15,12 +18,35 @@
 //! artifacts = ["numbers.txt"]    # optional, relative to the execution's directory
 //! ```
 //!
-//! Every way a spec can be wrong is a [`SpecError`] naming the file and, where there is one,
-//! the line and the field: TOML syntax, an unknown field, no steps, an empty or missing
-//! `run`/`command` (or both), a zero or unparsable duration, a negative `retries`, a duplicate
-//! step name, a file that is not UTF-8 or cannot be read.
+//! # Order and parallelism: `needs`
+//!
+//! A step starts once every step in its `needs` has completed. A step without `needs` needs
+//! the step before it (the first one needs nothing), so a spec that never says `needs` runs its
+//! steps one after another, in order, as it always did; `needs = []` starts a step with the
+//! execution. Steps whose needs are met run at the same time, at most `max_parallel` at once
+//! (a step waiting to retry keeps its place). A `needs` naming a step that does not exist, or
+//! needs that go round in a cycle, are rejected; the error names the cycle.
+//!
+//! When a step fails (after its retries), no further step starts, and the steps that never
+//! started are `skipped`. What happens to the steps still running is `on_failure`:
+//! - `"finish"` (the default): they run to their end, and the execution ends `failed` once
+//!   they have. Their work is kept: a resumed execution does not run them again. This is
+//!   what `make -k` and a DAG runner's "let running tasks finish" do.
+//! - `"cancel"`: they are stopped at once, as by a cancel (SIGTERM, then SIGKILL after the
+//!   grace period), and the execution ends `failed` now.
+//!
+//! # Parse, don't validate twice
+//!
+//! A [`PipelineSpec`] has always been checked: it is made by [`PipelineSpec::from_file`] or
+//! [`PipelineSpec::parse`] from text, or by [`PipelineDraft::check`] from code, and those go
+//! through the same rules. Its fields are read through methods, so nothing changes it once
+//! checked, and the manager runs it without checking it again. Every way a spec can be wrong
+//! is a [`SpecError`] naming the file and, where there is one, the line and the field: TOML
+//! syntax, an unknown field, no steps, an empty or missing `run`/`command` (or both), a zero,
+//! too long or unparsable duration, a negative `retries`, a duplicate step name, an unknown
+//! or cyclic `needs`, a zero `max_parallel`, a file that is not UTF-8 or cannot be read.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,16 +67,56 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// reading a wrong path, `/dev/zero` say, can cost).
 pub const MAX_SPEC_BYTES: u64 = 1024 * 1024;
 
-/// A validated pipeline.
+/// A checked pipeline: what the manager runs. Made only by parsing a spec
+/// ([`from_file`](Self::from_file), [`parse`](Self::parse)) or by checking a
+/// [`PipelineDraft`]; see the [module docs](self).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PipelineSpec {
+    #[serde(flatten)]
+    draft: PipelineDraft,
+    /// For each step, the indices of the steps it needs, resolved once.
+    #[serde(skip)]
+    needs: Vec<Box<[usize]>>,
+    /// For each step, the indices of the steps that need it.
+    #[serde(skip)]
+    dependents: Vec<Box<[usize]>>,
+}
+
+/// A pipeline as code writes it, not yet checked: [`check`](Self::check) it into a
+/// [`PipelineSpec`] to run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PipelineDraft {
     /// The pipeline's name.
     pub name: String,
     /// The limit on the whole execution, counted from `execute`.
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
-    /// The steps, run in order.
+    /// At most this many steps run at once; `None` for the number of cores.
+    pub max_parallel: Option<usize>,
+    /// What a step's failure does to the steps still running.
+    pub on_failure: OnFailure,
+    /// The steps, in the order they are written (and run, where no `needs` says otherwise).
     pub steps: Vec<StepSpec>,
+}
+
+/// What a failed step does to the other steps still running (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// They run to their end; the execution fails once they have.
+    #[default]
+    Finish,
+    /// They are stopped at once; the execution fails now.
+    Cancel,
+}
+
+impl fmt::Display for OnFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnFailure::Finish => "finish",
+            OnFailure::Cancel => "cancel",
+        })
+    }
 }
 
 /// What a step runs.
@@ -72,13 +138,16 @@ impl fmt::Display for StepAction {
     }
 }
 
-/// One validated step.
+/// One step. Inside a [`PipelineSpec`] it has been checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepSpec {
     /// Unique within the pipeline.
     pub name: String,
     /// What it runs.
     pub action: StepAction,
+    /// The steps that must complete before it starts; `None` for the step before it (none for
+    /// the first), `Some(vec![])` to start with the execution.
+    pub needs: Option<Vec<String>>,
     /// The limit on one attempt, if any.
     #[serde(with = "humantime_serde_compat::option")]
     pub timeout: Option<Duration>,
@@ -93,17 +162,114 @@ pub struct StepSpec {
     pub artifacts: Vec<PathBuf>,
 }
 
-impl PipelineSpec {
-    /// A spec in code (library users and tests): one step per `(name, action)`.
-    pub fn new(name: impl Into<String>, steps: Vec<StepSpec>) -> PipelineSpec {
-        PipelineSpec {
+impl StepSpec {
+    /// A step in code: `action`, after the step before it, with no timeout, no retries, no
+    /// env, no artifacts.
+    pub fn new(name: impl Into<String>, action: StepAction) -> StepSpec {
+        StepSpec {
+            name: name.into(),
+            action,
+            needs: None,
+            timeout: None,
+            retries: 0,
+            retry_backoff: DEFAULT_RETRY_BACKOFF,
+            env: BTreeMap::new(),
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// This step, needing `steps` (none: it starts with the execution).
+    #[must_use]
+    pub fn needing<S: Into<String>>(mut self, steps: impl IntoIterator<Item = S>) -> StepSpec {
+        self.needs = Some(steps.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+impl PipelineDraft {
+    /// A pipeline in code: `steps` with the default timeout, `max_parallel` and `on_failure`.
+    pub fn new(name: impl Into<String>, steps: Vec<StepSpec>) -> PipelineDraft {
+        PipelineDraft {
             name: name.into(),
             timeout: DEFAULT_TIMEOUT,
+            max_parallel: None,
+            on_failure: OnFailure::default(),
             steps,
         }
     }
 
-    /// Reads and validates a spec file.
+    /// Checks the draft with the rules a spec file is checked with. Errors name the file
+    /// `<spec>` and the field.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::Invalid`] naming the field.
+    pub fn check(self) -> Result<PipelineSpec, SpecError> {
+        check(self, "<spec>", &Lines::default())
+    }
+}
+
+impl PipelineSpec {
+    /// A pipeline in code, checked: `PipelineDraft::new(name, steps).check()`.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::Invalid`] naming the field.
+    pub fn new(name: impl Into<String>, steps: Vec<StepSpec>) -> Result<PipelineSpec, SpecError> {
+        PipelineDraft::new(name, steps).check()
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.draft.name
+    }
+
+    /// The limit on the whole execution, counted from `execute`.
+    pub fn timeout(&self) -> Duration {
+        self.draft.timeout
+    }
+
+    /// The steps, in the order they were written.
+    pub fn steps(&self) -> &[StepSpec] {
+        &self.draft.steps
+    }
+
+    /// The indices (in [`steps`](Self::steps)) of the steps step `index` needs.
+    ///
+    /// # Panics
+    ///
+    /// If there is no step `index`.
+    pub fn needs(&self, index: usize) -> &[usize] {
+        &self.needs[index]
+    }
+
+    /// The indices of the steps that need step `index`, in the order they are written.
+    pub(crate) fn dependents(&self, index: usize) -> &[usize] {
+        &self.dependents[index]
+    }
+
+    /// At most this many steps run at once: the spec's `max_parallel`, or the number of cores.
+    pub fn max_parallel(&self) -> usize {
+        // Asked of the system once: on Linux it reads the cgroup's CPU quota from files.
+        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        self.draft.max_parallel.unwrap_or_else(|| {
+            *CORES.get_or_init(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            })
+        })
+    }
+
+    /// What a step's failure does to the steps still running.
+    pub fn on_failure(&self) -> OnFailure {
+        self.draft.on_failure
+    }
+
+    /// The spec as a draft, to change and check again.
+    pub fn to_draft(&self) -> PipelineDraft {
+        self.draft.clone()
+    }
+
+    /// Reads and checks a spec file.
     ///
     /// # Errors
     ///
@@ -130,7 +296,7 @@ impl PipelineSpec {
         PipelineSpec::parse(&text, &file)
     }
 
-    /// Parses and validates spec text; `file` names it in errors.
+    /// Parses and checks spec text; `file` names it in errors.
     ///
     /// # Errors
     ///
@@ -147,244 +313,216 @@ impl PipelineSpec {
                     message: error.message().trim().to_string(),
                 }
             })?;
-        let invalid = |span: Option<std::ops::Range<usize>>, field: String, message: String| {
-            SpecError::Invalid {
+        let mut lines = Lines::default();
+        let draft = raw
+            .into_draft(text, &mut lines)
+            .map_err(|(field, message)| SpecError::Invalid {
                 file: file.to_string(),
-                line: span.map(|span| line_of(text, span.start)),
+                line: lines.of(&field),
                 field: Some(field),
                 message,
-            }
-        };
+            })?;
+        check(draft, file, &lines)
+    }
+}
 
-        let name = raw.name.get_ref().trim().to_string();
-        if let Some(message) = name_problem(&name) {
-            return Err(invalid(
-                Some(raw.name.span()),
-                "name".into(),
-                message.into(),
-            ));
-        }
-        let timeout = match &raw.timeout {
-            Some(timeout) => duration(timeout, "timeout", &invalid)?,
-            None => DEFAULT_TIMEOUT,
-        };
-        let raw_steps = match raw.steps {
-            Some(steps) if !steps.is_empty() => steps,
-            _ => {
-                return Err(invalid(
-                    None,
-                    "steps".into(),
-                    "a pipeline needs at least one step".into(),
-                ));
-            }
-        };
+/// The line each field of a spec file is on, by field path (`steps[1].timeout`), to name it
+/// in errors; empty for a spec built in code.
+#[derive(Default)]
+struct Lines(HashMap<String, usize>);
 
-        let mut names = HashSet::new();
-        let mut steps = Vec::with_capacity(raw_steps.len());
-        for (index, spanned) in raw_steps.into_iter().enumerate() {
-            let step_span = spanned.span();
-            let step = spanned.into_inner();
-            let field = |name: &str| format!("steps[{index}].{name}");
-            let step_name = step.name.get_ref().trim().to_string();
-            if let Some(message) = name_problem(&step_name) {
-                return Err(invalid(
-                    Some(step.name.span()),
-                    field("name"),
-                    message.into(),
-                ));
-            }
-            if !names.insert(step_name.clone()) {
-                return Err(invalid(
-                    Some(step.name.span()),
-                    field("name"),
-                    format!("duplicate step name {step_name:?}"),
-                ));
-            }
-            let run_span = step.run.as_ref().map(Spanned::span);
-            let command_span = step.command.as_ref().map(Spanned::span);
-            let action = match (step.run, step.command) {
-                (Some(_), Some(command)) => {
-                    return Err(invalid(
-                        Some(command.span()),
-                        field("command"),
-                        "give exactly one of `run` and `command`, not both".into(),
-                    ));
-                }
-                (None, None) => {
-                    return Err(invalid(
-                        Some(step_span),
-                        field("run"),
-                        "give exactly one of `run` (a shell line) and `command` (an argv array)"
-                            .into(),
-                    ));
-                }
-                (Some(run), None) => {
-                    if run.get_ref().trim().is_empty() {
-                        return Err(invalid(
-                            Some(run.span()),
-                            field("run"),
-                            "must not be empty".into(),
-                        ));
-                    }
-                    StepAction::Run(run.into_inner())
-                }
-                (None, Some(command)) => {
-                    let span = command.span();
-                    let argv = command.into_inner();
-                    if argv.first().is_none_or(|program| program.trim().is_empty()) {
-                        return Err(invalid(
-                            Some(span),
-                            field("command"),
-                            "must name a program: a non-empty array whose first item is not empty"
-                                .into(),
-                        ));
-                    }
-                    StepAction::Command(argv)
-                }
-            };
-            if let Some((problem, message)) = action_problem(&action) {
-                let span = run_span.clone().or(command_span.clone());
-                return Err(invalid(span, field(problem), message));
-            }
-            let env = step.env.map(|env| (env.span(), env.into_inner()));
-            if let Some((span, env)) = &env {
-                if let Some(message) = env_problem(env) {
-                    return Err(invalid(Some(span.clone()), field("env"), message));
-                }
-            }
-            let step_timeout = match &step.timeout {
-                Some(timeout) => Some(duration(timeout, &field("timeout"), &invalid)?),
-                None => None,
-            };
-            let retry_backoff = match &step.retry_backoff {
-                Some(backoff) => duration(backoff, &field("retry_backoff"), &invalid)?,
-                None => DEFAULT_RETRY_BACKOFF,
-            };
-            let artifacts = step.artifacts.map(|a| (a.span(), a.into_inner()));
-            if let Some((span, artifacts)) = &artifacts {
-                if let Some(message) = artifacts
-                    .iter()
-                    .find_map(|a| artifact_problem(Path::new(a)))
-                {
-                    return Err(invalid(Some(span.clone()), field("artifacts"), message));
-                }
-            }
-            steps.push(StepSpec {
-                name: step_name,
-                action,
-                timeout: step_timeout,
-                retries: step.retries.unwrap_or(0),
-                retry_backoff,
-                env: env.map(|(_, env)| env).unwrap_or_default(),
-                artifacts: artifacts
-                    .map(|(_, artifacts)| artifacts)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(PathBuf::from)
-                    .collect(),
-            });
-        }
-        Ok(PipelineSpec {
-            name,
-            timeout,
-            steps,
+impl Lines {
+    fn record<T>(&mut self, text: &str, field: String, value: &Spanned<T>) {
+        self.0.insert(field, line_of(text, value.span().start));
+    }
+
+    /// The field's line, or else its step's (`run` missing: the step's own line).
+    fn of(&self, field: &str) -> Option<usize> {
+        self.0.get(field).copied().or_else(|| {
+            let step = &field[..field.find('.')?];
+            self.0.get(step).copied()
         })
     }
 }
 
-impl PipelineSpec {
-    /// Checks a spec built in code with the rules a file is checked with (files are checked
-    /// when parsed). The error's `file` is `<spec>`.
-    ///
-    /// # Errors
-    ///
-    /// [`SpecError::Invalid`] naming the field.
-    pub fn validate(&self) -> Result<(), SpecError> {
-        let invalid = |field: String, message: &str| SpecError::Invalid {
-            file: "<spec>".into(),
-            line: None,
-            field: Some(field),
-            message: message.to_string(),
-        };
-        if let Some(message) = name_problem(self.name.trim()) {
-            return Err(invalid("name".into(), message));
+/// Checks `draft` into a spec: every rule a spec follows, for files and code alike.
+fn check(mut draft: PipelineDraft, file: &str, lines: &Lines) -> Result<PipelineSpec, SpecError> {
+    let invalid = |field: String, message: String| SpecError::Invalid {
+        file: file.to_string(),
+        line: lines.of(&field),
+        field: Some(field),
+        message,
+    };
+    draft.name = draft.name.trim().to_string();
+    if let Some(message) = name_problem(&draft.name) {
+        return Err(invalid("name".into(), message.into()));
+    }
+    if let Some(message) = duration_problem(draft.timeout) {
+        return Err(invalid("timeout".into(), message));
+    }
+    if draft.max_parallel == Some(0) {
+        return Err(invalid("max_parallel".into(), "must be at least 1".into()));
+    }
+    if draft.steps.is_empty() {
+        return Err(invalid(
+            "steps".into(),
+            "a pipeline needs at least one step".into(),
+        ));
+    }
+    let mut index_of = HashMap::with_capacity(draft.steps.len());
+    for (index, step) in draft.steps.iter_mut().enumerate() {
+        let field = |name: &str| format!("steps[{index}].{name}");
+        step.name = step.name.trim().to_string();
+        if let Some(message) = name_problem(&step.name) {
+            return Err(invalid(field("name"), message.into()));
         }
-        if self.timeout.is_zero() {
-            return Err(invalid("timeout".into(), "must be greater than zero"));
-        }
-        if self.timeout > MAX_DURATION {
-            return Err(invalid("timeout".into(), TOO_LONG));
-        }
-        if self.steps.is_empty() {
+        if index_of.insert(step.name.clone(), index).is_some() {
             return Err(invalid(
-                "steps".into(),
-                "a pipeline needs at least one step",
+                field("name"),
+                format!("duplicate step name {:?}", step.name),
             ));
         }
-        for (index, step) in self.steps.iter().enumerate() {
-            let field = |name: &str| format!("steps[{index}].{name}");
-            if let Some(message) = name_problem(step.name.trim()) {
-                return Err(invalid(field("name"), message));
+        match &step.action {
+            StepAction::Run(line) if line.trim().is_empty() => {
+                return Err(invalid(field("run"), "must not be empty".into()));
             }
-            // Pipelines have a handful of steps: comparing with those before is cheaper than
-            // hashing, and allocates nothing (specs are checked on every start).
-            if self.steps[..index]
-                .iter()
-                .any(|before| before.name == step.name)
-            {
-                return Err(invalid(field("name"), "duplicate step name"));
+            StepAction::Command(argv) if argv.first().is_none_or(|p| p.trim().is_empty()) => {
+                return Err(invalid(
+                    field("command"),
+                    "must name a program: a non-empty array whose first item is not empty".into(),
+                ));
             }
-            match &step.action {
-                StepAction::Run(line) if line.trim().is_empty() => {
-                    return Err(invalid(field("run"), "must not be empty"));
-                }
-                StepAction::Command(argv) if argv.first().is_none_or(|p| p.trim().is_empty()) => {
-                    return Err(invalid(field("command"), "must name a program"));
-                }
-                _ => {}
-            }
-            if step.timeout.is_some_and(|t| t.is_zero()) {
-                return Err(invalid(field("timeout"), "must be greater than zero"));
-            }
-            if step.timeout.is_some_and(|t| t > MAX_DURATION) {
-                return Err(invalid(field("timeout"), TOO_LONG));
-            }
-            if step.retry_backoff.is_zero() {
-                return Err(invalid(field("retry_backoff"), "must be greater than zero"));
-            }
-            if step.retry_backoff > MAX_DURATION {
-                return Err(invalid(field("retry_backoff"), TOO_LONG));
-            }
-            if let Some((problem, message)) = action_problem(&step.action) {
-                return Err(invalid(field(problem), &message));
-            }
-            if let Some(message) = env_problem(&step.env) {
-                return Err(invalid(field("env"), &message));
-            }
-            if let Some(message) = step.artifacts.iter().find_map(|a| artifact_problem(a)) {
-                return Err(invalid(field("artifacts"), &message));
-            }
+            _ => {}
         }
-        Ok(())
+        if let Some((problem, message)) = action_problem(&step.action) {
+            return Err(invalid(field(problem), message));
+        }
+        if let Some(message) = step.timeout.and_then(duration_problem) {
+            return Err(invalid(field("timeout"), message));
+        }
+        if let Some(message) = duration_problem(step.retry_backoff) {
+            return Err(invalid(field("retry_backoff"), message));
+        }
+        if let Some(message) = env_problem(&step.env) {
+            return Err(invalid(field("env"), message));
+        }
+        if let Some(message) = step.artifacts.iter().find_map(|a| artifact_problem(a)) {
+            return Err(invalid(field("artifacts"), message));
+        }
     }
+    let mut needs = Vec::with_capacity(draft.steps.len());
+    for (index, step) in draft.steps.iter().enumerate() {
+        let resolved: Box<[usize]> = match &step.needs {
+            None => index.checked_sub(1).into_iter().collect(),
+            Some(names) => {
+                let mut resolved = Vec::with_capacity(names.len());
+                for name in names {
+                    let Some(&needed) = index_of.get(name.trim()) else {
+                        return Err(invalid(
+                            format!("steps[{index}].needs"),
+                            format!("no step is named {name:?}"),
+                        ));
+                    };
+                    if !resolved.contains(&needed) {
+                        resolved.push(needed);
+                    }
+                }
+                resolved.into()
+            }
+        };
+        needs.push(resolved);
+    }
+    if let Some(cycle) = find_cycle(&needs) {
+        let path: Vec<&str> = cycle
+            .iter()
+            .map(|&index| draft.steps[index].name.as_str())
+            .collect();
+        return Err(invalid(
+            format!("steps[{}].needs", cycle[0]),
+            format!(
+                "the steps' needs go round in a cycle: {} (each needs the next)",
+                path.join(" → ")
+            ),
+        ));
+    }
+    let mut dependents = vec![Vec::new(); needs.len()];
+    for (index, needed) in needs.iter().enumerate() {
+        for &needed in needed {
+            dependents[needed].push(index);
+        }
+    }
+    Ok(PipelineSpec {
+        draft,
+        needs,
+        dependents: dependents.into_iter().map(Vec::into_boxed_slice).collect(),
+    })
 }
 
-impl StepSpec {
-    /// A step in code: `action` with no timeout, no retries, no env, no artifacts.
-    pub fn new(name: impl Into<String>, action: StepAction) -> StepSpec {
-        StepSpec {
-            name: name.into(),
-            action,
-            timeout: None,
-            retries: 0,
-            retry_backoff: DEFAULT_RETRY_BACKOFF,
-            env: BTreeMap::new(),
-            artifacts: Vec::new(),
+/// A cycle in the graph where step `i` points at each step in `needs[i]`, as the steps on it
+/// with the first repeated at the end (`[a, b, a]`); `None` if there is none.
+///
+/// A depth-first walk with an explicit stack: a spec may hold thousands of steps, each needing
+/// the one before, and a recursive walk would use the thread's stack that deep.
+fn find_cycle(needs: &[Box<[usize]>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Unseen,
+        OnPath,
+        Done,
+    }
+    let mut marks = vec![Mark::Unseen; needs.len()];
+    for start in 0..needs.len() {
+        if marks[start] != Mark::Unseen {
+            continue;
+        }
+        // The path from `start`: each step with the index of the next need to follow.
+        let mut path = vec![(start, 0)];
+        marks[start] = Mark::OnPath;
+        while let Some((step, next)) = path.last_mut() {
+            let step = *step;
+            match needs[step].get(*next) {
+                None => {
+                    marks[step] = Mark::Done;
+                    path.pop();
+                }
+                Some(&needed) => {
+                    *next += 1;
+                    match marks[needed] {
+                        Mark::Unseen => {
+                            marks[needed] = Mark::OnPath;
+                            path.push((needed, 0));
+                        }
+                        Mark::OnPath => {
+                            let from = path.iter().position(|&(s, _)| s == needed)?;
+                            let mut cycle: Vec<usize> =
+                                path[from..].iter().map(|&(s, _)| s).collect();
+                            cycle.push(needed);
+                            return Some(cycle);
+                        }
+                        Mark::Done => {}
+                    }
+                }
+            }
         }
     }
+    None
 }
 
 const TOO_LONG: &str = "must be at most 365 days";
+
+/// What is wrong with a timeout or backoff: zero, or too long for a timer.
+fn duration_problem(duration: Duration) -> Option<String> {
+    if duration.is_zero() {
+        Some("must be greater than zero".into())
+    } else if duration > MAX_DURATION {
+        Some(format!(
+            "{TOO_LONG}, not {}",
+            humantime::format_duration(duration)
+        ))
+    } else {
+        None
+    }
+}
 
 /// What is wrong with a pipeline's or a step's name (already trimmed).
 fn name_problem(name: &str) -> Option<&'static str> {
@@ -469,32 +607,6 @@ fn env_problem(env: &BTreeMap<String, String>) -> Option<String> {
     })
 }
 
-fn duration(
-    value: &Spanned<String>,
-    field: &str,
-    invalid: &impl Fn(Option<std::ops::Range<usize>>, String, String) -> SpecError,
-) -> Result<Duration, SpecError> {
-    let text = value.get_ref().trim();
-    match humantime::parse_duration(text) {
-        Ok(duration) if duration.is_zero() => Err(invalid(
-            Some(value.span()),
-            field.to_string(),
-            format!("duration {text:?} must be greater than zero"),
-        )),
-        Ok(duration) if duration > MAX_DURATION => Err(invalid(
-            Some(value.span()),
-            field.to_string(),
-            format!("duration {text:?} {TOO_LONG}"),
-        )),
-        Ok(duration) => Ok(duration),
-        Err(error) => Err(invalid(
-            Some(value.span()),
-            field.to_string(),
-            format!("invalid duration {text:?}: {error} (examples: \"30s\", \"5m\", \"1h 30m\")"),
-        )),
-    }
-}
-
 /// 1-based line of byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
@@ -537,6 +649,8 @@ pub enum SpecError {
 struct RawPipeline {
     name: Spanned<String>,
     timeout: Option<Spanned<String>>,
+    max_parallel: Option<Spanned<usize>>,
+    on_failure: Option<Spanned<OnFailure>>,
     steps: Option<Vec<Spanned<RawStep>>>,
 }
 
@@ -546,11 +660,127 @@ struct RawStep {
     name: Spanned<String>,
     run: Option<Spanned<String>>,
     command: Option<Spanned<Vec<String>>>,
+    needs: Option<Spanned<Vec<String>>>,
     timeout: Option<Spanned<String>>,
     retries: Option<u32>,
     retry_backoff: Option<Spanned<String>>,
     env: Option<Spanned<BTreeMap<String, String>>>,
     artifacts: Option<Spanned<Vec<String>>>,
+}
+
+/// A field that cannot even become a draft: its path and what is wrong.
+type RawError = (String, String);
+
+impl RawPipeline {
+    /// The draft the file describes, noting each field's line in `lines`. Only what a draft
+    /// cannot hold is an error here (a duration that does not parse, both or neither of
+    /// `run` and `command`); every other rule is [`check`]'s.
+    fn into_draft(self, text: &str, lines: &mut Lines) -> Result<PipelineDraft, RawError> {
+        lines.record(text, "name".into(), &self.name);
+        let timeout = match &self.timeout {
+            Some(timeout) => {
+                lines.record(text, "timeout".into(), timeout);
+                parse_duration(timeout, "timeout")?
+            }
+            None => DEFAULT_TIMEOUT,
+        };
+        if let Some(max_parallel) = &self.max_parallel {
+            lines.record(text, "max_parallel".into(), max_parallel);
+        }
+        if let Some(on_failure) = &self.on_failure {
+            lines.record(text, "on_failure".into(), on_failure);
+        }
+        let mut steps = Vec::new();
+        for (index, step) in self.steps.unwrap_or_default().into_iter().enumerate() {
+            lines.record(text, format!("steps[{index}]"), &step);
+            steps.push(step.into_inner().into_step(index, text, lines)?);
+        }
+        Ok(PipelineDraft {
+            name: self.name.into_inner(),
+            timeout,
+            max_parallel: self.max_parallel.map(Spanned::into_inner),
+            on_failure: self.on_failure.map(Spanned::into_inner).unwrap_or_default(),
+            steps,
+        })
+    }
+}
+
+impl RawStep {
+    fn into_step(self, index: usize, text: &str, lines: &mut Lines) -> Result<StepSpec, RawError> {
+        let field = |name: &str| format!("steps[{index}].{name}");
+        lines.record(text, field("name"), &self.name);
+        if let Some(run) = &self.run {
+            lines.record(text, field("run"), run);
+        }
+        if let Some(command) = &self.command {
+            lines.record(text, field("command"), command);
+        }
+        let action = match (self.run, self.command) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    field("command"),
+                    "give exactly one of `run` and `command`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err((
+                    field("run"),
+                    "give exactly one of `run` (a shell line) and `command` (an argv array)".into(),
+                ));
+            }
+            (Some(run), None) => StepAction::Run(run.into_inner()),
+            (None, Some(command)) => StepAction::Command(command.into_inner()),
+        };
+        let timeout = match &self.timeout {
+            Some(timeout) => {
+                lines.record(text, field("timeout"), timeout);
+                Some(parse_duration(timeout, &field("timeout"))?)
+            }
+            None => None,
+        };
+        let retry_backoff = match &self.retry_backoff {
+            Some(backoff) => {
+                lines.record(text, field("retry_backoff"), backoff);
+                parse_duration(backoff, &field("retry_backoff"))?
+            }
+            None => DEFAULT_RETRY_BACKOFF,
+        };
+        for (name, value) in [("needs", &self.needs), ("artifacts", &self.artifacts)] {
+            if let Some(value) = value {
+                lines.record(text, field(name), value);
+            }
+        }
+        if let Some(env) = &self.env {
+            lines.record(text, field("env"), env);
+        }
+        Ok(StepSpec {
+            name: self.name.into_inner(),
+            action,
+            needs: self.needs.map(Spanned::into_inner),
+            timeout,
+            retries: self.retries.unwrap_or(0),
+            retry_backoff,
+            env: self.env.map(Spanned::into_inner).unwrap_or_default(),
+            artifacts: self
+                .artifacts
+                .map(Spanned::into_inner)
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+        })
+    }
+}
+
+/// A duration as written (`"30s"`, `"1h 30m"`); whether it is in range is [`check`]'s.
+fn parse_duration(value: &Spanned<String>, field: &str) -> Result<Duration, RawError> {
+    let text = value.get_ref().trim();
+    humantime::parse_duration(text).map_err(|error| {
+        (
+            field.to_string(),
+            format!("invalid duration {text:?}: {error} (examples: \"30s\", \"5m\", \"1h 30m\")"),
+        )
+    })
 }
 
 /// Durations serialised as humantime strings ("5m"), for `--json`.
@@ -591,11 +821,15 @@ mod tests {
             "p.toml",
         )
         .unwrap();
-        assert_eq!(spec.timeout, DEFAULT_TIMEOUT);
-        assert_eq!(spec.steps[0].action, StepAction::Run("true".into()));
-        assert_eq!(spec.steps[1].timeout, Some(Duration::from_secs(30)));
-        assert_eq!(spec.steps[1].retries, 2);
-        assert_eq!(spec.steps[1].env["LC_ALL"], "C");
+        assert_eq!(spec.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(spec.on_failure(), OnFailure::Finish);
+        assert_eq!(spec.steps()[0].action, StepAction::Run("true".into()));
+        assert_eq!(spec.steps()[1].timeout, Some(Duration::from_secs(30)));
+        assert_eq!(spec.steps()[1].retries, 2);
+        assert_eq!(spec.steps()[1].env["LC_ALL"], "C");
+        // Without `needs`, each step needs the one before.
+        assert_eq!(spec.needs(0), &[] as &[usize]);
+        assert_eq!(spec.needs(1), &[0]);
     }
 
     #[test]
@@ -626,9 +860,7 @@ mod tests {
         );
         assert!(
             error("name = \"x\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\ntimeout = \"0s\"\n")
-                .starts_with(
-                    "p.toml:5: steps[0].timeout: duration \"0s\" must be greater than zero"
-                )
+                .starts_with("p.toml:5: steps[0].timeout: must be greater than zero")
         );
         assert!(
             error("name = \"x\"\ntimeout = \"soon\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\n")
@@ -680,10 +912,13 @@ mod tests {
             assert!(message.starts_with("p.toml:2: timeout: "), "{message}");
         }
         assert!(PipelineSpec::parse(&step_with("timeout = \"365d\""), "p.toml").is_ok());
-        let mut spec = PipelineSpec::parse(&step_with(""), "p.toml").unwrap();
-        spec.steps[0].retry_backoff = Duration::MAX;
+        let mut draft = PipelineSpec::parse(&step_with(""), "p.toml")
+            .unwrap()
+            .to_draft();
+        draft.steps[0].retry_backoff = Duration::MAX;
         assert!(
-            spec.validate()
+            draft
+                .check()
                 .unwrap_err()
                 .to_string()
                 .contains("steps[0].retry_backoff")
@@ -713,10 +948,13 @@ mod tests {
             message.contains("steps[0].env: the value of \"A\" must not contain a NUL"),
             "{message}"
         );
-        let mut spec = PipelineSpec::parse(&step_with(""), "p.toml").unwrap();
-        spec.steps[0].env.insert("K=V".into(), "1".into());
+        let mut draft = PipelineSpec::parse(&step_with(""), "p.toml")
+            .unwrap()
+            .to_draft();
+        draft.steps[0].env.insert("K=V".into(), "1".into());
         assert!(
-            spec.validate()
+            draft
+                .check()
                 .unwrap_err()
                 .to_string()
                 .contains("steps[0].env")
@@ -767,10 +1005,13 @@ mod tests {
             )
             .is_ok()
         );
-        let mut spec = PipelineSpec::parse(&step_with(""), "p.toml").unwrap();
-        spec.steps[0].artifacts.push("/tmp/x".into());
+        let mut draft = PipelineSpec::parse(&step_with(""), "p.toml")
+            .unwrap()
+            .to_draft();
+        draft.steps[0].artifacts.push("/tmp/x".into());
         assert!(
-            spec.validate()
+            draft
+                .check()
                 .unwrap_err()
                 .to_string()
                 .contains("steps[0].artifacts")
@@ -787,6 +1028,127 @@ mod tests {
         let message = error("name = \"x\"\n[[steps]]\nname = \"a\\u0000\"\nrun = \"true\"\n");
         assert!(
             message.starts_with("p.toml:3: steps[0].name: must not contain a NUL byte"),
+            "{message}"
+        );
+    }
+
+    /// A spec of steps `(name, needs)`; `None` leaves `needs` out.
+    fn dag(steps: &[(&str, Option<&str>)]) -> String {
+        let mut text = String::from("name = \"x\"\n");
+        for (name, needs) in steps {
+            text.push_str(&format!("[[steps]]\nname = \"{name}\"\nrun = \"true\"\n"));
+            if let Some(needs) = needs {
+                text.push_str(&format!("needs = [{needs}]\n"));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn needs_resolve_to_step_indices_and_default_to_the_step_before() {
+        let spec = PipelineSpec::parse(
+            &dag(&[
+                ("fetch", None),
+                ("lint", Some("")),
+                ("build", Some("\"fetch\", \"lint\", \"fetch\"")),
+                ("test", None),
+                ("docs", Some("\"report\"")),
+                ("report", Some("\"test\"")),
+            ]),
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(spec.needs(0), &[] as &[usize]);
+        assert_eq!(spec.needs(1), &[] as &[usize]);
+        // Listed twice, needed once.
+        assert_eq!(spec.needs(2), &[0, 1]);
+        assert_eq!(spec.needs(3), &[2]);
+        // A step may need one written after it.
+        assert_eq!(spec.needs(4), &[5]);
+        assert_eq!(spec.needs(5), &[3]);
+    }
+
+    #[test]
+    fn unknown_needs_are_rejected_naming_line_and_field() {
+        let message = error(&dag(&[("a", None), ("b", Some("\"a\", \"c\""))]));
+        assert_eq!(message, "p.toml:8: steps[1].needs: no step is named \"c\"");
+    }
+
+    #[test]
+    fn cycles_are_rejected_naming_the_cycle() {
+        let message = error(&dag(&[("a", Some("\"c\"")), ("b", None), ("c", None)]));
+        assert_eq!(
+            message,
+            "p.toml:5: steps[0].needs: the steps' needs go round in a cycle: a → c → b → a (each needs the next)"
+        );
+        let message = error(&dag(&[("a", None), ("b", Some("\"b\""))]));
+        assert!(
+            message.ends_with("cycle: b → b (each needs the next)"),
+            "{message}"
+        );
+        // A cycle reached from a step outside it names only the cycle.
+        let message = error(&dag(&[
+            ("a", Some("\"b\"")),
+            ("b", Some("\"c\"")),
+            ("c", Some("\"b\"")),
+        ]));
+        assert!(message.contains("cycle: b → c → b "), "{message}");
+        // Drafts in code are checked by the same rules.
+        let draft = PipelineDraft::new(
+            "x",
+            vec![
+                StepSpec::new("a", StepAction::Run("true".into())).needing(["b"]),
+                StepSpec::new("b", StepAction::Run("true".into())),
+            ],
+        );
+        assert_eq!(
+            draft.check().unwrap_err().to_string(),
+            "<spec>: steps[0].needs: the steps' needs go round in a cycle: a → b → a (each needs the next)"
+        );
+    }
+
+    // A long chain is walked without recursion: this would overflow a test thread's stack
+    // with a recursive walk.
+    #[test]
+    fn a_chain_of_many_steps_is_checked_without_deep_recursion() {
+        let steps = (0..200_000)
+            .map(|i| StepSpec::new(format!("s{i}"), StepAction::Run("true".into())))
+            .collect();
+        let spec = PipelineSpec::new("long", steps).unwrap();
+        assert_eq!(spec.needs(199_999), &[199_998]);
+    }
+
+    #[test]
+    fn max_parallel_and_on_failure_are_read_and_checked() {
+        let spec = PipelineSpec::parse(
+            "name = \"x\"\nmax_parallel = 3\non_failure = \"cancel\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\n",
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(spec.max_parallel(), 3);
+        assert_eq!(spec.on_failure(), OnFailure::Cancel);
+        assert!(
+            PipelineSpec::new(
+                "x",
+                vec![StepSpec::new("a", StepAction::Run("true".into()))]
+            )
+            .unwrap()
+            .max_parallel()
+                >= 1
+        );
+        assert!(
+            error("name = \"x\"\nmax_parallel = 0\n[[steps]]\nname = \"a\"\nrun = \"true\"\n")
+                .starts_with("p.toml:2: max_parallel: must be at least 1")
+        );
+        assert!(
+            error("name = \"x\"\nmax_parallel = -1\n[[steps]]\nname = \"a\"\nrun = \"true\"\n")
+                .starts_with("p.toml:2: max_parallel: ")
+        );
+        let message = error(
+            "name = \"x\"\non_failure = \"ignore\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\n",
+        );
+        assert!(
+            message.starts_with("p.toml:2: on_failure: unknown variant"),
             "{message}"
         );
     }

@@ -6,24 +6,31 @@
 //! step ended (seed D7). Each step attempt runs as a supervised task that reports back by
 //! message (the seed's `spawn_link`, done right: seed D4, D5), so the worker always answers.
 //!
+//! Steps start as their `needs` complete, at most the spec's `max_parallel` at once, in the
+//! order they became ready; a failure stops new steps from starting and is handled as the
+//! spec's `on_failure` says (see [`pipeline`](crate::pipeline#order-and-parallelism-needs)).
+//!
 //! Timeouts, retry backoff and the terminate → kill escalation are timer messages; nothing
 //! sleeps. The worker never signals a process: it asks the step's executor to stop
 //! ([`StopRequest`]), and a worker killed or stopped with a step running takes the step's task
-//! with it, whose processes go too (see [`step_runner`](crate::step_runner#containment)).
+//! with it, whose processes go too (see [`step_runner`](crate::step_runner#containment)). A
+//! final status is published once every step's processes are gone, so whoever waits for the
+//! end finds them gone.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use otp_core::ExitReason;
 use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
 use otp_core::timer::TimerRef;
+use otp_core::{ExitReason, Pid};
 
 use crate::execution::{
     Artifact, ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState, millis,
 };
 use crate::manager::Shared;
-use crate::pipeline::{MAX_DURATION, PipelineSpec};
+use crate::pipeline::{MAX_DURATION, OnFailure, PipelineSpec};
 use crate::step_runner::{self, StepOutcome, StepRun, StopRequest, StopRequests};
 
 pub(crate) struct WorkerArgs {
@@ -55,6 +62,8 @@ pub(crate) enum WorkerReply {
     Status(Box<ExecutionStatus>),
 }
 
+/// Timer messages and step results. Each about an attempt names it: one that is no longer
+/// running (or waiting to retry) is stale, and ignored.
 pub(crate) enum WorkerInfo {
     /// The attempt ended (or its task crashed). Boxed: every message in a worker's mailbox,
     /// and every slot of its two mailbox buffers, is as large as the largest variant.
@@ -74,10 +83,23 @@ pub(crate) enum WorkerInfo {
     Abandon {
         attempt: u64,
     },
-    /// A failed attempt's backoff is over.
+    /// The backoff after failed attempt `attempt` is over.
     Retry {
         attempt: u64,
     },
+}
+
+/// A step in progress: an attempt running, or waiting to retry after one failed.
+struct RunningStep {
+    index: usize,
+    attempt: u64,
+    /// The attempt's task, until its result arrives; `None` while waiting to retry.
+    task: Option<Pid>,
+    /// Asks the attempt to stop.
+    stop: Option<tokio::sync::watch::Sender<Option<StopRequest>>>,
+    /// The attempt's own timeout.
+    timer: Option<TimerRef>,
+    timed_out: bool,
 }
 
 pub(crate) struct PipelineWorker {
@@ -98,16 +120,19 @@ pub(crate) struct PipelineWorker {
     steps: imbl::Vector<Arc<StepProgress>>,
     /// How many steps completed, kept as they complete rather than counted per snapshot.
     steps_completed: usize,
-    current: Option<usize>,
-    /// Identifies the current attempt; messages about older ones are stale.
-    attempt: u64,
-    /// Asks the current attempt to stop.
-    stop: Option<tokio::sync::watch::Sender<Option<StopRequest>>>,
-    /// The current attempt's task, until its result arrives.
-    task: Option<otp_core::Pid>,
-    step_timed_out: bool,
+    /// For each step, how many of its needs have not completed (set at `execute`).
+    unmet: Vec<usize>,
+    /// Steps whose needs have all completed and that have not started, in the order they
+    /// became ready.
+    ready: VecDeque<usize>,
+    /// The steps in progress, in the order they started: at most `max_parallel`.
+    running: Vec<RunningStep>,
+    /// How many attempts this execution has started: the last one's number.
+    attempts: u64,
+    /// Why the execution fails, once a step has failed for good under `on_failure = "finish"`:
+    /// no step starts after that, and the execution fails once those running have ended.
+    failure: Option<String>,
     execution_timer: Option<TimerRef>,
-    step_timer: Option<TimerRef>,
     artifacts: Vec<Artifact>,
     workdir: Arc<Path>,
     restarted: bool,
@@ -130,7 +155,11 @@ impl PipelineWorker {
             result: self.result.clone(),
             error: self.error.clone(),
             ended_by_signal: self.ended_by_signal,
-            current_step: self.current.map(|i| self.steps[i].name.clone()),
+            running_steps: self
+                .running
+                .iter()
+                .map(|step| self.steps[step.index].name.clone())
+                .collect(),
             steps_completed: self.steps_completed,
             steps_total: self.steps.len(),
             steps: self.steps.clone(),
@@ -145,37 +174,72 @@ impl PipelineWorker {
         Arc::make_mut(&mut self.steps[index])
     }
 
-    fn publish(&self) {
-        self.shared.board.publish(self.snapshot());
+    /// The position in `running` of attempt `attempt`, if it is still in progress.
+    fn running_at(&self, attempt: u64) -> Option<usize> {
+        self.running.iter().position(|step| step.attempt == attempt)
     }
 
-    /// Ends the execution in a final state.
+    /// Publishes the status, unless the execution has ended while attempts are still
+    /// stopping: then the last of their late results publishes it, once their processes are
+    /// gone, with the signal that ended them.
+    fn publish(&self) {
+        let stopping = self.running.iter().any(|step| step.task.is_some());
+        if !(self.status.is_final() && stopping) {
+            self.shared.board.publish(self.snapshot());
+        }
+    }
+
+    /// Ends the execution in a final state. Steps waiting to retry stop there, and steps that
+    /// never started are skipped; attempts still running are the caller's to stop.
     fn finish(&mut self, status: Status, error: Option<String>, ctx: &mut Context<Self>) {
         self.status = status;
         self.error = error;
         self.completed_at = Some(SystemTime::now());
         self.finished = Some(Instant::now());
-        for timer in [self.execution_timer.take(), self.step_timer.take()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(timer) = self.execution_timer.take() {
             ctx.cancel_timer(timer);
         }
-        if status == Status::Completed {
-            self.current = None;
-        } else if let Some(index) = self.current {
-            // Stopped while waiting for a retry, or before its result: the step did not succeed.
-            if self.task.is_none() && self.step_mut(index).state == StepState::Running {
-                self.step_mut(index).state = StepState::Failed;
+        let mut position = 0;
+        while position < self.running.len() {
+            if self.running[position].task.is_none() {
+                let waiting = self.running.remove(position);
+                self.step_mut(waiting.index).state = StepState::Failed;
+            } else {
+                position += 1;
+            }
+        }
+        self.ready.clear();
+        for index in 0..self.steps.len() {
+            if self.steps[index].state == StepState::Pending {
+                self.step_mut(index).state = StepState::Skipped;
             }
         }
     }
 
-    /// Asks the running step to terminate now, and to die after the grace period.
-    fn stop_step(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
-        self.ask_step(StopRequest::Terminate);
-        if self.task.is_some() {
-            let attempt = self.attempt;
+    /// Ends the execution and stops every attempt still running.
+    fn finish_and_stop(
+        &mut self,
+        status: Status,
+        error: String,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        self.finish(status, Some(error), ctx);
+        for position in 0..self.running.len() {
+            self.stop_attempt(position, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Asks the attempt at `position` in `running` to terminate now, and to die after the
+    /// grace period.
+    fn stop_attempt(&mut self, position: usize, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        let step = &mut self.running[position];
+        if let Some(timer) = step.timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        if step.task.is_some() {
+            ask(step, StopRequest::Terminate);
+            let attempt = step.attempt;
             ctx.send_after(
                 self.shared.config.kill_grace,
                 WorkerInfo::Escalate { attempt },
@@ -184,19 +248,16 @@ impl PipelineWorker {
         Ok(())
     }
 
-    fn ask_step(&self, request: StopRequest) {
-        if let Some(stop) = &self.stop {
-            // No receiver: the attempt has ended, and its result is on the way.
-            let _ = stop.send(Some(request));
-        }
-    }
-
     /// After the grace period: ask the attempt still running to die. A killed step ends its
     /// task by itself, with the signal as the step's outcome, so its task is ended only if it
     /// is still there a grace period later (an executor that ignores stop requests).
     fn escalate(&mut self, attempt: u64, ctx: &mut Context<Self>) -> Result<(), BoxError> {
-        if attempt == self.attempt && self.task.is_some() {
-            self.ask_step(StopRequest::Kill);
+        if let Some(step) = self
+            .running_at(attempt)
+            .map(|position| &self.running[position])
+            .filter(|step| step.task.is_some())
+        {
+            ask(step, StopRequest::Kill);
             ctx.send_after(
                 self.shared.config.kill_grace,
                 WorkerInfo::Abandon { attempt },
@@ -206,39 +267,45 @@ impl PipelineWorker {
     }
 
     async fn abandon(&mut self, attempt: u64) {
-        if let (true, Some(task)) = (attempt == self.attempt, self.task) {
-            if let Ok(tasks) = self.shared.tasks() {
-                let _ = tasks.terminate_child(task).await;
-            }
+        let task = self
+            .running_at(attempt)
+            .and_then(|position| self.running[position].task);
+        if let (Some(task), Ok(tasks)) = (task, self.shared.tasks()) {
+            let _ = tasks.terminate_child(task).await;
         }
     }
 
-    /// Publishes a final status now, unless a step is still running: then its late result
-    /// publishes it, with the signal that ended it, once its processes are gone.
-    fn publish_when_stopped(&self) {
-        if self.task.is_none() {
-            self.publish();
+    /// Starts the ready steps, in order, while fewer than `max_parallel` are in progress and
+    /// no step has failed.
+    async fn start_ready(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        while self.status == Status::Running
+            && self.failure.is_none()
+            && self.running.len() < self.spec.max_parallel()
+        {
+            let Some(index) = self.ready.pop_front() else {
+                break;
+            };
+            self.start_attempt(index, ctx).await?;
         }
+        Ok(())
     }
 
-    async fn start_attempt(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
-        let Some(index) = self.current else {
-            return Ok(());
-        };
-        self.attempt += 1;
-        let attempt = self.attempt;
+    /// Starts an attempt of step `index`; if it cannot start, the execution has crashed.
+    async fn start_attempt(
+        &mut self,
+        index: usize,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        self.attempts += 1;
+        let attempt = self.attempts;
         let (stop, stop_requests) = StopRequests::channel();
-        self.stop = Some(stop);
-        self.step_timed_out = false;
         self.step_mut(index).state = StepState::Running;
         self.step_mut(index).attempts += 1;
         let spec = self.spec.clone();
-        let step = &spec.steps[index];
+        let step = &spec.steps()[index];
         let me = ctx.server_ref();
         let run = StepRun {
             workdir: self.workdir.clone(),
-            // A restarted worker finds the directory its first incarnation made.
-            creates_workdir: attempt == 1 && !self.restarted,
             kill_grace: self.shared.config.kill_grace,
             log_stem: step_runner::log_stem(&self.workdir, index, &step.name),
             stop: stop_requests,
@@ -266,24 +333,27 @@ impl PipelineWorker {
                 .map_err(|error| error.to_string()),
             Err(error) => Err(error.to_string()),
         };
-        match started {
-            Ok(task) => self.task = Some(task),
+        let task = match started {
+            Ok(task) => task,
             Err(error) => {
                 // Not a reason to crash (and come back pending): the execution cannot go on.
                 self.step_mut(index).state = StepState::Failed;
-                self.finish(
-                    Status::Crashed,
-                    Some(format!("cannot start step {:?}: {error}", step.name)),
-                    ctx,
-                );
-                self.publish();
-                return Ok(());
+                let error = format!("cannot start step {:?}: {error}", step.name);
+                return self.finish_and_stop(Status::Crashed, error, ctx);
             }
-        }
-        if let Some(limit) = step.timeout {
-            self.step_timer = Some(ctx.send_after(limit, WorkerInfo::StepTimeout { attempt })?);
-        }
-        self.publish();
+        };
+        let timer = match step.timeout {
+            Some(limit) => Some(ctx.send_after(limit, WorkerInfo::StepTimeout { attempt })?),
+            None => None,
+        };
+        self.running.push(RunningStep {
+            index,
+            attempt,
+            task: Some(task),
+            stop: Some(stop),
+            timer,
+            timed_out: false,
+        });
         Ok(())
     }
 
@@ -293,38 +363,33 @@ impl PipelineWorker {
         outcome: Result<StepOutcome, ExitReason>,
         ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
-        if attempt != self.attempt {
-            return Ok(());
-        }
-        let Some(index) = self.current else {
+        let Some(position) = self.running_at(attempt) else {
             return Ok(());
         };
-        self.stop = None;
-        self.task = None;
-        if let Some(timer) = self.step_timer.take() {
+        let done = self.running.remove(position);
+        if let Some(timer) = done.timer {
             ctx.cancel_timer(timer);
         }
+        let index = done.index;
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(reason) => {
                 self.step_mut(index).state = StepState::Failed;
                 if self.status == Status::Running {
-                    self.finish(
-                        Status::Crashed,
-                        Some(format!("step runner crashed: {reason}")),
-                        ctx,
-                    );
+                    let error = format!("step runner crashed: {reason}");
+                    self.finish_and_stop(Status::Crashed, error, ctx)?;
                 }
                 self.publish();
                 return Ok(());
             }
         };
-        let progress = Arc::make_mut(&mut self.steps[index]);
+        let running = self.status == Status::Running;
+        let progress = self.step_mut(index);
         progress.exit = Some(outcome.exit.clone());
         progress.duration_ms = Some(millis(outcome.duration));
         progress.output_tail = outcome.output_tail;
-        if self.status != Status::Running {
-            // A late result after cancel or timeout: record how the step ended, nothing more.
+        if !running {
+            // A late result after cancel, timeout or a failure: record how the step ended.
             progress.state = StepState::Failed;
             if let StepExit::Signal(signal) = outcome.exit {
                 self.ended_by_signal = Some(signal);
@@ -335,16 +400,20 @@ impl PipelineWorker {
         if outcome.exit.is_success() {
             progress.state = StepState::Completed;
             self.steps_completed += 1;
-            if index + 1 < self.spec.steps.len() {
-                self.current = Some(index + 1);
-                return self.start_attempt(ctx).await;
+            self.needs_met(index);
+            if self.steps_completed == self.steps.len() {
+                self.complete(ctx);
+            } else {
+                self.start_ready(ctx).await?;
+                self.fail_if_failing(ctx);
             }
-            self.complete(ctx);
             self.publish();
             return Ok(());
         }
-        let step = &self.spec.steps[index];
-        let why = if self.step_timed_out {
+        let attempts = progress.attempts;
+        let spec = self.spec.clone();
+        let step = &spec.steps()[index];
+        let why = if done.timed_out {
             format!(
                 "timed out after {}",
                 humantime::format_duration(step.timeout.unwrap_or_default())
@@ -352,26 +421,63 @@ impl PipelineWorker {
         } else {
             outcome.exit.to_string()
         };
-        if progress.attempts <= step.retries {
+        if attempts <= step.retries {
             // Backoff doubles per retry: backoff, 2×backoff, 4×backoff, …, at most
             // `MAX_DURATION`, so that many retries of a long backoff still make a timer.
-            let factor = 1u32.checked_shl(progress.attempts - 1).unwrap_or(u32::MAX);
+            let factor = 1u32.checked_shl(attempts - 1).unwrap_or(u32::MAX);
             let delay = step.retry_backoff.saturating_mul(factor).min(MAX_DURATION);
-            tracing::info!(execution = %self.id, step = %step.name, attempt = progress.attempts, %why, retry_in = ?delay, "step failed, retrying");
+            tracing::info!(execution = %self.id, step = %step.name, attempt = attempts, %why, retry_in = ?delay, "step failed, retrying");
             ctx.send_after(delay, WorkerInfo::Retry { attempt })?;
+            self.running.insert(
+                position,
+                RunningStep {
+                    index,
+                    attempt,
+                    task: None,
+                    stop: None,
+                    timer: None,
+                    timed_out: false,
+                },
+            );
         } else {
-            progress.state = StepState::Failed;
+            self.step_mut(index).state = StepState::Failed;
             let error = format!("step {:?} failed: {why}", step.name);
-            self.finish(Status::Failed, Some(error), ctx);
+            match self.spec.on_failure() {
+                OnFailure::Cancel => self.finish_and_stop(Status::Failed, error, ctx)?,
+                OnFailure::Finish => {
+                    self.failure.get_or_insert(error);
+                    self.fail_if_failing(ctx);
+                }
+            }
         }
         self.publish();
         Ok(())
     }
 
+    /// Step `index` completed: the steps that need it are one need closer to ready.
+    fn needs_met(&mut self, index: usize) {
+        for &dependent in self.spec.dependents(index) {
+            self.unmet[dependent] -= 1;
+            if self.unmet[dependent] == 0 && self.steps[dependent].state == StepState::Pending {
+                self.ready.push_back(dependent);
+            }
+        }
+    }
+
+    /// Under `on_failure = "finish"`, fails the execution once a step has failed and the
+    /// steps that were running then have ended.
+    fn fail_if_failing(&mut self, ctx: &mut Context<Self>) {
+        if self.status == Status::Running && self.running.is_empty() {
+            if let Some(error) = self.failure.take() {
+                self.finish(Status::Failed, Some(error), ctx);
+            }
+        }
+    }
+
     fn complete(&mut self, ctx: &mut Context<Self>) {
         self.artifacts = self
             .spec
-            .steps
+            .steps()
             .iter()
             .flat_map(|step| step.artifacts.iter())
             .map(|path| Artifact {
@@ -382,7 +488,7 @@ impl PipelineWorker {
         let ran = self
             .started
             .map_or(Duration::ZERO, |started| started.elapsed());
-        let steps = self.spec.steps.len();
+        let steps = self.steps.len();
         self.result = Some(format!(
             "{steps} {} completed in {}",
             if steps == 1 { "step" } else { "steps" },
@@ -399,13 +505,42 @@ impl PipelineWorker {
         self.status = Status::Running;
         self.started_at = Some(SystemTime::now());
         self.started = Some(Instant::now());
+        // Made here, before any step, so that steps starting together find it: one mkdir. A
+        // restarted worker's execution may have made it already.
+        let made = if self.restarted {
+            step_runner::reuse_workdir(&self.workdir)
+        } else {
+            step_runner::create_workdir(&self.workdir)
+        };
+        if let Err(error) = made {
+            self.finish(Status::Failed, Some(error), ctx);
+            self.publish();
+            return Ok(());
+        }
         // Seed D6: the execution's timeout counts from execute.
         self.execution_timer =
-            Some(ctx.send_after(self.spec.timeout, WorkerInfo::ExecutionTimeout)?);
-        // The step executor creates the working directory, in the step's task: filesystem
-        // calls block, and a step type that writes nothing needs none.
-        self.current = Some(0);
-        self.start_attempt(ctx).await
+            Some(ctx.send_after(self.spec.timeout(), WorkerInfo::ExecutionTimeout)?);
+        let spec = self.spec.clone();
+        let completed = |step: &usize| self.steps[*step].state == StepState::Completed;
+        self.unmet = (0..self.steps.len())
+            .map(|index| spec.needs(index).iter().filter(|n| !completed(n)).count())
+            .collect();
+        self.ready = (0..self.steps.len())
+            .filter(|&index| {
+                self.unmet[index] == 0 && self.steps[index].state == StepState::Pending
+            })
+            .collect();
+        self.start_ready(ctx).await?;
+        self.publish();
+        Ok(())
+    }
+}
+
+/// Asks a running attempt to stop.
+fn ask(step: &RunningStep, request: StopRequest) {
+    if let Some(stop) = &step.stop {
+        // No receiver: the attempt has ended, and its result is on the way.
+        let _ = stop.send(Some(request));
     }
 }
 
@@ -449,7 +584,7 @@ impl GenServer for PipelineWorker {
         let worker = PipelineWorker {
             steps: args
                 .spec
-                .steps
+                .steps()
                 .iter()
                 .map(|step| {
                     Arc::new(StepProgress {
@@ -463,8 +598,13 @@ impl GenServer for PipelineWorker {
                 })
                 .collect(),
             steps_completed: 0,
+            unmet: Vec::new(),
+            ready: VecDeque::new(),
+            running: Vec::new(),
+            attempts: 0,
+            failure: None,
             id: args.id,
-            pipeline: args.spec.name.as_str().into(),
+            pipeline: args.spec.name().into(),
             spec: args.spec,
             shared: args.shared,
             status: Status::Pending,
@@ -475,13 +615,7 @@ impl GenServer for PipelineWorker {
             result: None,
             error: restarted,
             ended_by_signal: None,
-            current: None,
-            attempt: 0,
-            stop: None,
-            task: None,
-            step_timed_out: false,
             execution_timer: None,
-            step_timer: None,
             artifacts: Vec::new(),
             workdir,
             // Seed test 3: a crashed worker comes back pending under the same id.
@@ -493,10 +627,11 @@ impl GenServer for PipelineWorker {
 
     async fn terminate(&mut self, reason: &ExitReason, _: &mut Context<Self>) {
         // A crash (a panic or an error in a handler): say so on the board, with the reason,
-        // before the supervisor restarts this worker; the restarted one reports it.
+        // before the supervisor restarts this worker; the restarted one reports it. Published
+        // as it is: the steps' tasks end with this worker.
         if !reason.is_clean() {
             self.error = Some(format!("its worker crashed ({reason}) and was restarted"));
-            self.publish();
+            self.shared.board.publish(self.snapshot());
         }
     }
 
@@ -533,9 +668,9 @@ impl GenServer for PipelineWorker {
             WorkerCast::Cancel => {
                 if self.status == Status::Running {
                     tracing::info!(execution = %self.id, "cancelling");
-                    self.finish(Status::Cancelled, Some("execution cancelled".into()), ctx);
-                    self.stop_step(ctx)?;
-                    self.publish_when_stopped();
+                    let error = "execution cancelled".to_string();
+                    self.finish_and_stop(Status::Cancelled, error, ctx)?;
+                    self.publish();
                 } else {
                     tracing::info!(execution = %self.id, status = %self.status, "cancel ignored: not running");
                 }
@@ -557,24 +692,25 @@ impl GenServer for PipelineWorker {
                 if self.status == Status::Running {
                     let error = format!(
                         "execution timed out after {}",
-                        humantime::format_duration(self.spec.timeout)
+                        humantime::format_duration(self.spec.timeout())
                     );
-                    self.finish(Status::TimedOut, Some(error), ctx);
-                    self.stop_step(ctx)?;
-                    self.publish_when_stopped();
+                    self.finish_and_stop(Status::TimedOut, error, ctx)?;
+                    self.publish();
                 }
             }
             WorkerInfo::StepTimeout { attempt } => {
-                if attempt == self.attempt && self.status == Status::Running {
-                    self.step_timed_out = true;
-                    self.stop_step(ctx)?;
+                if let (Status::Running, Some(position)) = (self.status, self.running_at(attempt)) {
+                    self.running[position].timed_out = true;
+                    self.stop_attempt(position, ctx)?;
                 }
             }
             WorkerInfo::Escalate { attempt } => self.escalate(attempt, ctx)?,
             WorkerInfo::Abandon { attempt } => Box::pin(self.abandon(attempt)).await,
             WorkerInfo::Retry { attempt } => {
-                if attempt == self.attempt && self.status == Status::Running {
-                    Box::pin(self.start_attempt(ctx)).await?;
+                if let (Status::Running, Some(position)) = (self.status, self.running_at(attempt)) {
+                    let waiting = self.running.remove(position);
+                    Box::pin(self.start_attempt(waiting.index, ctx)).await?;
+                    self.publish();
                 }
             }
         }

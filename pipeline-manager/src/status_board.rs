@@ -153,7 +153,7 @@ mod tests {
             result: None,
             error: None,
             ended_by_signal: None,
-            current_step: None,
+            running_steps: Vec::new(),
             steps_completed: 0,
             steps_total: 0,
             steps: imbl::Vector::new(),

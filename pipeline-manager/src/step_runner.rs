@@ -112,16 +112,12 @@ pub struct StepOutcome {
 
 /// What an attempt is given: where to run, and the manager's requests to stop it.
 pub struct StepRun {
-    /// The execution's directory.
+    /// The execution's directory, made (by [`create_workdir`]) before its first step starts.
     pub workdir: Arc<Path>,
     /// Time between [`StopRequest::Terminate`] and [`StopRequest::Kill`] when the attempt is
     /// cancelled or times out; also how long its output is still read after its processes have
     /// ended.
     pub kill_grace: std::time::Duration,
-    /// Whether this is the execution's first attempt, which creates `workdir`: fresh, with
-    /// `create_dir` (never following a symlink, never reusing a directory that exists). Later
-    /// attempts find it made.
-    pub creates_workdir: bool,
     /// Where the attempt's output goes: `<log_stem>.stdout` and `<log_stem>.stderr` (see
     /// [`log_stem`]).
     pub log_stem: PathBuf,
@@ -193,7 +189,8 @@ pub enum Containment {
 /// under `pipeline-step-init` ([`crate::step_init`]), which keeps its processes contained.
 #[derive(Debug, Clone, Default)]
 pub struct ShellExecutor {
-    init: Option<PathBuf>,
+    /// The init program, and the arguments that come before the step's command.
+    init: Option<(PathBuf, Vec<std::ffi::OsString>)>,
     containment: Containment,
 }
 
@@ -206,7 +203,19 @@ impl ShellExecutor {
 
     /// Steps run under the `pipeline-step-init` program at `path`.
     pub fn with_init(mut self, path: impl Into<PathBuf>) -> ShellExecutor {
-        self.init = Some(path.into());
+        self.init = Some((path.into(), Vec::new()));
+        self
+    }
+
+    /// Steps run under the program at `path` given `args` before the step's command: a
+    /// program that is its own init (the `pipeline-manager` binary runs as one given
+    /// `__step-init`), so that it needs no `pipeline-step-init` beside it.
+    pub fn with_init_command<A: Into<std::ffi::OsString>>(
+        mut self,
+        path: impl Into<PathBuf>,
+        args: impl IntoIterator<Item = A>,
+    ) -> ShellExecutor {
+        self.init = Some((path.into(), args.into_iter().map(Into::into).collect()));
         self
     }
 
@@ -260,9 +269,9 @@ const INIT_PROGRAM: &str = "pipeline-step-init";
 impl ShellExecutor {
     /// The command that runs `step` under its init, and whether it makes a PID namespace.
     async fn command(&self, step: &StepSpec) -> Result<StepCommand, String> {
-        let init = match &self.init {
-            Some(init) => init.clone(),
-            None => init_next_to_this_program()?.clone(),
+        let (init, init_args) = match &self.init {
+            Some((init, args)) => (init.clone(), args.as_slice()),
+            None => (init_next_to_this_program()?.clone(), &[][..]),
         };
         // Checked here: under `unshare`, a missing init would be only an exit code.
         if !init.is_file() {
@@ -290,6 +299,7 @@ impl ShellExecutor {
         } else {
             tokio::process::Command::new(init)
         };
+        command.args(init_args);
         match &step.action {
             StepAction::Run(line) => command.arg("sh").arg("-c").arg(line),
             StepAction::Command(argv) => command.args(argv),
@@ -365,7 +375,7 @@ async fn run_command(step: StepCommand, run: StepRun, started: Instant) -> StepO
         duration: started.elapsed(),
     };
     // Here, in the step's task, rather than in the worker: filesystem calls block.
-    if let Err(error) = workdir(&run) {
+    if let Err(error) = check_workdir(&run.workdir) {
         return failed(error);
     }
     let (control, init_end) = match std::os::unix::net::UnixStream::pair() {
@@ -478,28 +488,44 @@ async fn run_command(step: StepCommand, run: StepRun, started: Instant) -> StepO
     }
 }
 
-/// Makes the execution's directory on its first attempt, exclusively: `create_dir` fails on
-/// anything already there, a symlink planted under the name included (ids cannot be guessed
-/// in advance, so that would be an attack or a bug). Later attempts check that it is still a
-/// directory, not a symlink that replaced it.
-fn workdir(run: &StepRun) -> Result<(), String> {
-    let dir = &run.workdir;
-    if run.creates_workdir {
-        // The output directory itself may be shared, and made on first use.
-        if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
-        }
-        return std::fs::create_dir(dir).map_err(|error| match error.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                format!(
-                    "{} already exists: an execution directory is always new",
-                    dir.display()
-                )
-            }
-            _ => format!("cannot create {}: {error}", dir.display()),
-        });
+/// Makes an execution's directory, exclusively: `create_dir` fails on anything already there,
+/// a symlink planted under the name included (ids cannot be guessed in advance, so that would
+/// be an attack or a bug). The output directory above it may be shared, and is made on first
+/// use.
+///
+/// # Errors
+///
+/// What stopped it, naming the path.
+pub fn create_workdir(dir: &Path) -> Result<(), String> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
     }
+    std::fs::create_dir(dir).map_err(|error| match error.kind() {
+        std::io::ErrorKind::AlreadyExists => format!(
+            "{} already exists: an execution directory is always new",
+            dir.display()
+        ),
+        _ => format!("cannot create {}: {error}", dir.display()),
+    })
+}
+
+/// The directory of an execution that ran before (its worker was restarted, or it is resumed):
+/// made if it is missing, else checked to be a directory, not a symlink.
+///
+/// # Errors
+///
+/// What stopped it, naming the path.
+pub fn reuse_workdir(dir: &Path) -> Result<(), String> {
+    match create_workdir(dir) {
+        Err(_) if dir.exists() => check_workdir(dir),
+        made => made,
+    }
+}
+
+/// Checks that the execution's directory is still a directory, not a symlink that replaced
+/// it, before an attempt runs in it.
+fn check_workdir(dir: &Path) -> Result<(), String> {
     match std::fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(format!("{} is no longer a directory", dir.display())),
@@ -611,7 +637,6 @@ mod tests {
         let (stop, requests) = StopRequests::channel();
         let run = StepRun {
             workdir: Arc::from(workdir),
-            creates_workdir: true,
             kill_grace: std::time::Duration::from_secs(1),
             log_stem: super::log_stem(workdir, 0, "a"),
             stop: requests,
@@ -622,24 +647,30 @@ mod tests {
     // An execution's directory is always new: a directory or a symlink already under its name
     // (planted in a shared output directory) is not used, and nothing is written through it.
     #[tokio::test]
-    async fn the_first_attempt_never_uses_what_is_already_at_the_execution_path() {
+    async fn an_execution_directory_is_never_what_is_already_at_its_path() {
         let root = std::env::temp_dir().join(format!("pm-unit-{}-workdir", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let elsewhere = root.join("elsewhere");
         std::fs::create_dir_all(&elsewhere).unwrap();
         let planted = root.join("exec-planted");
         std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+        let error = super::create_workdir(&planted).unwrap_err();
+        assert!(error.contains("already exists"), "{error}");
+        // Nor does a step run through a symlink put in its place.
         let step = StepSpec::new("a", StepAction::Run("echo leaked > leak.txt".into()));
         let executor = ShellExecutor::new();
         let (run, _stop) = first_attempt(&planted);
         let outcome = executor.run(&step, run).await;
         match &outcome.exit {
-            StepExit::Error(message) => assert!(message.contains("already exists"), "{message}"),
+            StepExit::Error(message) => {
+                assert!(message.contains("no longer a directory"), "{message}")
+            }
             other => panic!("the step ran through a planted symlink: {other:?}"),
         }
         assert!(!elsewhere.join("leak.txt").exists());
         assert!(!elsewhere.join("logs").exists());
         let fresh = root.join("exec-fresh");
+        super::create_workdir(&fresh).unwrap();
         let (run, _stop) = first_attempt(&fresh);
         let outcome = executor.run(&step, run).await;
         assert_eq!(outcome.exit, StepExit::Success, "{:?}", outcome.output_tail);

@@ -66,6 +66,31 @@ fn a_completed_run_exits_0_and_prints_the_summary() {
     assert!(stdout.contains("hello.txt (6 bytes)"), "{stdout}");
 }
 
+// The README's first command: the demo, whose steps need each other as a DAG, completes.
+// Run by a copy of the program alone, with no `pipeline-step-init` beside it (`cargo run`
+// builds only the manager): it is its own steps' init.
+#[test]
+fn the_demo_completes_run_by_the_program_alone() {
+    let test = "cli-demo";
+    let dir = common::output_dir(test);
+    let alone = dir.join("bin");
+    std::fs::create_dir_all(&alone).unwrap();
+    let program = alone.join("pipeline-manager");
+    std::fs::copy(env!("CARGO_BIN_EXE_pipeline-manager"), &program).unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml");
+    let out = Command::new(&program)
+        .current_dir(&dir)
+        .env(common::MARK, common::mark(test))
+        .args(["run", "--json", demo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let statuses: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(statuses[0]["status"], "completed");
+    assert_eq!(statuses[0]["steps_completed"], 6);
+    assert!(common::processes_marked(&common::mark(test)).is_empty());
+}
+
 #[test]
 fn a_failed_run_exits_1_and_shows_the_step_output() {
     let out = run(

@@ -158,7 +158,7 @@ async fn a_step_timeout_ends_a_step_that_ignores_sigterm(containment: Containmen
         )),
     );
     step.timeout = Some(Duration::from_secs(2));
-    let spec = PipelineSpec::new("stubborn", vec![step]);
+    let spec = PipelineSpec::new("stubborn", vec![step]).unwrap();
     let test = "timeout";
     let Some(status) = contained_run(test, containment, grace, spec, |_, _| async {}).await else {
         return;

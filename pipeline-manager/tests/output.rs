@@ -18,11 +18,13 @@ fn read_log(status: &pipeline_manager::ExecutionStatus, file: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_printing_megabytes_on_both_streams_finishes_and_logs_all_of_it() {
     let manager = manager("output-megabytes").await;
-    let mut spec = shell(
-        "loud",
-        &[("print", "seq 1 200000; seq 200001 400000 >&2; echo done")],
+    let spec = common::edited(
+        shell(
+            "loud",
+            &[("print", "seq 1 200000; seq 200001 400000 >&2; echo done")],
+        ),
+        |draft| draft.steps[0].timeout = Some(std::time::Duration::from_secs(60)),
     );
-    spec.steps[0].timeout = Some(std::time::Duration::from_secs(60));
     let id = manager.run_pipeline(spec).await.unwrap();
     let status = manager.wait(&id, WAIT).await.unwrap();
     assert_eq!(status.status, Status::Completed, "{:?}", status.error);

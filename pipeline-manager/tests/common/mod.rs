@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pipeline_manager::{
-    ExecutionId, ExecutionStatus, ExecutionUpdates, ManagerConfig, PipelineManager, PipelineSpec,
-    StepAction, StepSpec,
+    ExecutionId, ExecutionStatus, ExecutionUpdates, ManagerConfig, PipelineDraft, PipelineManager,
+    PipelineSpec, StepAction, StepSpec,
 };
 
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -37,6 +37,7 @@ pub async fn manager_with(
         .expect("manager starts")
 }
 
+/// A checked spec of shell steps `(name, line)`, each after the one before.
 pub fn shell(name: &str, steps: &[(&str, &str)]) -> PipelineSpec {
     PipelineSpec::new(
         name,
@@ -45,6 +46,14 @@ pub fn shell(name: &str, steps: &[(&str, &str)]) -> PipelineSpec {
             .map(|(step, line)| StepSpec::new(*step, StepAction::Run((*line).to_string())))
             .collect(),
     )
+    .expect("a valid spec")
+}
+
+/// `spec`, changed by `edit` and checked again.
+pub fn edited(spec: PipelineSpec, edit: impl FnOnce(&mut PipelineDraft)) -> PipelineSpec {
+    let mut draft = spec.to_draft();
+    edit(&mut draft);
+    draft.check().expect("a valid spec")
 }
 
 /// The environment variable that marks a test's step processes: every process a step starts
@@ -58,11 +67,12 @@ pub fn mark(test: &str) -> String {
 }
 
 /// `spec` with every step marked `mark` (see [`MARK`]).
-pub fn marked(mut spec: PipelineSpec, mark: &str) -> PipelineSpec {
-    for step in &mut spec.steps {
-        step.env.insert(MARK.to_string(), mark.to_string());
-    }
-    spec
+pub fn marked(spec: PipelineSpec, mark: &str) -> PipelineSpec {
+    edited(spec, |draft| {
+        for step in &mut draft.steps {
+            step.env.insert(MARK.to_string(), mark.to_string());
+        }
+    })
 }
 
 /// The pids of the live processes marked `mark` (see [`MARK`]), zombies left out.
