@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pipeline_manager::execution_store::{ExecutionStore, ListFilter, StoreConfig};
+use pipeline_manager::sqlite_store::SqliteStore;
 use pipeline_manager::step_runner::{Containment, NoopExecutor, ShellExecutor};
 use pipeline_manager::{ManagerConfig, PipelineManager, PipelineSpec, StepAction, StepSpec};
 
@@ -38,35 +40,10 @@ fn main() -> std::process::ExitCode {
     // The caller runs in a task on the runtime's workers, as in every other workload: from a
     // thread outside the runtime each round trip would pay two thread wake-ups.
     let run = runtime.spawn(async {
-        let config = ManagerConfig {
-            output_dir: std::env::temp_dir().join("otp-bench-pipeline"),
-            executor: Arc::new(NoopExecutor),
-            ..ManagerConfig::default()
-        };
-        let manager = PipelineManager::start(config).await.expect("manager");
-        // One spec, shared by every run (`run_pipeline` takes an `Arc` as it is).
-        let spec = Arc::new(
-            PipelineSpec::new(
-                "noop",
-                vec![StepSpec::new("noop", StepAction::Run("true".into()))],
-            )
-            .expect("a valid spec"),
-        );
-        let started = Instant::now();
-        let mut ids = Vec::with_capacity(EXECUTIONS);
-        for _ in 0..EXECUTIONS {
-            ids.push(manager.run_pipeline(spec.clone()).await.expect("run"));
-        }
-        for id in &ids {
-            let status = manager.wait(id, Duration::from_secs(60)).await.expect("wait");
-            assert_eq!(status.status, pipeline_manager::Status::Completed);
-        }
-        let elapsed = started.elapsed();
-        println!(
-            "W9 run_pipeline ({ALLOCATOR_NAME}): {EXECUTIONS} executions in {:.1} ms = {:.0} executions/s (BEAM seed: 47,376/s)",
-            elapsed.as_secs_f64() * 1e3,
-            EXECUTIONS as f64 / elapsed.as_secs_f64()
-        );
+        // W9 twice: executions in memory only, then recorded in the SQLite store (each
+        // `run_pipeline` returns once its execution is committed).
+        let memory = w9(StoreConfig::Memory, "in memory").await;
+        let manager = w9(StoreConfig::Sqlite, "with the SQLite store").await;
         let listing = Instant::now();
         let listed = manager.list_executions(None);
         let took = listing.elapsed();
@@ -75,6 +52,19 @@ fn main() -> std::process::ExitCode {
             listed.len(),
             took.as_secs_f64() * 1e3
         );
+        // The CLI's `list`: a reader of its own on the database, while the manager runs.
+        let listing = Instant::now();
+        let store = SqliteStore::open_read_only(&store_dir())
+            .expect("open the store")
+            .expect("a store");
+        let listed = store.list(&ListFilter::default()).expect("list");
+        let took = listing.elapsed();
+        println!(
+            "W9 list from the store: {} executions in {:.3} ms (target: 10 ms)",
+            listed.len(),
+            took.as_secs_f64() * 1e3
+        );
+        memory.shutdown().await.expect("shutdown");
         // Real steps: 1,000 executions of one `true` command through the shell executor, so
         // each pays its fork/exec, its init and containment, output drain and log files; once
         // per kind of containment.
@@ -93,7 +83,10 @@ fn main() -> std::process::ExitCode {
             .run_pipeline(PipelineSpec::new("long", steps).expect("a valid spec"))
             .await
             .expect("run");
-        let status = manager.wait(&id, Duration::from_secs(600)).await.expect("wait");
+        let status = manager
+            .wait(&id, Duration::from_secs(600))
+            .await
+            .expect("wait");
         assert_eq!(status.status, pipeline_manager::Status::Completed);
         let took = long.elapsed();
         println!(
@@ -107,6 +100,55 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
+fn store_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("otp-bench-pipeline-store")
+}
+
+/// W9: `EXECUTIONS` sequential `run_pipeline`s of a one-step no-op pipeline from one caller,
+/// then waiting for each to complete. Returns the manager, with its executions.
+async fn w9(store: StoreConfig, label: &str) -> PipelineManager {
+    let output_dir = match store {
+        StoreConfig::Memory => std::env::temp_dir().join("otp-bench-pipeline"),
+        _ => store_dir(),
+    };
+    // A fresh store each run: the history of earlier runs would be listed too.
+    let _ = std::fs::remove_dir_all(&output_dir);
+    let config = ManagerConfig {
+        output_dir,
+        executor: Arc::new(NoopExecutor),
+        store,
+        ..ManagerConfig::default()
+    };
+    let manager = PipelineManager::start(config).await.expect("manager");
+    // One spec, shared by every run (`run_pipeline` takes an `Arc` as it is).
+    let spec = Arc::new(
+        PipelineSpec::new(
+            "noop",
+            vec![StepSpec::new("noop", StepAction::Run("true".into()))],
+        )
+        .expect("a valid spec"),
+    );
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(EXECUTIONS);
+    for _ in 0..EXECUTIONS {
+        ids.push(manager.run_pipeline(spec.clone()).await.expect("run"));
+    }
+    for id in &ids {
+        let status = manager
+            .wait(id, Duration::from_secs(60))
+            .await
+            .expect("wait");
+        assert_eq!(status.status, pipeline_manager::Status::Completed);
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "W9 run_pipeline {label} ({ALLOCATOR_NAME}): {EXECUTIONS} executions in {:.1} ms = {:.0} executions/s (BEAM seed: 47,376/s)",
+        elapsed.as_secs_f64() * 1e3,
+        EXECUTIONS as f64 / elapsed.as_secs_f64()
+    );
+    manager
+}
+
 /// W9 with a real step: 1,000 executions of `true` run by the shell executor under
 /// `containment`, with this bench program as their init.
 async fn real_steps(containment: Containment) {
@@ -114,6 +156,7 @@ async fn real_steps(containment: Containment) {
     let dir = std::env::temp_dir().join("otp-bench-pipeline-real");
     let real = PipelineManager::start(ManagerConfig {
         output_dir: dir.clone(),
+        store: StoreConfig::Memory,
         executor: Arc::new(
             ShellExecutor::new()
                 .with_init_command(std::env::current_exe().expect("this program"), [STEP_INIT])

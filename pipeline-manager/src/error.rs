@@ -1,6 +1,7 @@
 //! [`PipelineError`]: what the public API can fail with.
 
-use crate::execution::ExecutionId;
+use crate::execution::{ExecutionId, Status};
+use crate::execution_store::StoreError;
 use crate::pipeline::SpecError;
 
 /// An error from the [`PipelineManager`](crate::PipelineManager) API.
@@ -27,4 +28,20 @@ pub enum PipelineError {
     /// The manager is not running (stopped, or restarting part of its tree).
     #[error("pipeline manager is not running: {0}")]
     Unavailable(String),
+    /// The manager keeps no history ([`StoreConfig::Memory`](crate::execution_store::StoreConfig)).
+    #[error("this pipeline manager keeps no history (no execution store)")]
+    NoStore,
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Only a failed, cancelled, timed-out, crashed or interrupted execution can be resumed.
+    #[error(
+        "execution {0} is {1}: only a failed, cancelled, timed-out, crashed or interrupted execution can be resumed"
+    )]
+    NotResumable(ExecutionId, Status),
+    /// The spec given to resume is not the one the execution ran.
+    #[error(
+        "the spec of execution {0} has changed since it ran: resume it with --force to run the new one"
+    )]
+    SpecChanged(ExecutionId),
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An execution's id: `exec-<uuid>`, a UUIDv7: 74 random bits after a millisecond
 /// timestamp, so ids are unique across processes, machines and containers (seed defect D15:
@@ -14,7 +14,7 @@ use serde::{Serialize, Serializer};
 ///
 /// Shared text (`Arc<str>`): an id is copied into every status, the registry and the board, and
 /// cloning it is a reference count, not an allocation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ExecutionId(Arc<str>);
 
@@ -54,7 +54,7 @@ impl From<&str> for ExecutionId {
 }
 
 /// Where an execution is in its lifecycle: pending → running → one of the final states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Started, waiting for `execute`.
@@ -71,6 +71,9 @@ pub enum Status {
     TimedOut,
     /// The step runner itself crashed (not the step's command).
     Crashed,
+    /// It was pending or running when its manager stopped without finishing it (killed, or
+    /// the machine went down): marked so by the next manager to open the store.
+    Interrupted,
 }
 
 impl ExecutionStatus {
@@ -88,6 +91,20 @@ impl Status {
     }
 }
 
+impl std::str::FromStr for Status {
+    type Err = String;
+
+    /// The names [`Display`](fmt::Display) gives: `pending`, `running`, `completed`, …
+    fn from_str(text: &str) -> Result<Status, String> {
+        serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+            format!(
+                "unknown status {text:?} (pending, running, completed, failed, cancelled, \
+                 timed_out, crashed, interrupted)"
+            )
+        })
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -98,12 +115,13 @@ impl fmt::Display for Status {
             Status::Cancelled => "cancelled",
             Status::TimedOut => "timed_out",
             Status::Crashed => "crashed",
+            Status::Interrupted => "interrupted",
         })
     }
 }
 
 /// How one attempt of a step ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum StepExit {
     /// Exited with status 0.
@@ -135,7 +153,7 @@ impl fmt::Display for StepExit {
 }
 
 /// Progress of one step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepProgress {
     /// The step's name.
     pub name: Arc<str>,
@@ -152,7 +170,7 @@ pub struct StepProgress {
 }
 
 /// A step's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
     /// Not started.
@@ -168,7 +186,7 @@ pub enum StepState {
 }
 
 /// A collected artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Artifact {
     /// Its path.
     pub path: PathBuf,
@@ -181,7 +199,7 @@ pub struct Artifact {
 ///
 /// The parts that never change during an execution (its pipeline's name, step names, its
 /// directory) are shared `Arc`s, so that publishing a status on each change copies little.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionStatus {
     /// The id.
     pub execution_id: ExecutionId,
@@ -190,10 +208,10 @@ pub struct ExecutionStatus {
     /// Where it is in its lifecycle.
     pub status: Status,
     /// When `execute` started it.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339", deserialize_with = "from_rfc3339")]
     pub started_at: Option<SystemTime>,
     /// When it reached a final state.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339", deserialize_with = "from_rfc3339")]
     pub completed_at: Option<SystemTime>,
     /// Running time in milliseconds (so far, while running).
     pub duration_ms: Option<u64>,
@@ -224,6 +242,15 @@ fn rfc3339<S: Serializer>(time: &Option<SystemTime>, s: S) -> Result<S::Ok, S::E
     match time {
         Some(time) => s.serialize_str(&humantime::format_rfc3339_millis(*time).to_string()),
         None => s.serialize_none(),
+    }
+}
+
+fn from_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(text) => humantime::parse_rfc3339(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        None => Ok(None),
     }
 }
 

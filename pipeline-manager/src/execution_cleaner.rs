@@ -2,15 +2,21 @@
 //!
 //! Every `check_every` (seed: 60 s) it removes executions that finished more than `max_age`
 //! ago (seed: 1 h), then, if more than `max_finished` finished executions remain, the oldest of
-//! them. Live executions are never touched. It reads the status board, never calls a worker,
-//! and runs on `send_interval`: it never sleeps.
+//! them, from the store (every execution recorded on the output directory, also those earlier
+//! managers ran) and from disk: each one's directory goes with it. Live executions are never
+//! touched. It never calls a worker, and runs on `send_interval`: it never sleeps.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
 
+use crate::error::PipelineError;
+use crate::execution::ExecutionId;
+use crate::execution_store::Retention;
 use crate::manager::Shared;
+use crate::store_writer::{StoreRead, StoreReply};
 
 /// The cleaner's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +47,53 @@ pub(crate) struct ExecutionCleaner {
 pub(crate) struct Tick;
 
 impl ExecutionCleaner {
-    /// Removes what the policy says; returns how many executions it removed.
+    /// Removes what the policy says: from the store (or, without one, from what this manager
+    /// ran), from the board, and each execution's directory. Returns how many it removed.
     async fn clean(&mut self) -> usize {
         let config = self.shared.config.cleaner;
+        let retention = Retention {
+            max_age: config.max_age,
+            max_finished: config.max_finished,
+        };
+        let expired = match self.shared.read(StoreRead::Expired(retention)).await {
+            Ok(StoreReply::Expired(Ok(expired))) => expired,
+            Err(PipelineError::NoStore) => self.expired_on_board(retention),
+            Ok(StoreReply::Expired(Err(error))) => {
+                tracing::warn!(%error, "cannot read the store: nothing cleaned");
+                return 0;
+            }
+            Ok(_) | Err(_) => return 0,
+        };
+        let (Ok(registry), Ok(workers)) = (self.shared.registry(), self.shared.workers()) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for (id, _) in expired {
+            // Resumed since the store said it was finished: live again, kept.
+            if self
+                .shared
+                .board
+                .get(&id)
+                .is_some_and(|status| !status.status.is_final())
+            {
+                continue;
+            }
+            if let Some((pid, _)) = registry.lookup(&id) {
+                let _ = workers.terminate_child(pid).await;
+            }
+            self.shared.board.remove(&id);
+            self.shared.forget(id.clone());
+            self.remove_directory(&id);
+            removed += 1;
+        }
+        if removed > 0 {
+            tracing::info!(removed, "cleaned finished executions");
+        }
+        removed
+    }
+
+    /// Without a store: the finished executions on the board the policy removes.
+    fn expired_on_board(&self, retention: Retention) -> Vec<(ExecutionId, PathBuf)> {
         let now = SystemTime::now();
         let mut finished: Vec<_> = self
             .shared
@@ -57,28 +107,39 @@ impl ExecutionCleaner {
             status
                 .completed_at
                 .and_then(|at| now.duration_since(at).ok())
-                .is_some_and(|age| age > config.max_age)
+                .is_some_and(|age| age > retention.max_age)
         };
-        let excess = finished.len().saturating_sub(config.max_finished);
-        let doomed: Vec<_> = finished
+        let excess = finished.len().saturating_sub(retention.max_finished);
+        finished
             .iter()
             .enumerate()
             .filter(|(index, status)| *index < excess || too_old(status))
-            .map(|(_, status)| status.execution_id.clone())
-            .collect();
-        let (Ok(registry), Ok(workers)) = (self.shared.registry(), self.shared.workers()) else {
-            return 0;
-        };
-        for id in &doomed {
-            if let Some((pid, _)) = registry.lookup(id) {
-                let _ = workers.terminate_child(pid).await;
-            }
-            self.shared.board.remove(id);
+            .map(|(_, status)| (status.execution_id.clone(), status.workdir.to_path_buf()))
+            .collect()
+    }
+
+    /// Removes `<output_dir>/<id>`: the path is made from the id, never taken from a record,
+    /// and only for an id that is one name (not `..`, no `/`), so nothing outside the output
+    /// directory can be removed. A directory that is not there is fine (a pipeline whose steps
+    /// ran no command has none).
+    fn remove_directory(&self, id: &ExecutionId) {
+        let name = id.as_str();
+        let one_name = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !one_name {
+            tracing::warn!(execution = %id, "not removing a directory for a malformed id");
+            return;
         }
-        if !doomed.is_empty() {
-            tracing::info!(removed = doomed.len(), "cleaned finished executions");
+        let dir = self.shared.config.output_dir.join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(dir = %dir.display(), %error, "cannot remove"),
         }
-        doomed.len()
     }
 }
 

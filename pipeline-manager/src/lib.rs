@@ -55,12 +55,15 @@
 pub mod error;
 pub mod execution;
 pub mod execution_cleaner;
+pub mod execution_store;
 pub mod manager;
 pub mod pipeline;
 mod pipeline_worker;
+pub mod sqlite_store;
 mod status_board;
 pub mod step_init;
 pub mod step_runner;
+mod store_writer;
 
 pub use error::PipelineError;
 pub use execution::{ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState};

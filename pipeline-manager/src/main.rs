@@ -2,14 +2,18 @@
 //!
 //! ```text
 //! pipeline-manager run [--output-dir DIR] [--json] [--containment auto|namespace|subreaper] [-v] FILE...
+//! pipeline-manager resume [--output-dir DIR] [--json] [--force] [--containment ...] EXECUTION
+//! pipeline-manager list [--output-dir DIR] [--json] [--status STATUS] [--pipeline NAME] [--limit N]
+//! pipeline-manager show [--output-dir DIR] [--json] EXECUTION
+//! pipeline-manager logs [--output-dir DIR] [--json] EXECUTION [STEP]
 //! pipeline-manager validate FILE...
-//! pipeline-manager logs [--output-dir DIR] EXECUTION [STEP]
 //! ```
 //!
-//! Exit codes: 0 every execution completed; 1 any failed, was cancelled, timed out or crashed,
-//! or the report could not be written to stdout (a closed pipe is not an error);
-//! 2 an invalid spec or usage; 130 interrupted by ctrl-c (running executions were cancelled and
-//! their processes are gone).
+//! Exit codes: 0 every execution completed (`run`, `resume`) or the command did what it was
+//! asked; 1 any failed, was cancelled, timed out or crashed, or the report could not be
+//! written to stdout (a closed pipe is not an error); 2 an invalid spec, usage, an unknown
+//! execution, or a resume refused; 130 interrupted by ctrl-c (running executions were
+//! cancelled and their processes are gone).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -20,10 +24,12 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pipeline_manager::execution_store::{ExecutionStore, ListFilter, StoredExecution};
+use pipeline_manager::sqlite_store::SqliteStore;
 use pipeline_manager::step_runner::{Containment, ShellExecutor};
 use pipeline_manager::{
-    ExecutionId, ExecutionStatus, ManagerConfig, PipelineManager, PipelineSpec, Status,
-    StepProgress, StepState,
+    ExecutionId, ExecutionStatus, ManagerConfig, PipelineError, PipelineManager, PipelineSpec,
+    Status, StepProgress, StepState,
 };
 
 /// An execution's memory is allocated on one runtime thread (where the supervisor starts its
@@ -91,6 +97,55 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run a failed, cancelled, timed-out, crashed or interrupted execution again from the
+    /// steps that did not complete, in the same directory; completed steps are kept.
+    Resume {
+        /// The execution's id.
+        execution: String,
+        /// Resume even if its spec file has changed since it ran (the new spec runs).
+        #[arg(long)]
+        force: bool,
+        /// Where executions' directories and their history are.
+        #[arg(long, default_value = "runs")]
+        output_dir: PathBuf,
+        /// Print the final status as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// As for `run`.
+        #[arg(long, value_enum, default_value_t = ContainmentArg::Auto)]
+        containment: ContainmentArg,
+    },
+    /// List recent executions from the history, newest first.
+    List {
+        /// Where executions' directories and their history are.
+        #[arg(long, default_value = "runs")]
+        output_dir: PathBuf,
+        /// Only those in this state (pending, running, completed, failed, cancelled,
+        /// timed_out, crashed, interrupted).
+        #[arg(long)]
+        status: Option<Status>,
+        /// Only those of this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one execution from the history: its steps, attempts, exit statuses, durations,
+    /// artifacts, and its earlier runs.
+    Show {
+        /// The execution's id.
+        execution: String,
+        /// Where executions' directories and their history are.
+        #[arg(long, default_value = "runs")]
+        output_dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the output of an execution's steps: each step's stdout log to stdout, its stderr
     /// log to stderr.
     Logs {
@@ -101,6 +156,9 @@ enum Command {
         /// Where executions' directories are made.
         #[arg(long, default_value = "runs")]
         output_dir: PathBuf,
+        /// Print the logs as JSON (`[{"step", "stdout", "stderr"}]`) on stdout.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -122,10 +180,10 @@ macro_rules! outln {
 static REPORT_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn note_write(written: std::io::Result<()>) {
-    if let Err(error) = written {
-        if error.kind() != std::io::ErrorKind::BrokenPipe {
-            REPORT_LOST.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        REPORT_LOST.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -215,7 +273,44 @@ fn run_cli() -> ExitCode {
             execution,
             step,
             output_dir,
-        } => print_logs(&execution, step.as_deref(), &output_dir),
+            json,
+        } => print_logs(&execution, step.as_deref(), &output_dir, json),
+        Command::List {
+            output_dir,
+            status,
+            pipeline,
+            limit,
+            json,
+        } => list(
+            &output_dir,
+            &ListFilter {
+                status,
+                pipeline,
+                limit: Some(limit),
+            },
+            json,
+        ),
+        Command::Show {
+            execution,
+            output_dir,
+            json,
+        } => show(&output_dir, &execution, json),
+        Command::Resume {
+            execution,
+            force,
+            output_dir,
+            json,
+            containment,
+        } => match runtime() {
+            Ok(runtime) => runtime.block_on(resume(
+                ExecutionId::from(execution.as_str()),
+                force,
+                output_dir,
+                json,
+                containment.into(),
+            )),
+            Err(code) => code,
+        },
         Command::Run {
             files,
             output_dir,
@@ -230,19 +325,280 @@ fn run_cli() -> ExitCode {
                 errln!("error: {}", shown(&error));
                 return ExitCode::from(EXIT_INVALID);
             }
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    errln!("error: cannot start the runtime: {error}");
-                    return ExitCode::from(EXIT_FAILED);
-                }
-            };
-            runtime.block_on(run(specs, output_dir, json, containment.into()))
+            match runtime() {
+                Ok(runtime) => runtime.block_on(run(specs, output_dir, json, containment.into())),
+                Err(code) => code,
+            }
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            errln!("error: cannot start the runtime: {error}");
+            ExitCode::from(EXIT_FAILED)
+        })
+}
+
+/// The history of `output_dir`, to read; exit 2 if there is none.
+fn open_history(output_dir: &std::path::Path) -> Result<SqliteStore, ExitCode> {
+    match SqliteStore::open_read_only(output_dir) {
+        Ok(Some(store)) => Ok(store),
+        Ok(None) => {
+            errln!(
+                "error: no history in {}: nothing has run there",
+                shown(&output_dir.display().to_string())
+            );
+            Err(ExitCode::from(EXIT_INVALID))
+        }
+        Err(error) => {
+            errln!("error: {}", shown(&error.to_string()));
+            Err(ExitCode::from(EXIT_FAILED))
+        }
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            outln!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            errln!("error: {error}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// A time in milliseconds since the Unix epoch, as RFC 3339 to the second.
+fn when(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// `list`: the history, newest first.
+fn list(output_dir: &std::path::Path, filter: &ListFilter, json: bool) -> ExitCode {
+    let store = match open_history(output_dir) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let executions = match store.list(filter) {
+        Ok(executions) => executions,
+        Err(error) => {
+            errln!("error: {}", shown(&error.to_string()));
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    if json {
+        return print_json(&executions);
+    }
+    outln!(
+        "{:<41} {:<20} {:<11} {:<20} {:>4}",
+        "execution",
+        "pipeline",
+        "status",
+        "started",
+        "runs"
+    );
+    for execution in &executions {
+        outln!(
+            "{:<41} {:<20} {:<11} {:<20} {:>4}",
+            execution.id,
+            shown(&execution.pipeline),
+            execution.status,
+            when(execution.created_at_ms),
+            execution.runs
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// The stored execution `id`; exit 2 if there is none.
+fn stored(store: &SqliteStore, id: &str) -> Result<StoredExecution, ExitCode> {
+    match store.get(&ExecutionId::from(id)) {
+        Ok(Some(execution)) => Ok(execution),
+        Ok(None) => {
+            errln!("error: no execution {} in the history", shown(id));
+            Err(ExitCode::from(EXIT_INVALID))
+        }
+        Err(error) => {
+            errln!("error: {}", shown(&error.to_string()));
+            Err(ExitCode::from(EXIT_FAILED))
+        }
+    }
+}
+
+/// `show`: one execution, its steps and its runs.
+fn show(output_dir: &std::path::Path, id: &str, json: bool) -> ExitCode {
+    let execution = match open_history(output_dir).and_then(|store| stored(&store, id)) {
+        Ok(execution) => execution,
+        Err(code) => return code,
+    };
+    if json {
+        return print_json(&execution);
+    }
+    let runs = execution.previous_runs.len() + 1;
+    outln!("execution  {}", execution.status.execution_id);
+    outln!("pipeline   {}", shown(&execution.status.pipeline));
+    outln!("started    {}", when(execution.created_at_ms));
+    outln!(
+        "directory  {}",
+        shown(&execution.status.workdir.display().to_string())
+    );
+    if let Some(source) = &execution.spec_source {
+        outln!("spec       {}", shown(&source.display().to_string()));
+    }
+    for (run, status) in execution
+        .previous_runs
+        .iter()
+        .chain(std::iter::once(&execution.status))
+        .enumerate()
+    {
+        outln!();
+        print_run(run + 1, runs, status);
+    }
+    ExitCode::SUCCESS
+}
+
+/// One run of an execution, for `show`.
+fn print_run(run: usize, runs: usize, status: &ExecutionStatus) {
+    let detail = match status.status {
+        Status::Completed => status.result.clone().unwrap_or_default(),
+        _ => status.error.clone().unwrap_or_default(),
+    };
+    outln!("run {run} of {runs}: {}  {}", status.status, shown(&detail));
+    outln!(
+        "  {:<24} {:<10} {:>8} {:<24} {:>10}",
+        "step",
+        "state",
+        "attempts",
+        "last exit",
+        "duration"
+    );
+    for step in &status.steps {
+        let exit = step
+            .exit
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let duration = step
+            .duration_ms
+            .map(|ms| humantime::format_duration(Duration::from_millis(ms)).to_string())
+            .unwrap_or_default();
+        let state = serde_json::to_value(step.state)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_default();
+        outln!(
+            "  {:<24} {:<10} {:>8} {:<24} {:>10}",
+            shown(&step.name),
+            state,
+            step.attempts,
+            shown(&exit),
+            duration
+        );
+    }
+    for artifact in &status.artifacts {
+        match artifact.bytes {
+            Some(bytes) => outln!("  artifact {} ({bytes} bytes)", artifact.path.display()),
+            None => outln!("  artifact {} (missing)", artifact.path.display()),
+        }
+    }
+}
+
+/// Starts a manager on `output_dir` whose steps run under this program as their init.
+async fn start_manager(
+    output_dir: PathBuf,
+    containment: Containment,
+) -> Result<PipelineManager, ExitCode> {
+    let mut executor = ShellExecutor::new().with_containment(containment);
+    if let Ok(this_program) = std::env::current_exe() {
+        executor = executor.with_init_command(this_program, [STEP_INIT]);
+    }
+    let config = ManagerConfig {
+        output_dir,
+        executor: Arc::new(executor),
+        ..ManagerConfig::default()
+    };
+    PipelineManager::start(config).await.map_err(|error| {
+        errln!("error: {}", shown(&error.to_string()));
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// `resume`: the execution's spec file is read again, if it is still there, and compared
+/// with what ran; without it, the stored spec runs.
+async fn resume(
+    id: ExecutionId,
+    force: bool,
+    output_dir: PathBuf,
+    json: bool,
+    containment: Containment,
+) -> ExitCode {
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            errln!("error: cannot install signal handlers: {error}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    if !output_dir
+        .join(pipeline_manager::sqlite_store::DATABASE_FILE)
+        .exists()
+    {
+        errln!(
+            "error: no history in {}: nothing has run there",
+            shown(&output_dir.display().to_string())
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let manager = match start_manager(output_dir, containment).await {
+        Ok(manager) => manager,
+        Err(code) => return code,
+    };
+    let refused = |manager: PipelineManager, message: String| async move {
+        errln!("error: {}", shown(&message));
+        let _ = manager.shutdown().await;
+        ExitCode::from(EXIT_INVALID)
+    };
+    let stored = match manager.stored(&id).await {
+        Ok(stored) => stored,
+        Err(PipelineError::NotFound(_)) => {
+            return refused(manager, format!("no execution {id} in the history")).await;
+        }
+        Err(error) => return refused(manager, error.to_string()).await,
+    };
+    let spec = match stored
+        .spec_source
+        .as_deref()
+        .filter(|source| source.exists())
+    {
+        Some(source) => match PipelineSpec::from_file(source) {
+            Ok(spec) => Some(Arc::new(spec)),
+            Err(error) => return refused(manager, error.to_string()).await,
+        },
+        None => None,
+    };
+    let steps = stored.spec.steps().len();
+    let name = stored.spec.name().to_string();
+    let mut updates = manager.subscribe();
+    if let Err(error) = manager.resume(&id, spec, force).await {
+        return refused(manager, error.to_string()).await;
+    }
+    watch(
+        &manager,
+        &mut updates,
+        &mut signals,
+        vec![(id, name, steps)],
+        false,
+        json,
+    )
+    .await
 }
 
 fn init_tracing(verbose: u8) {
@@ -270,6 +626,7 @@ fn print_logs(
     execution: &std::path::Path,
     step: Option<&str>,
     output_dir: &std::path::Path,
+    json: bool,
 ) -> ExitCode {
     let dir = if execution.is_dir() {
         execution.to_path_buf()
@@ -327,6 +684,25 @@ fn print_logs(
             None => errln!("error: no step logs in {}", logs.display()),
         }
         return ExitCode::from(EXIT_INVALID);
+    }
+    if json {
+        let read = |stem: &std::path::Path, stream: &str| {
+            let path = pipeline_manager::step_runner::log_file(stem, stream);
+            std::fs::read(path)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default()
+        };
+        let logs: Vec<serde_json::Value> = selected
+            .iter()
+            .map(|(name, stem)| {
+                serde_json::json!({
+                    "step": name,
+                    "stdout": read(stem, "stdout"),
+                    "stderr": read(stem, "stderr"),
+                })
+            })
+            .collect();
+        return print_json(&logs);
     }
     let headers = selected.len() > 1;
     for (name, stem) in selected {
@@ -516,21 +892,9 @@ async fn run(
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    let mut executor = ShellExecutor::new().with_containment(containment);
-    if let Ok(this_program) = std::env::current_exe() {
-        executor = executor.with_init_command(this_program, [STEP_INIT]);
-    }
-    let config = ManagerConfig {
-        output_dir,
-        executor: Arc::new(executor),
-        ..ManagerConfig::default()
-    };
-    let manager = match PipelineManager::start(config).await {
+    let manager = match start_manager(output_dir, containment).await {
         Ok(manager) => manager,
-        Err(error) => {
-            errln!("error: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let mut updates = manager.subscribe();
     let mut ids = Vec::new();
@@ -545,6 +909,27 @@ async fn run(
             }
         }
     }
+    watch(
+        &manager,
+        &mut updates,
+        &mut signals,
+        ids,
+        start_failed,
+        json,
+    )
+    .await
+}
+
+/// Shows the executions' progress until each has settled (ctrl-c cancels them), prints
+/// their final statuses, stops the manager, and returns the exit code.
+async fn watch(
+    manager: &PipelineManager,
+    updates: &mut pipeline_manager::ExecutionUpdates,
+    signals: &mut Signals,
+    ids: Vec<(ExecutionId, String, usize)>,
+    start_failed: bool,
+    json: bool,
+) -> ExitCode {
     let mut progress = Progress::new(&ids);
     // The subscription predates every start, so it sees each execution's updates; a periodic
     // re-read of the board covers any it dropped by falling behind.

@@ -29,7 +29,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use otp_core::ServerRef;
 use otp_core::dynamic_supervisor::{
@@ -45,10 +45,18 @@ use tokio::sync::broadcast;
 use crate::error::PipelineError;
 use crate::execution::{ExecutionId, ExecutionStatus, Status};
 use crate::execution_cleaner::{CleanerConfig, ExecutionCleaner};
+use crate::execution_store::{
+    ExecutionRecord, ExecutionStore, ExecutionSummary, ListFilter, OpenStore, StoreConfig,
+    StoreWrite, StoredExecution,
+};
 use crate::pipeline::PipelineSpec;
-use crate::pipeline_worker::{PipelineWorker, WorkerArgs, WorkerCall, WorkerCast, WorkerReply};
+use crate::pipeline_worker::{
+    PipelineWorker, Resumed, WorkerArgs, WorkerCall, WorkerCast, WorkerReply,
+};
+use crate::sqlite_store::SqliteStore;
 use crate::status_board::StatusBoard;
 use crate::step_runner::{ShellExecutor, StepExecutor};
+use crate::store_writer::{StoreCall, StoreCast, StoreRead, StoreReply, StoreWriter};
 
 type WorkerRegistry = Registry<ExecutionId, ServerRef<PipelineWorker>>;
 
@@ -67,6 +75,8 @@ pub struct ManagerConfig {
     pub cleaner: CleanerConfig,
     /// What runs the steps. Default [`ShellExecutor`].
     pub executor: Arc<dyn StepExecutor>,
+    /// Where the history is kept. Default [`StoreConfig::Sqlite`]: `<output_dir>/executions.db`.
+    pub store: StoreConfig,
 }
 
 impl ManagerConfig {
@@ -95,6 +105,7 @@ impl Default for ManagerConfig {
             kill_grace: Duration::from_secs(2),
             cleaner: CleanerConfig::default(),
             executor: Arc::new(ShellExecutor::new()),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -106,6 +117,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("max_live_executions", &self.max_live_executions)
             .field("kill_grace", &self.kill_grace)
             .field("cleaner", &self.cleaner)
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +127,8 @@ impl std::fmt::Debug for ManagerConfig {
 pub(crate) struct Shared {
     pub(crate) board: StatusBoard,
     pub(crate) config: ManagerConfig,
+    /// `None` without a store ([`StoreConfig::Memory`]).
+    store: Option<Name<ServerRef<StoreWriter>>>,
     registry: Name<WorkerRegistry>,
     workers: Name<DynamicSupervisor>,
     tasks: Name<TaskSupervisor>,
@@ -143,6 +157,51 @@ impl Shared {
     pub(crate) fn workers(&self) -> Result<DynamicSupervisor, PipelineError> {
         current(&self.workers)
     }
+
+    /// Sends a worker's status to the store, to be written in its next batch, or at once
+    /// with `now` (someone is about to wait for it). Not there (the store is restarting): the
+    /// worker is being restarted with it (`rest_for_one`).
+    pub(crate) fn record(&self, record: ExecutionRecord, now: bool) {
+        if let Some(store) = &self.store {
+            let write = StoreWrite::Put(record);
+            let _ = store.cast(if now {
+                StoreCast::WriteNow(write)
+            } else {
+                StoreCast::Write(write)
+            });
+        }
+    }
+
+    /// Forgets a removed execution in the store.
+    pub(crate) fn forget(&self, id: ExecutionId) {
+        if let Some(store) = &self.store {
+            let _ = store.cast(StoreCast::Write(StoreWrite::Remove(id)));
+        }
+    }
+
+    /// Returns once everything sent to the store so far is committed.
+    async fn sync(&self) -> Result<(), PipelineError> {
+        match &self.store {
+            Some(store) => match store.call_timeout(StoreCall::Sync, Timeout::Infinity).await {
+                Ok(_) => Ok(()),
+                Err(error) => Err(store_unavailable(error)),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the store; [`PipelineError::NoStore`] without one.
+    pub(crate) async fn read(&self, read: StoreRead) -> Result<StoreReply, PipelineError> {
+        let store = self.store.as_ref().ok_or(PipelineError::NoStore)?;
+        store
+            .call_timeout(StoreCall::Read(read), Timeout::Infinity)
+            .await
+            .map_err(store_unavailable)
+    }
+}
+
+fn store_unavailable(error: CallError) -> PipelineError {
+    PipelineError::Unavailable(format!("execution store: {error}"))
 }
 
 /// The pipeline manager: start, execute, watch and cancel pipeline executions.
@@ -174,9 +233,20 @@ impl PipelineManager {
     /// - If the tree cannot start (no tokio runtime), returns [`PipelineError::Unavailable`].
     pub async fn start(config: ManagerConfig) -> Result<PipelineManager, PipelineError> {
         config.check()?;
+        let open_store: Option<OpenStore> = match &config.store {
+            StoreConfig::Sqlite => {
+                let dir = config.output_dir.clone();
+                Some(Arc::new(move || {
+                    Ok(Box::new(SqliteStore::open(&dir)?) as Box<dyn ExecutionStore>)
+                }))
+            }
+            StoreConfig::Memory => None,
+            StoreConfig::Custom(open) => Some(open.clone()),
+        };
         let shared = Arc::new(Shared {
             board: StatusBoard::new(),
             config,
+            store: open_store.is_some().then(|| Name::new("execution store")),
             registry: Name::new("worker registry"),
             workers: Name::new("worker supervisor"),
             tasks: Name::new("step task supervisor"),
@@ -220,7 +290,20 @@ impl PipelineManager {
         let flags = SupFlags::new(Strategy::RestForOne)
             .intensity(3, Duration::from_secs(5))
             .map_err(|error| PipelineError::Unavailable(error.to_string()))?;
-        let root = Supervisor::start(flags, vec![registry, workers, tasks, cleaner])
+        let mut children = Vec::new();
+        if let (Some(open), Some(name)) = (open_store, &shared.store) {
+            children.push(ChildSpec::new(
+                "execution_store",
+                name.registering(move || {
+                    StoreWriter::start_with(
+                        open.clone(),
+                        StartOptions::new().label("execution_store"),
+                    )
+                }),
+            ));
+        }
+        children.extend([registry, workers, tasks, cleaner]);
+        let root = Supervisor::start(flags, children)
             .await
             .map_err(|error| PipelineError::Unavailable(error.to_string()))?;
         Ok(PipelineManager { root, shared })
@@ -263,17 +346,28 @@ impl PipelineManager {
         &self,
         spec: impl Into<Arc<PipelineSpec>>,
     ) -> Result<ExecutionId, PipelineError> {
-        self.start_worker(spec.into(), false).await
+        self.start_worker(
+            ExecutionId::generate(),
+            spec.into(),
+            false,
+            SystemTime::now(),
+            None,
+        )
+        .await
     }
 
     /// Starts a worker for `spec`; with `execute`, its first incarnation executes right after
     /// its `init`, before any message (a restarted one comes back pending, as in the seed).
+    ///
+    /// Returns once the worker's first status is in the store: an id returned is never lost.
     async fn start_worker(
         &self,
+        id: ExecutionId,
         spec: Arc<PipelineSpec>,
         execute: bool,
+        created_at: SystemTime,
+        resumed: Option<Arc<Resumed>>,
     ) -> Result<ExecutionId, PipelineError> {
-        let id = ExecutionId::generate();
         let registry = self.shared.registry()?;
         let workers = self.shared.workers()?;
         let name = registry.via(id.clone());
@@ -288,6 +382,8 @@ impl PipelineManager {
                 shared: shared.clone(),
                 incarnation,
                 execute: execute && incarnation == 1,
+                created_at,
+                resumed: resumed.clone(),
             };
             PipelineWorker::start_with(
                 args,
@@ -297,7 +393,10 @@ impl PipelineManager {
             )
         });
         match workers.start_child(child).await {
-            Ok(_) => Ok(id),
+            Ok(_) => {
+                self.shared.sync().await?;
+                Ok(id)
+            }
             // The worker's `init` refuses a start beyond the live-execution limit.
             Err(DynamicStartError::Ignored) => Err(PipelineError::TooManyExecutions(
                 self.shared.config.max_live_executions.unwrap_or(0),
@@ -358,7 +457,100 @@ impl PipelineManager {
         spec: impl Into<Arc<PipelineSpec>>,
     ) -> Result<ExecutionId, PipelineError> {
         // Executed by the worker itself as soon as it has started: no second round to it.
-        self.start_worker(spec.into(), true).await
+        self.start_worker(
+            ExecutionId::generate(),
+            spec.into(),
+            true,
+            SystemTime::now(),
+            None,
+        )
+        .await
+    }
+
+    /// Runs a failed, cancelled, timed-out, crashed or interrupted execution again, under the
+    /// same id and in the same directory, from the steps that did not complete: completed
+    /// steps (those `spec` still has, by name) are kept, with their outputs. The history keeps
+    /// the earlier run ([`StoredExecution::previous_runs`]). Returns once the resumed run is in
+    /// the store; wait for it as for any execution.
+    ///
+    /// `spec` is what to run: `None` for the stored spec. A `spec` whose
+    /// [`hash`](PipelineSpec::hash) differs from the stored one is refused unless `force`.
+    ///
+    /// # Errors
+    ///
+    /// - [`PipelineError::NotFound`] if the store has no such execution;
+    /// - [`PipelineError::NotResumable`] if it is pending, running or completed;
+    /// - [`PipelineError::SpecChanged`] if `spec` differs from the stored one and not `force`;
+    /// - [`PipelineError::NoStore`] without a store; otherwise as
+    ///   [`start_execution`](Self::start_execution).
+    pub async fn resume(
+        &self,
+        id: &ExecutionId,
+        spec: Option<Arc<PipelineSpec>>,
+        force: bool,
+    ) -> Result<(), PipelineError> {
+        let stored = self.stored(id).await?;
+        let status = stored.status.status;
+        if !status.is_final() || status == Status::Completed {
+            return Err(PipelineError::NotResumable(id.clone(), status));
+        }
+        let spec = match spec {
+            Some(spec) if spec.hash() != stored.spec_hash && !force => {
+                return Err(PipelineError::SpecChanged(id.clone()));
+            }
+            Some(spec) => spec,
+            None => Arc::new(stored.spec),
+        };
+        // Its worker from the run that ended, if this manager ran it, makes way.
+        if let Some(pid) = self.worker_pid(id) {
+            let _ = self.shared.workers()?.terminate_child(pid).await;
+        }
+        let created_at = SystemTime::UNIX_EPOCH
+            + Duration::from_millis(u64::try_from(stored.created_at_ms).unwrap_or(0));
+        let resumed = Resumed {
+            last_run: Arc::new(stored.status),
+            earlier_runs: stored.previous_runs.into_iter().map(Arc::new).collect(),
+        };
+        self.start_worker(id.clone(), spec, true, created_at, Some(Arc::new(resumed)))
+            .await
+            .map(drop)
+    }
+
+    /// The execution as the store has it: its spec, its current run with every step's
+    /// attempts, exit statuses, durations and artifacts, and its earlier runs.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::NotFound`] if it is not in the store; [`PipelineError::Store`] if it
+    /// cannot be read; [`PipelineError::NoStore`] without a store.
+    pub async fn stored(&self, id: &ExecutionId) -> Result<StoredExecution, PipelineError> {
+        match self.shared.read(StoreRead::Get(id.clone())).await? {
+            StoreReply::Execution(found) => found?
+                .map(|found| *found)
+                .ok_or_else(|| PipelineError::NotFound(id.clone())),
+            _ => Err(PipelineError::Unavailable(
+                "execution store: wrong reply".into(),
+            )),
+        }
+    }
+
+    /// The history in the store, newest first: every execution this manager and earlier ones
+    /// on the same output directory recorded, as `filter` selects.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Store`] if it cannot be read; [`PipelineError::NoStore`] without a
+    /// store.
+    pub async fn history(
+        &self,
+        filter: ListFilter,
+    ) -> Result<Vec<ExecutionSummary>, PipelineError> {
+        match self.shared.read(StoreRead::List(filter)).await? {
+            StoreReply::List(found) => Ok(found?),
+            _ => Err(PipelineError::Unavailable(
+                "execution store: wrong reply".into(),
+            )),
+        }
     }
 
     /// The execution's current status, from its worker (seed `get_execution_status`).

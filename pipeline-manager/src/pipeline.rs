@@ -49,6 +49,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -80,11 +81,17 @@ pub struct PipelineSpec {
     /// For each step, the indices of the steps that need it.
     #[serde(skip)]
     dependents: Vec<Box<[usize]>>,
+    /// A digest of the draft, to tell whether a spec changed (see [`Self::hash`]).
+    #[serde(skip)]
+    hash: Arc<str>,
+    /// The file it was read from, if it was.
+    #[serde(skip)]
+    source: Option<Arc<Path>>,
 }
 
 /// A pipeline as code writes it, not yet checked: [`check`](Self::check) it into a
 /// [`PipelineSpec`] to run it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineDraft {
     /// The pipeline's name.
     pub name: String,
@@ -120,7 +127,7 @@ impl fmt::Display for OnFailure {
 }
 
 /// What a step runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepAction {
     /// A shell line, run with `sh -c`.
@@ -139,7 +146,7 @@ impl fmt::Display for StepAction {
 }
 
 /// One step. Inside a [`PipelineSpec`] it has been checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepSpec {
     /// Unique within the pipeline.
     pub name: String,
@@ -264,6 +271,18 @@ impl PipelineSpec {
         self.draft.on_failure
     }
 
+    /// A digest of what the spec says (not of where it came from): two specs have the same
+    /// hash exactly when they run the same. `resume` compares it with the stored one.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The file the spec was read from ([`from_file`](Self::from_file)); `None` for one
+    /// parsed from text or built in code.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
     /// The spec as a draft, to change and check again.
     pub fn to_draft(&self) -> PipelineDraft {
         self.draft.clone()
@@ -293,7 +312,13 @@ impl PipelineSpec {
         }
         let text =
             String::from_utf8(bytes).map_err(|_| SpecError::NotUtf8 { file: file.clone() })?;
-        PipelineSpec::parse(&text, &file)
+        let mut spec = PipelineSpec::parse(&text, &file)?;
+        spec.source = Some(
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .into(),
+        );
+        Ok(spec)
     }
 
     /// Parses and checks spec text; `file` names it in errors.
@@ -451,11 +476,29 @@ fn check(mut draft: PipelineDraft, file: &str, lines: &Lines) -> Result<Pipeline
             dependents[needed].push(index);
         }
     }
+    let hash = digest(&draft);
     Ok(PipelineSpec {
         draft,
         needs,
         dependents: dependents.into_iter().map(Vec::into_boxed_slice).collect(),
+        hash,
+        source: None,
     })
+}
+
+/// The first 128 bits of the SHA-256 of the draft's JSON, in hex: the same for the same
+/// pipeline on every machine and Rust version (JSON fields are in declaration order, `env` is
+/// a sorted map), so a stored hash can be compared with a spec read again later.
+fn digest(draft: &PipelineDraft) -> Arc<str> {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let json = serde_json::to_vec(draft).expect("a draft always serializes");
+    let sum = sha2::Sha256::digest(&json);
+    let mut hex = String::with_capacity(32);
+    for byte in &sum[..16] {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex.into()
 }
 
 /// A cycle in the graph where step `i` points at each step in `needs[i]`, as the steps on it
@@ -791,6 +834,13 @@ mod humantime_serde_compat {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Duration, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+
     pub(crate) mod option {
         use std::time::Duration;
 
@@ -801,6 +851,17 @@ mod humantime_serde_compat {
             match d {
                 Some(d) => super::serialize(d, s),
                 None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            match <Option<String> as serde::Deserialize>::deserialize(d)? {
+                Some(text) => humantime::parse_duration(&text)
+                    .map(Some)
+                    .map_err(serde::de::Error::custom),
+                None => Ok(None),
             }
         }
     }

@@ -29,6 +29,7 @@ use otp_core::{ExitReason, Pid};
 use crate::execution::{
     Artifact, ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState, millis,
 };
+use crate::execution_store::ExecutionRecord;
 use crate::manager::Shared;
 use crate::pipeline::{MAX_DURATION, OnFailure, PipelineSpec};
 use crate::step_runner::{self, StepOutcome, StepRun, StopRequest, StopRequests};
@@ -41,6 +42,17 @@ pub(crate) struct WorkerArgs {
     pub(crate) incarnation: u32,
     /// Execute at once after `init` (`run_pipeline`), instead of waiting for `execute`.
     pub(crate) execute: bool,
+    /// When the execution was started (first started, for a resumed one).
+    pub(crate) created_at: SystemTime,
+    /// What a resumed execution keeps from its earlier runs.
+    pub(crate) resumed: Option<Arc<Resumed>>,
+}
+
+/// What a resumed execution starts from: its last run's status, whose completed steps are
+/// kept (those the spec still has, by name), and its earlier runs, for the history.
+pub(crate) struct Resumed {
+    pub(crate) last_run: Arc<ExecutionStatus>,
+    pub(crate) earlier_runs: Vec<Arc<ExecutionStatus>>,
 }
 
 /// What the worker does right after its `init`.
@@ -136,6 +148,9 @@ pub(crate) struct PipelineWorker {
     artifacts: Vec<Artifact>,
     workdir: Arc<Path>,
     restarted: bool,
+    created_at: SystemTime,
+    /// The final statuses of the execution's earlier runs (it was resumed), oldest first.
+    previous_runs: Arc<[Arc<ExecutionStatus>]>,
 }
 
 impl PipelineWorker {
@@ -183,10 +198,38 @@ impl PipelineWorker {
     /// stopping: then the last of their late results publishes it, once their processes are
     /// gone, with the signal that ended them.
     fn publish(&self) {
+        self.publish_committing(true);
+    }
+
+    /// [`publish`](Self::publish) after steps have only started: the store may take it with
+    /// its next batch, since a start that is lost costs nothing (a resume starts the step
+    /// again). Every other change (a step ended, the execution did) is committed at once: a
+    /// completed step lost to a crash of the manager would run again on resume.
+    fn publish_started(&self) {
+        self.publish_committing(self.status.is_final());
+    }
+
+    fn publish_committing(&self, commit_now: bool) {
         let stopping = self.running.iter().any(|step| step.task.is_some());
         if !(self.status.is_final() && stopping) {
-            self.shared.board.publish(self.snapshot());
+            self.publish_now(commit_now);
         }
+    }
+
+    /// Publishes the status to the board and records it in the store, committed at once with
+    /// `commit_now` (the first status, which `start_execution` waits for).
+    fn publish_now(&self, commit_now: bool) {
+        let status = Arc::new(self.snapshot());
+        self.shared.board.publish(status.clone());
+        self.shared.record(
+            ExecutionRecord {
+                status,
+                spec: self.spec.clone(),
+                created_at: self.created_at,
+                previous_runs: self.previous_runs.clone(),
+            },
+            commit_now,
+        );
     }
 
     /// Ends the execution in a final state. Steps waiting to retry stop there, and steps that
@@ -467,10 +510,11 @@ impl PipelineWorker {
     /// Under `on_failure = "finish"`, fails the execution once a step has failed and the
     /// steps that were running then have ended.
     fn fail_if_failing(&mut self, ctx: &mut Context<Self>) {
-        if self.status == Status::Running && self.running.is_empty() {
-            if let Some(error) = self.failure.take() {
-                self.finish(Status::Failed, Some(error), ctx);
-            }
+        if self.status == Status::Running
+            && self.running.is_empty()
+            && let Some(error) = self.failure.take()
+        {
+            self.finish(Status::Failed, Some(error), ctx);
         }
     }
 
@@ -505,18 +549,6 @@ impl PipelineWorker {
         self.status = Status::Running;
         self.started_at = Some(SystemTime::now());
         self.started = Some(Instant::now());
-        // Made here, before any step, so that steps starting together find it: one mkdir. A
-        // restarted worker's execution may have made it already.
-        let made = if self.restarted {
-            step_runner::reuse_workdir(&self.workdir)
-        } else {
-            step_runner::create_workdir(&self.workdir)
-        };
-        if let Err(error) = made {
-            self.finish(Status::Failed, Some(error), ctx);
-            self.publish();
-            return Ok(());
-        }
         // Seed D6: the execution's timeout counts from execute.
         self.execution_timer =
             Some(ctx.send_after(self.spec.timeout(), WorkerInfo::ExecutionTimeout)?);
@@ -530,8 +562,13 @@ impl PipelineWorker {
                 self.unmet[index] == 0 && self.steps[index].state == StepState::Pending
             })
             .collect();
-        self.start_ready(ctx).await?;
-        self.publish();
+        if self.steps_completed == self.steps.len() {
+            // Resumed with nothing left to run.
+            self.complete(ctx);
+        } else {
+            self.start_ready(ctx).await?;
+        }
+        self.publish_started();
         Ok(())
     }
 }
@@ -581,23 +618,42 @@ impl GenServer for PipelineWorker {
         }
         let workdir = workdir_of(&args.shared.config.output_dir, &args.id);
         let restarted = (args.incarnation > 1).then(|| restarted_because(&args));
-        let worker = PipelineWorker {
-            steps: args
-                .spec
-                .steps()
-                .iter()
-                .map(|step| {
-                    Arc::new(StepProgress {
-                        name: step.name.as_str().into(),
-                        state: StepState::Pending,
-                        attempts: 0,
-                        exit: None,
-                        duration_ms: None,
-                        output_tail: Vec::new(),
+        let steps: imbl::Vector<_> = args
+            .spec
+            .steps()
+            .iter()
+            .map(|step| {
+                args.resumed
+                    .as_deref()
+                    .and_then(|resumed| completed_step(&resumed.last_run, &step.name))
+                    .unwrap_or_else(|| {
+                        Arc::new(StepProgress {
+                            name: step.name.as_str().into(),
+                            state: StepState::Pending,
+                            attempts: 0,
+                            exit: None,
+                            duration_ms: None,
+                            output_tail: Vec::new(),
+                        })
                     })
-                })
-                .collect(),
-            steps_completed: 0,
+            })
+            .collect();
+        let previous_runs = match args.resumed.as_deref() {
+            Some(resumed) => {
+                let mut runs = resumed.earlier_runs.clone();
+                runs.push(resumed.last_run.clone());
+                runs.into()
+            }
+            None => Arc::from([]),
+        };
+        let worker = PipelineWorker {
+            steps_completed: steps
+                .iter()
+                .filter(|step| step.state == StepState::Completed)
+                .count(),
+            steps,
+            created_at: args.created_at,
+            previous_runs,
             unmet: Vec::new(),
             ready: VecDeque::new(),
             running: Vec::new(),
@@ -621,7 +677,7 @@ impl GenServer for PipelineWorker {
             // Seed test 3: a crashed worker comes back pending under the same id.
             restarted: args.incarnation > 1,
         };
-        worker.publish();
+        worker.publish_now(true);
         Ok(Init::Ready(worker))
     }
 
@@ -631,7 +687,7 @@ impl GenServer for PipelineWorker {
         // as it is: the steps' tasks end with this worker.
         if !reason.is_clean() {
             self.error = Some(format!("its worker crashed ({reason}) and was restarted"));
-            self.shared.board.publish(self.snapshot());
+            self.publish_now(true);
         }
     }
 
@@ -710,7 +766,7 @@ impl GenServer for PipelineWorker {
                 if let (Status::Running, Some(position)) = (self.status, self.running_at(attempt)) {
                     let waiting = self.running.remove(position);
                     Box::pin(self.start_attempt(waiting.index, ctx)).await?;
-                    self.publish();
+                    self.publish_started();
                 }
             }
         }
@@ -728,6 +784,15 @@ fn artifact_size(workdir: &Path, path: &Path) -> Option<u64> {
         return None;
     }
     std::fs::metadata(resolved).ok().map(|meta| meta.len())
+}
+
+/// Step `name` of a resumed execution's last run, if it completed: it is kept, not run again.
+fn completed_step(last_run: &ExecutionStatus, name: &str) -> Option<Arc<StepProgress>> {
+    last_run
+        .steps
+        .iter()
+        .find(|step| &*step.name == name && step.state == StepState::Completed)
+        .cloned()
 }
 
 /// Why a restarted worker is pending again, for its status's `error`: the crash its previous

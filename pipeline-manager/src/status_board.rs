@@ -52,17 +52,16 @@ impl StatusBoard {
         &self.partitions[((self.hasher.hash_one(id) >> 32) % PARTITIONS as u64) as usize]
     }
 
-    pub(crate) fn publish(&self, status: ExecutionStatus) {
-        let status = Arc::new(status);
+    pub(crate) fn publish(&self, status: Arc<ExecutionStatus>) {
         {
             let mut partition = self.partition(&status.execution_id).write();
             let replaced = partition.insert(status.execution_id.clone(), status.clone());
             self.count_change(replaced.as_deref(), Some(&status));
         }
-        if let Some(updates) = self.updates.read().as_ref() {
-            if updates.receiver_count() > 0 {
-                let _ = updates.send(status);
-            }
+        if let Some(updates) = self.updates.read().as_ref()
+            && updates.receiver_count() > 0
+        {
+            let _ = updates.send(status);
         }
     }
 
@@ -174,19 +173,19 @@ mod tests {
     #[test]
     fn the_live_count_follows_every_change_of_an_execution() {
         let board = StatusBoard::new();
-        board.publish(status("a", Status::Pending));
-        board.publish(status("b", Status::Pending));
+        board.publish(Arc::new(status("a", Status::Pending)));
+        board.publish(Arc::new(status("b", Status::Pending)));
         assert_eq!(board.live_count(), 2);
-        board.publish(status("a", Status::Running));
+        board.publish(Arc::new(status("a", Status::Running)));
         assert_eq!(board.live_count(), 2);
-        board.publish(status("a", Status::Completed));
+        board.publish(Arc::new(status("a", Status::Completed)));
         assert_eq!(board.live_count(), 1);
         // A late publish of a final status (a step's result after a cancel) changes nothing.
-        board.publish(status("a", Status::Completed));
+        board.publish(Arc::new(status("a", Status::Completed)));
         assert_eq!(board.live_count(), 1);
         // A restarted worker comes back pending under the same id.
-        board.publish(status("b", Status::Running));
-        board.publish(status("b", Status::Pending));
+        board.publish(Arc::new(status("b", Status::Running)));
+        board.publish(Arc::new(status("b", Status::Pending)));
         assert_eq!(board.live_count(), 1);
         board.remove(&ExecutionId::from("a"));
         assert_eq!(board.live_count(), 1);
@@ -194,8 +193,8 @@ mod tests {
         assert_eq!(board.live_count(), 0);
         board.remove(&ExecutionId::from("never"));
         assert_eq!(board.live_count(), 0);
-        board.publish(status("c", Status::Running));
-        board.publish(status("d", Status::Failed));
+        board.publish(Arc::new(status("c", Status::Running)));
+        board.publish(Arc::new(status("d", Status::Failed)));
         board.clear();
         assert_eq!(board.live_count(), 0);
     }
@@ -209,10 +208,10 @@ mod tests {
                 scope.spawn(move || {
                     for i in 0..500 {
                         let id = format!("{writer}-{i}");
-                        board.publish(status(&id, Status::Pending));
-                        board.publish(status(&id, Status::Running));
+                        board.publish(Arc::new(status(&id, Status::Pending)));
+                        board.publish(Arc::new(status(&id, Status::Running)));
                         if i % 3 == 0 {
-                            board.publish(status(&id, Status::Cancelled));
+                            board.publish(Arc::new(status(&id, Status::Cancelled)));
                         }
                         if i % 5 == 0 {
                             board.remove(&ExecutionId::from(id.as_str()));

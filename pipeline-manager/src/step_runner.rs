@@ -112,7 +112,7 @@ pub struct StepOutcome {
 
 /// What an attempt is given: where to run, and the manager's requests to stop it.
 pub struct StepRun {
-    /// The execution's directory, made (by [`create_workdir`]) before its first step starts.
+    /// The execution's directory (each attempt makes it if it is not there yet).
     pub workdir: Arc<Path>,
     /// Time between [`StopRequest::Terminate`] and [`StopRequest::Kill`] when the attempt is
     /// cancelled or times out; also how long its output is still read after its processes have
@@ -374,8 +374,7 @@ async fn run_command(step: StepCommand, run: StepRun, started: Instant) -> StepO
         output_tail: Vec::new(),
         duration: started.elapsed(),
     };
-    // Here, in the step's task, rather than in the worker: filesystem calls block.
-    if let Err(error) = check_workdir(&run.workdir) {
+    if let Err(error) = prepare_workdir(&run.workdir) {
         return failed(error);
     }
     let (control, init_end) = match std::os::unix::net::UnixStream::pair() {
@@ -488,47 +487,17 @@ async fn run_command(step: StepCommand, run: StepRun, started: Instant) -> StepO
     }
 }
 
-/// Makes an execution's directory, exclusively: `create_dir` fails on anything already there,
-/// a symlink planted under the name included (ids cannot be guessed in advance, so that would
-/// be an attack or a bug). The output directory above it may be shared, and is made on first
-/// use.
-///
-/// # Errors
-///
-/// What stopped it, naming the path.
-pub fn create_workdir(dir: &Path) -> Result<(), String> {
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
-    }
-    std::fs::create_dir(dir).map_err(|error| match error.kind() {
-        std::io::ErrorKind::AlreadyExists => format!(
-            "{} already exists: an execution directory is always new",
-            dir.display()
-        ),
-        _ => format!("cannot create {}: {error}", dir.display()),
-    })
-}
-
-/// The directory of an execution that ran before (its worker was restarted, or it is resumed):
-/// made if it is missing, else checked to be a directory, not a symlink.
-///
-/// # Errors
-///
-/// What stopped it, naming the path.
-pub fn reuse_workdir(dir: &Path) -> Result<(), String> {
-    match create_workdir(dir) {
-        Err(_) if dir.exists() => check_workdir(dir),
-        made => made,
-    }
-}
-
-/// Checks that the execution's directory is still a directory, not a symlink that replaced
-/// it, before an attempt runs in it.
-fn check_workdir(dir: &Path) -> Result<(), String> {
+/// Makes the execution's directory if it is not there yet (several first steps may start at
+/// once; a resumed execution reuses it), then checks that it is a directory and not a symlink
+/// planted under its name in a shared output directory: nothing is ever written through one.
+/// Called by each attempt, in its task: filesystem calls block, and a pipeline whose steps
+/// never run a command gets no directory.
+fn prepare_workdir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     match std::fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(format!("{} is no longer a directory", dir.display())),
+        Ok(_) => Err(format!("{} is not a directory", dir.display())),
         Err(error) => Err(format!("{}: {error}", dir.display())),
     }
 }
@@ -572,11 +541,11 @@ async fn drain(
         }
         let bytes = &chunk[..read];
         tail.lock().push(bytes);
-        if let Some(file) = &mut log {
-            if let Err(error) = file.write_all(bytes).await {
-                failed = Some(error);
-                log = None;
-            }
+        if let Some(file) = &mut log
+            && let Err(error) = file.write_all(bytes).await
+        {
+            failed = Some(error);
+            log = None;
         }
     }
     if let Some(mut file) = log {
@@ -644,33 +613,29 @@ mod tests {
         (run, stop)
     }
 
-    // An execution's directory is always new: a directory or a symlink already under its name
-    // (planted in a shared output directory) is not used, and nothing is written through it.
+    // A symlink planted under an execution directory's name (in a shared output directory) is
+    // not used: nothing is written through it.
     #[tokio::test]
-    async fn an_execution_directory_is_never_what_is_already_at_its_path() {
+    async fn a_step_never_runs_through_a_symlink_at_its_directory() {
         let root = std::env::temp_dir().join(format!("pm-unit-{}-workdir", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let elsewhere = root.join("elsewhere");
         std::fs::create_dir_all(&elsewhere).unwrap();
         let planted = root.join("exec-planted");
         std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
-        let error = super::create_workdir(&planted).unwrap_err();
-        assert!(error.contains("already exists"), "{error}");
-        // Nor does a step run through a symlink put in its place.
         let step = StepSpec::new("a", StepAction::Run("echo leaked > leak.txt".into()));
         let executor = ShellExecutor::new();
         let (run, _stop) = first_attempt(&planted);
         let outcome = executor.run(&step, run).await;
         match &outcome.exit {
             StepExit::Error(message) => {
-                assert!(message.contains("no longer a directory"), "{message}")
+                assert!(message.contains("is not a directory"), "{message}")
             }
             other => panic!("the step ran through a planted symlink: {other:?}"),
         }
         assert!(!elsewhere.join("leak.txt").exists());
         assert!(!elsewhere.join("logs").exists());
         let fresh = root.join("exec-fresh");
-        super::create_workdir(&fresh).unwrap();
         let (run, _stop) = first_attempt(&fresh);
         let outcome = executor.run(&step, run).await;
         assert_eq!(outcome.exit, StepExit::Success, "{:?}", outcome.output_tail);

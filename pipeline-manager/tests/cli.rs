@@ -40,11 +40,8 @@ fn run_file(test: &str, file: &str) -> String {
         .join("runs");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let text = std::fs::read_dir(&runs)
-            .ok()
-            .and_then(|mut entries| entries.next())
-            .and_then(Result::ok)
-            .and_then(|workdir| std::fs::read_to_string(workdir.path().join(file)).ok())
+        let text = common::first_execution_dir(&runs)
+            .and_then(|workdir| std::fs::read_to_string(workdir.join(file)).ok())
             .filter(|text| !text.trim().is_empty());
         if let Some(text) = text {
             return text;

@@ -238,11 +238,8 @@ fn a_sigkill_of_the_cli_leaves_no_step_process(containment: &str) {
         .unwrap();
     let deadline = std::time::Instant::now() + WAIT;
     let ready = loop {
-        let ready = std::fs::read_dir(dir.join("runs"))
-            .ok()
-            .and_then(|mut runs| runs.next())
-            .and_then(Result::ok)
-            .map(|run| run.path().join("ready"))
+        let ready = common::first_execution_dir(&dir.join("runs"))
+            .map(|run| run.join("ready"))
             .filter(|ready| ready.exists());
         if ready.is_some() || std::time::Instant::now() > deadline {
             break ready;

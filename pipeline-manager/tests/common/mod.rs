@@ -178,3 +178,14 @@ pub async fn wait_for_file(dir: &std::path::Path, file: &str) {
     .await;
     assert!(result.is_ok(), "{} never appeared", path.display());
 }
+
+/// The first execution directory in output directory `runs`, if there is one yet (the output
+/// directory also holds the store, `executions.db`).
+pub fn first_execution_dir(runs: &std::path::Path) -> Option<PathBuf> {
+    std::fs::read_dir(runs).ok()?.find_map(|entry| {
+        entry
+            .ok()
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with("exec-"))
+            .map(|entry| entry.path())
+    })
+}

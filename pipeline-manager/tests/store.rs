@@ -1,0 +1,294 @@
+//! The execution store on a real SQLite file: nothing accepted is lost, a killed manager's
+//! executions come back `interrupted` and resume, the cleaner empties store and disk.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pipeline_manager::execution_cleaner::CleanerConfig;
+use pipeline_manager::execution_store::{ExecutionStore, ListFilter};
+use pipeline_manager::sqlite_store::SqliteStore;
+use pipeline_manager::step_runner::NoopExecutor;
+use pipeline_manager::{ManagerConfig, PipelineError, PipelineManager, Status};
+
+use common::{WAIT, shell};
+
+fn history(dir: &Path) -> SqliteStore {
+    SqliteStore::open_read_only(dir)
+        .expect("the store opens")
+        .expect("there is a store")
+}
+
+// Group commit under concurrent writers: 2,000 `run_pipeline`s at once, each returning only
+// once its execution is committed; as soon as they have all returned, a reader of its own
+// finds every id, and after the manager stops, every final status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_id_returned_is_in_the_store_under_concurrent_callers() {
+    const RUNS: usize = 2_000;
+    let dir = common::output_dir("store-concurrent");
+    let manager = PipelineManager::start(ManagerConfig {
+        output_dir: dir.clone(),
+        executor: Arc::new(NoopExecutor),
+        ..ManagerConfig::default()
+    })
+    .await
+    .expect("manager starts");
+    let spec = Arc::new(shell("noop", &[("a", "true"), ("b", "true")]));
+    let ids = futures::future::join_all((0..RUNS).map(|_| manager.run_pipeline(spec.clone())))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("every run starts");
+    let stored: HashSet<_> = history(&dir)
+        .list(&ListFilter::default())
+        .expect("list")
+        .into_iter()
+        .map(|summary| summary.id)
+        .collect();
+    assert_eq!(stored.len(), RUNS, "rows in the store");
+    assert!(ids.iter().all(|id| stored.contains(id)), "an id is missing");
+    for id in &ids {
+        manager.wait(id, WAIT).await.expect("completes");
+    }
+    manager.shutdown().await.expect("shutdown");
+    let completed = history(&dir)
+        .list(&ListFilter {
+            status: Some(Status::Completed),
+            ..ListFilter::default()
+        })
+        .expect("list");
+    assert_eq!(
+        completed.len(),
+        RUNS,
+        "final statuses committed at shutdown"
+    );
+}
+
+// One manager writes to an output directory at a time; a second is refused, naming it.
+#[tokio::test]
+async fn a_second_manager_on_the_same_output_directory_is_refused() {
+    let dir = common::output_dir("store-in-use");
+    let config = ManagerConfig {
+        output_dir: dir.clone(),
+        executor: Arc::new(NoopExecutor),
+        ..ManagerConfig::default()
+    };
+    let first = PipelineManager::start(config.clone()).await.expect("first");
+    let second = PipelineManager::start(config.clone()).await;
+    match second {
+        Err(PipelineError::Unavailable(message)) => {
+            assert!(message.contains("in use by another"), "{message}")
+        }
+        other => panic!("a second manager started: {other:?}"),
+    }
+    first.shutdown().await.expect("shutdown");
+    let again = PipelineManager::start(config)
+        .await
+        .expect("once the first has stopped");
+    again.shutdown().await.expect("shutdown");
+}
+
+// The cleaner removes what its policy says from the store and from disk (each execution's
+// directory), also executions an earlier manager ran, and keeps the newest.
+#[tokio::test]
+async fn the_cleaner_removes_old_executions_from_the_store_and_their_directories() {
+    let dir = common::output_dir("store-cleaner");
+    let config = ManagerConfig {
+        output_dir: dir.clone(),
+        cleaner: CleanerConfig {
+            max_finished: 1,
+            ..CleanerConfig::default()
+        },
+        ..ManagerConfig::default()
+    };
+    let spec = Arc::new(shell("files", &[("a", "echo made > made.txt")]));
+    let earlier = PipelineManager::start(config.clone())
+        .await
+        .expect("manager");
+    let first = earlier.run_pipeline(spec.clone()).await.expect("run");
+    earlier.wait(&first, WAIT).await.expect("completes");
+    earlier.shutdown().await.expect("shutdown");
+    let manager = PipelineManager::start(config).await.expect("manager");
+    let mut ids = vec![first];
+    for _ in 0..2 {
+        let id = manager.run_pipeline(spec.clone()).await.expect("run");
+        manager.wait(&id, WAIT).await.expect("completes");
+        ids.push(id);
+    }
+    for id in &ids {
+        assert!(dir.join(id.as_str()).join("made.txt").exists());
+    }
+    assert_eq!(manager.clean_now().await.expect("clean"), 2);
+    let kept: Vec<_> = manager
+        .history(ListFilter::default())
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|summary| summary.id)
+        .collect();
+    assert_eq!(kept, vec![ids[2].clone()]);
+    assert!(
+        !dir.join(ids[0].as_str()).exists(),
+        "the earlier manager's directory"
+    );
+    assert!(!dir.join(ids[1].as_str()).exists());
+    assert!(dir.join(ids[2].as_str()).exists());
+    manager.shutdown().await.expect("shutdown");
+}
+
+/// The CLI in `dir`, marked as the test's.
+fn cli(test: &str, dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipeline-manager"));
+    command
+        .current_dir(dir)
+        .env(common::MARK, common::mark(test))
+        .stdin(Stdio::null());
+    command
+}
+
+/// Waits (bounded, no sleeping) until `path` exists.
+fn wait_for_path(path: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::hint::spin_loop();
+    }
+}
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+// A manager SIGKILLed in the middle of a run leaves its execution `running` in the store; the
+// next manager marks it `interrupted`, and `resume` runs it again from the step that did not
+// complete, in the same directory, keeping the completed step's output. A changed spec is
+// refused (exit 2) unless `--force`. The history shows both runs.
+#[test]
+fn a_killed_managers_execution_is_interrupted_then_resumed() {
+    let test = "store-sigkill";
+    let dir = common::output_dir(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    let release = dir.join("release");
+    let spec = dir.join("two.toml");
+    let write_spec = |second_echo: &str| {
+        std::fs::write(
+            &spec,
+            format!(
+                "name = \"two\"\n\
+                 [[steps]]\nname = \"first\"\nrun = \"echo once >> first.txt\"\n\
+                 [[steps]]\nname = \"second\"\n\
+                 run = \"test -f {} || {{ touch started; sleep 60; }}; echo {second_echo}\"\n",
+                release.display()
+            ),
+        )
+        .unwrap();
+    };
+    write_spec("done");
+    let mut running = cli(test, &dir)
+        .args(["run", "two.toml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the second step to be running, found through the store.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        let listed = cli(test, &dir).args(["list", "--json"]).output().unwrap();
+        if listed.status.success()
+            && let Some(id) = json(&listed)[0]["id"].as_str()
+        {
+            break id.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no execution listed");
+    };
+    let workdir = dir.join("runs").join(&id);
+    wait_for_path(&workdir.join("started"));
+    // A step's end is committed as soon as the store gets to it, not before the next step
+    // starts: wait (bounded) until it is, so that the kill lands mid-run with it recorded.
+    loop {
+        let shown = json(&cli(test, &dir).args(["show", "--json", &id]).output().unwrap());
+        if shown["status"]["steps"][0]["state"] == "completed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "first step never recorded: {shown}");
+    }
+    running.kill().unwrap(); // SIGKILL
+    running.wait().unwrap();
+    common::assert_none_marked_blocking(&common::mark(test));
+
+    // The spec changed: refused, and nothing runs.
+    write_spec("changed");
+    std::fs::write(&release, "").unwrap();
+    let refused = cli(test, &dir).args(["resume", &id]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    let shown = json(
+        &cli(test, &dir)
+            .args(["show", "--json", &id])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(shown["status"]["status"], "interrupted", "{shown}");
+
+    // Forced: the second step runs again, the first is kept.
+    let resumed = cli(test, &dir)
+        .args(["resume", "--force", "--json", &id])
+        .output()
+        .unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{resumed:?}");
+    assert_eq!(
+        std::fs::read_to_string(workdir.join("first.txt")).unwrap(),
+        "once\n",
+        "the completed step ran again"
+    );
+    let shown = json(
+        &cli(test, &dir)
+            .args(["show", "--json", &id])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(shown["status"]["status"], "completed", "{shown}");
+    assert_eq!(
+        shown["previous_runs"][0]["status"], "interrupted",
+        "{shown}"
+    );
+    assert_eq!(shown["status"]["steps"][1]["state"], "completed");
+    let logs = json(
+        &cli(test, &dir)
+            .args(["logs", "--json", &id, "second"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(logs[0]["stdout"], "changed\n", "{logs}");
+    // Completed: nothing left to resume.
+    let again = cli(test, &dir).args(["resume", &id]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    let listed = json(
+        &cli(test, &dir)
+            .args([
+                "list",
+                "--json",
+                "--status",
+                "completed",
+                "--pipeline",
+                "two",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(listed[0]["runs"], 2, "{listed}");
+}
