@@ -4,7 +4,7 @@
 //! and the cleaner need. [`SqliteStore`](crate::sqlite_store::SqliteStore), one file in the
 //! output directory, is the default; a second backend (PostgreSQL, say) implements the same
 //! trait and nothing else changes: workers never see the backend, only the
-//! [`StoreWriter`](crate::store_writer) process that batches their writes into it.
+//! `StoreWriter` process that batches their writes into it.
 //!
 //! The seed kept executions in its workers' memory only: a restart of the manager forgot them.
 
@@ -125,7 +125,7 @@ pub enum StoreError {
 }
 
 /// A backend for the execution store. Its methods block (a database call); the
-/// [`StoreWriter`](crate::store_writer) process calls them.
+/// `StoreWriter` process calls them.
 pub trait ExecutionStore: Send + 'static {
     /// Applies `batch` in order, all or nothing. When it returns `Ok`, the writes survive the
     /// manager being killed.

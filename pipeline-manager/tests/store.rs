@@ -220,11 +220,19 @@ fn a_killed_managers_execution_is_interrupted_then_resumed() {
     // A step's end is committed as soon as the store gets to it, not before the next step
     // starts: wait (bounded) until it is, so that the kill lands mid-run with it recorded.
     loop {
-        let shown = json(&cli(test, &dir).args(["show", "--json", &id]).output().unwrap());
+        let shown = json(
+            &cli(test, &dir)
+                .args(["show", "--json", &id])
+                .output()
+                .unwrap(),
+        );
         if shown["status"]["steps"][0]["state"] == "completed" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "first step never recorded: {shown}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first step never recorded: {shown}"
+        );
     }
     running.kill().unwrap(); // SIGKILL
     running.wait().unwrap();
