@@ -604,13 +604,28 @@ async fn after_shutdown_every_call_is_unavailable_and_subscriptions_end() {
     assert!(manager.subscribe().next().await.is_none());
 }
 
+// The output "directory" is a regular file, so neither the store nor an execution directory
+// fits under it: a manager with a store does not start, naming the path; one without fails
+// the execution, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_output_directory_that_cannot_be_created_fails_the_execution() {
-    // The output "directory" is a regular file, so no execution directory fits under it.
+async fn an_output_directory_that_cannot_be_created_is_an_error_naming_it() {
     let blocker = common::output_dir("blocked");
     std::fs::write(&blocker, b"not a directory").unwrap();
+    let with_store = pipeline_manager::PipelineManager::start(pipeline_manager::ManagerConfig {
+        output_dir: blocker.clone(),
+        ..pipeline_manager::ManagerConfig::default()
+    })
+    .await;
+    match with_store {
+        Err(PipelineError::Unavailable(message)) => assert!(
+            message.contains("cannot create") && message.contains(&*blocker.to_string_lossy()),
+            "{message}"
+        ),
+        other => panic!("a manager started without its store: {other:?}"),
+    }
     let manager = manager_with("blocked-manager", |config| {
         config.output_dir = blocker.clone();
+        config.store = pipeline_manager::execution_store::StoreConfig::Memory;
     })
     .await;
     let id = manager
