@@ -590,13 +590,10 @@ async fn resume(
     if let Err(error) = manager.resume(&id, spec, force).await {
         return refused(manager, error.to_string()).await;
     }
-    watch(
+    let ids = vec![(id, name, steps)];
+    as_application(
         &manager,
-        &mut updates,
-        &mut signals,
-        vec![(id, name, steps)],
-        false,
-        json,
+        watch(&manager, &mut updates, &mut signals, ids, false, json),
     )
     .await
 }
@@ -909,19 +906,43 @@ async fn run(
             }
         }
     }
-    watch(
+    let watching = watch(
         &manager,
         &mut updates,
         &mut signals,
         ids,
         start_failed,
         json,
-    )
-    .await
+    );
+    as_application(&manager, watching).await
+}
+
+/// Runs `work` with the manager's tree as this program's application
+/// ([`Application`](otp_core::application::Application)): once `work` is done the tree is
+/// stopped in order, every step's OS processes with it; if the tree's root gives up first,
+/// the run has failed.
+async fn as_application(
+    manager: &PipelineManager,
+    work: impl std::future::Future<Output = ExitCode>,
+) -> ExitCode {
+    use otp_core::application::{AppExit, Application};
+    let mut code = None;
+    let root = manager.root().clone();
+    let outcome = Application::run_until(|| std::future::ready(Ok(root)), async {
+        code = Some(work.await)
+    })
+    .await;
+    match (outcome, code) {
+        (AppExit::Stopped, Some(code)) => code,
+        (outcome, _) => {
+            errln!("error: the pipeline manager stopped: {outcome}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
 }
 
 /// Shows the executions' progress until each has settled (ctrl-c cancels them), prints
-/// their final statuses, stops the manager, and returns the exit code.
+/// their final statuses, and returns the exit code.
 async fn watch(
     manager: &PipelineManager,
     updates: &mut pipeline_manager::ExecutionUpdates,
@@ -990,8 +1011,6 @@ async fn watch(
     } else {
         print_summary(&statuses);
     }
-    // Stops every process of the tree, and every step's OS processes with it.
-    let _ = manager.shutdown().await;
     let all_completed = !start_failed
         && !ids.is_empty()
         && statuses.len() == ids.len()
