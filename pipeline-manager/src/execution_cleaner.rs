@@ -10,13 +10,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use otp_core::dynamic_supervisor::DynamicSupervisor;
 use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
+use otp_core::name::Name;
 
 use crate::error::PipelineError;
 use crate::execution::ExecutionId;
 use crate::execution_store::Retention;
-use crate::manager::Shared;
-use crate::store_writer::{StoreRead, StoreReply};
+use crate::pipeline_worker::WorkerRegistry;
+use crate::status_board::StatusBoard;
+use crate::store_writer::{StoreClient, StoreRead, StoreReply};
 
 /// The cleaner's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +42,19 @@ impl Default for CleanerConfig {
     }
 }
 
+/// What the cleaner works with: its policy, and the processes and table it cleans.
+pub(crate) struct CleanerArgs {
+    pub(crate) policy: CleanerConfig,
+    pub(crate) output_dir: PathBuf,
+    pub(crate) board: Arc<StatusBoard>,
+    pub(crate) store: StoreClient,
+    /// By name, so that restarted ones are found.
+    pub(crate) registry: Name<WorkerRegistry>,
+    pub(crate) workers: Name<DynamicSupervisor>,
+}
+
 pub(crate) struct ExecutionCleaner {
-    shared: Arc<Shared>,
+    args: CleanerArgs,
 }
 
 #[derive(Clone)]
@@ -50,12 +64,12 @@ impl ExecutionCleaner {
     /// Removes what the policy says: from the store (or, without one, from what this manager
     /// ran), from the board, and each execution's directory. Returns how many it removed.
     async fn clean(&mut self) -> usize {
-        let config = self.shared.config.cleaner;
+        let policy = self.args.policy;
         let retention = Retention {
-            max_age: config.max_age,
-            max_finished: config.max_finished,
+            max_age: policy.max_age,
+            max_finished: policy.max_finished,
         };
-        let expired = match self.shared.read(StoreRead::Expired(retention)).await {
+        let expired = match self.args.store.read(StoreRead::Expired(retention)).await {
             Ok(StoreReply::Expired(Ok(expired))) => expired,
             Err(PipelineError::NoStore) => self.expired_on_board(retention),
             Ok(StoreReply::Expired(Err(error))) => {
@@ -64,14 +78,15 @@ impl ExecutionCleaner {
             }
             Ok(_) | Err(_) => return 0,
         };
-        let (Ok(registry), Ok(workers)) = (self.shared.registry(), self.shared.workers()) else {
+        let (Ok(registry), Ok(workers)) = (self.args.registry.get(), self.args.workers.get())
+        else {
             return 0;
         };
         let mut removed = 0;
         for (id, _) in expired {
             // Resumed since the store said it was finished: live again, kept.
             if self
-                .shared
+                .args
                 .board
                 .get(&id)
                 .is_some_and(|status| !status.status.is_final())
@@ -81,8 +96,8 @@ impl ExecutionCleaner {
             if let Some((pid, _)) = registry.lookup(&id) {
                 let _ = workers.terminate_child(pid).await;
             }
-            self.shared.board.remove(&id);
-            self.shared.forget(id.clone());
+            self.args.board.remove(&id);
+            self.args.store.forget(id.clone());
             self.remove_directory(&id);
             removed += 1;
         }
@@ -96,7 +111,7 @@ impl ExecutionCleaner {
     fn expired_on_board(&self, retention: Retention) -> Vec<(ExecutionId, PathBuf)> {
         let now = SystemTime::now();
         let mut finished: Vec<_> = self
-            .shared
+            .args
             .board
             .list(None)
             .into_iter()
@@ -134,7 +149,7 @@ impl ExecutionCleaner {
             tracing::warn!(execution = %id, "not removing a directory for a malformed id");
             return;
         }
-        let dir = self.shared.config.output_dir.join(name);
+        let dir = self.args.output_dir.join(name);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -144,7 +159,7 @@ impl ExecutionCleaner {
 }
 
 impl GenServer for ExecutionCleaner {
-    type Args = Arc<Shared>;
+    type Args = CleanerArgs;
     /// Clean now, and reply how many executions were removed (for tests and operators).
     type Call = ();
     type Reply = usize;
@@ -152,9 +167,9 @@ impl GenServer for ExecutionCleaner {
     type Info = Tick;
     type Continue = std::convert::Infallible;
 
-    async fn init(shared: Arc<Shared>, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
-        ctx.send_interval(shared.config.cleaner.check_every, Tick)?;
-        Ok(Init::Ready(ExecutionCleaner { shared }))
+    async fn init(args: CleanerArgs, ctx: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        ctx.send_interval(args.policy.check_every, Tick)?;
+        Ok(Init::Ready(ExecutionCleaner { args }))
     }
 
     async fn handle_call(

@@ -9,18 +9,23 @@
 //!
 //! ```text
 //! root Supervisor (rest_for_one, 3 restarts in 5 s)
-//! ├── worker_registry      Registry<ExecutionId, worker>      finds a worker by execution id
-//! ├── worker_supervisor    DynamicSupervisor                  one PipelineWorker per execution
-//! │   └── PipelineWorker × n   (permanent: a crashed worker comes back pending)
-//! ├── step_tasks           TaskSupervisor                     one task per step attempt
+//! ├── execution_store      StoreWriter (GenServer)      the history, in SQLite: group commit
+//! ├── worker_registry      Registry<ExecutionId, worker> finds a worker by execution id
+//! ├── executions           Supervisor (one_for_all)
+//! │   ├── status_board     BoardOwner (GenServer)        owns the board, starts it empty
+//! │   └── worker_supervisor DynamicSupervisor            one PipelineWorker per execution
+//! │       └── PipelineWorker × n   (permanent: a crashed worker comes back pending)
+//! ├── step_tasks           TaskSupervisor                one task per step attempt
 //! │   └── step task × m    runs one contained OS process tree, reports back by message
-//! └── execution_cleaner    GenServer on send_interval         removes old finished executions
+//! └── execution_cleaner    ExecutionCleaner (GenServer)  removes old finished executions
 //! ```
 //!
 //! Each child depends only on those before it, and the root restarts a failed child together
 //! with every child after it, so nothing keeps a handle to a process that is gone; see
-//! [`manager`] for why (and why the seed's `one_for_one` was not enough), and for the worker
-//! supervisor's restart budget (seed defect D12).
+//! [`application`] (which builds the tree) for why, and for the worker supervisor's restart
+//! budget (seed defect D12). Processes find each other by the names the tree gives them; the
+//! client API ([`manager`]) is a call or a cast to one of them. Without a store
+//! ([`StoreConfig::Memory`](execution_store::StoreConfig)) there is no `execution_store`.
 //!
 //! # What the seed's defects became
 //!
@@ -52,6 +57,7 @@
 //! # }
 //! ```
 
+pub mod application;
 pub mod error;
 pub mod execution;
 pub mod execution_cleaner;

@@ -1,64 +1,30 @@
-//! [`PipelineManager`]: the public API, and the supervision tree behind it.
-//!
-//! ```text
-//! root Supervisor (rest_for_one, 3 restarts in 5 s)
-//! ├── worker_registry      Registry<ExecutionId, worker>      finds a worker by execution id
-//! ├── worker_supervisor    DynamicSupervisor                  one PipelineWorker per execution
-//! │   └── PipelineWorker × n   (permanent: a crashed worker comes back pending, seed test 3)
-//! ├── step_tasks           TaskSupervisor                     one task per step attempt
-//! └── execution_cleaner    ExecutionCleaner (GenServer)       removes old finished executions
-//! ```
-//!
-//! # Why this order, and why `rest_for_one`
-//!
-//! Each child depends only on those before it: workers are registered in the registry, step
-//! tasks report to workers, the cleaner removes workers. With `rest_for_one`, a restart of one
-//! child restarts everything after it, so nothing is left holding a handle to a process that is
-//! gone: if the registry restarted under `one_for_one` (the seed's choice), every running
-//! worker would keep its name in the dead registry and become unreachable. A crash of the step
-//! task supervisor or of the cleaner touches no execution.
-//!
-//! # The worker supervisor's restart budget (seed defect D12)
-//!
-//! Executions are independent, so one worker's crashes must never take the others down. The
-//! seed kept `DynamicSupervisor`'s default of 3 restarts in 5 s for all workers together: the
-//! fourth crash anywhere wiped every execution. Here the worker supervisor allows
-//! `u32::MAX` restarts per second: in practice, never gives up. A worker's `init` cannot fail
-//! (it only builds state), so a restart cannot loop.
+//! [`PipelineManager`]: the public API. Each method is a call or a cast to a process of the
+//! tree ([`crate::application`] builds it; the crate docs draw it), or a read of
+//! the status board; none holds state of its own.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
-use otp_core::ServerRef;
-use otp_core::dynamic_supervisor::{
-    DynamicStartError, DynamicSupervisor, DynamicSupervisorOptions,
-};
+use otp_core::dynamic_supervisor::DynamicStartError;
 use otp_core::gen_server::{CallError, GenServer, StartOptions, Timeout};
 use otp_core::name::Name;
-use otp_core::registry::Registry;
-use otp_core::supervisor::{ChildSpec, Strategy, SupFlags, Supervisor};
-use otp_core::task_supervisor::TaskSupervisor;
+use otp_core::supervisor::{ChildSpec, Supervisor};
 use tokio::sync::broadcast;
 
+use crate::application::{self, Tree};
 use crate::error::PipelineError;
 use crate::execution::{ExecutionId, ExecutionStatus, Status};
-use crate::execution_cleaner::{CleanerConfig, ExecutionCleaner};
-use crate::execution_store::{
-    ExecutionRecord, ExecutionStore, ExecutionSummary, ListFilter, OpenStore, StoreConfig,
-    StoreWrite, StoredExecution,
-};
+use crate::execution_cleaner::CleanerConfig;
+use crate::execution_store::{ExecutionSummary, ListFilter, StoreConfig, StoredExecution};
 use crate::pipeline::PipelineSpec;
 use crate::pipeline_worker::{
     PipelineWorker, Resumed, WorkerArgs, WorkerCall, WorkerCast, WorkerReply,
 };
-use crate::sqlite_store::SqliteStore;
 use crate::status_board::StatusBoard;
 use crate::step_runner::{ShellExecutor, StepExecutor};
-use crate::store_writer::{StoreCall, StoreCast, StoreRead, StoreReply, StoreWriter};
-
-type WorkerRegistry = Registry<ExecutionId, ServerRef<PipelineWorker>>;
+use crate::store_writer::{StoreClient, StoreRead, StoreReply};
 
 /// How a manager runs.
 #[derive(Clone)]
@@ -122,21 +88,8 @@ impl std::fmt::Debug for ManagerConfig {
     }
 }
 
-/// What the tree's processes share: the board, the configuration, and the names of the root's
-/// children, which lead to their current incarnations (a restarted child is found).
-pub(crate) struct Shared {
-    pub(crate) board: StatusBoard,
-    pub(crate) config: ManagerConfig,
-    /// `None` without a store ([`StoreConfig::Memory`]).
-    store: Option<Name<ServerRef<StoreWriter>>>,
-    registry: Name<WorkerRegistry>,
-    workers: Name<DynamicSupervisor>,
-    tasks: Name<TaskSupervisor>,
-    cleaner: Name<ServerRef<ExecutionCleaner>>,
-}
-
-/// The current incarnation of a child of the root; `Unavailable`, naming it, while it is not
-/// running (restarting, or the manager has stopped).
+/// The live incarnation behind a name; `Unavailable`, naming it, while there is none
+/// (restarting, or the manager has stopped).
 fn current<T>(name: &Name<T>) -> Result<T, PipelineError>
 where
     T: Clone + Into<otp_core::supervisor::ChildProcess> + Send + Sync + 'static,
@@ -145,79 +98,19 @@ where
         .map_err(|_| PipelineError::Unavailable(name.label().into()))
 }
 
-impl Shared {
-    pub(crate) fn tasks(&self) -> Result<TaskSupervisor, PipelineError> {
-        current(&self.tasks)
-    }
-
-    pub(crate) fn registry(&self) -> Result<WorkerRegistry, PipelineError> {
-        current(&self.registry)
-    }
-
-    pub(crate) fn workers(&self) -> Result<DynamicSupervisor, PipelineError> {
-        current(&self.workers)
-    }
-
-    /// Sends a worker's status to the store, to be written in its next batch, or at once
-    /// with `now` (someone is about to wait for it). Not there (the store is restarting): the
-    /// worker is being restarted with it (`rest_for_one`).
-    pub(crate) fn record(&self, record: ExecutionRecord, now: bool) {
-        if let Some(store) = &self.store {
-            let write = StoreWrite::Put(record);
-            let _ = store.cast(if now {
-                StoreCast::WriteNow(write)
-            } else {
-                StoreCast::Write(write)
-            });
-        }
-    }
-
-    /// Forgets a removed execution in the store.
-    pub(crate) fn forget(&self, id: ExecutionId) {
-        if let Some(store) = &self.store {
-            let _ = store.cast(StoreCast::Write(StoreWrite::Remove(id)));
-        }
-    }
-
-    /// Returns once everything sent to the store so far is committed.
-    async fn sync(&self) -> Result<(), PipelineError> {
-        match &self.store {
-            Some(store) => match store.call_timeout(StoreCall::Sync, Timeout::Infinity).await {
-                Ok(_) => Ok(()),
-                Err(error) => Err(store_unavailable(error)),
-            },
-            None => Ok(()),
-        }
-    }
-
-    /// Reads the store; [`PipelineError::NoStore`] without one.
-    pub(crate) async fn read(&self, read: StoreRead) -> Result<StoreReply, PipelineError> {
-        let store = self.store.as_ref().ok_or(PipelineError::NoStore)?;
-        store
-            .call_timeout(StoreCall::Read(read), Timeout::Infinity)
-            .await
-            .map_err(store_unavailable)
-    }
-}
-
-fn store_unavailable(error: CallError) -> PipelineError {
-    PipelineError::Unavailable(format!("execution store: {error}"))
-}
-
 /// The pipeline manager: start, execute, watch and cancel pipeline executions.
 ///
 /// Every method returns a typed `Result`; an unknown id is [`PipelineError::NotFound`], never a
 /// panic, a hang, or the caller exiting (seed defects D8, D9).
 #[derive(Clone)]
 pub struct PipelineManager {
-    root: Supervisor,
-    shared: Arc<Shared>,
+    tree: Arc<Tree>,
 }
 
 impl std::fmt::Debug for PipelineManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipelineManager")
-            .field("root", &self.root)
+            .field("root", &self.tree.root)
             .finish()
     }
 }
@@ -233,80 +126,10 @@ impl PipelineManager {
     /// - If the tree cannot start (no tokio runtime), returns [`PipelineError::Unavailable`].
     pub async fn start(config: ManagerConfig) -> Result<PipelineManager, PipelineError> {
         config.check()?;
-        let open_store: Option<OpenStore> = match &config.store {
-            StoreConfig::Sqlite => {
-                let dir = config.output_dir.clone();
-                Some(Arc::new(move || {
-                    Ok(Box::new(SqliteStore::open(&dir)?) as Box<dyn ExecutionStore>)
-                }))
-            }
-            StoreConfig::Memory => None,
-            StoreConfig::Custom(open) => Some(open.clone()),
-        };
-        let shared = Arc::new(Shared {
-            board: StatusBoard::new(),
-            config,
-            store: open_store.is_some().then(|| Name::new("execution store")),
-            registry: Name::new("worker registry"),
-            workers: Name::new("worker supervisor"),
-            tasks: Name::new("step task supervisor"),
-            cleaner: Name::new("execution cleaner"),
-        });
-        let registry = ChildSpec::new(
-            "worker_registry",
-            shared.registry.registering(WorkerRegistry::start),
-        );
-        let workers = {
-            let for_start = shared.clone();
-            ChildSpec::supervisor(
-                "worker_supervisor",
-                shared.workers.registering(move || {
-                    // A new worker supervisor starts empty: forget what the old one ran.
-                    for_start.board.clear();
-                    DynamicSupervisor::start(DynamicSupervisorOptions {
-                        max_restarts: u32::MAX,
-                        max_seconds: Duration::from_secs(1),
-                        max_children: None,
-                    })
-                }),
-            )
-        };
-        let tasks = ChildSpec::supervisor(
-            "step_tasks",
-            shared.tasks.registering(TaskSupervisor::start),
-        );
-        let cleaner = {
-            let for_start = shared.clone();
-            ChildSpec::new(
-                "execution_cleaner",
-                shared.cleaner.registering(move || {
-                    ExecutionCleaner::start_with(
-                        for_start.clone(),
-                        StartOptions::new().label("execution_cleaner"),
-                    )
-                }),
-            )
-        };
-        let flags = SupFlags::new(Strategy::RestForOne)
-            .intensity(3, Duration::from_secs(5))
-            .map_err(|error| PipelineError::Unavailable(error.to_string()))?;
-        let mut children = Vec::new();
-        if let (Some(open), Some(name)) = (open_store, &shared.store) {
-            children.push(ChildSpec::new(
-                "execution_store",
-                name.registering(move || {
-                    StoreWriter::start_with(
-                        open.clone(),
-                        StartOptions::new().label("execution_store"),
-                    )
-                }),
-            ));
-        }
-        children.extend([registry, workers, tasks, cleaner]);
-        let root = Supervisor::start(flags, children)
-            .await
-            .map_err(|error| PipelineError::Unavailable(error.to_string()))?;
-        Ok(PipelineManager { root, shared })
+        let tree = application::start(config).await?;
+        Ok(PipelineManager {
+            tree: Arc::new(tree),
+        })
     }
 
     /// Stops the whole tree in reverse order: the cleaner, the step tasks (their processes are
@@ -317,19 +140,28 @@ impl PipelineManager {
     /// If the manager was already stopped, returns [`PipelineError::Unavailable`].
     pub async fn shutdown(&self) -> Result<(), PipelineError> {
         let stopped = self
+            .tree
             .root
             .stop(Timeout::Infinity)
             .await
             .map_err(|error| PipelineError::Unavailable(error.to_string()));
         // The children's names were released as they exited, so everything after this answers
         // "not running"; subscribers see the end.
-        self.shared.board.close();
+        self.board().close();
         stopped
     }
 
     /// The root supervisor, to watch its events or monitor it.
     pub fn root(&self) -> &Supervisor {
-        &self.root
+        &self.tree.root
+    }
+
+    fn board(&self) -> &StatusBoard {
+        &self.tree.worker_env.board
+    }
+
+    fn store(&self) -> &StoreClient {
+        &self.tree.worker_env.store
     }
 
     /// Starts an execution of `spec` in `pending` and returns its id (seed `start_execution`).
@@ -368,20 +200,20 @@ impl PipelineManager {
         created_at: SystemTime,
         resumed: Option<Arc<Resumed>>,
     ) -> Result<ExecutionId, PipelineError> {
-        let registry = self.shared.registry()?;
-        let workers = self.shared.workers()?;
+        let registry = current(&self.tree.registry)?;
+        let workers = current(&self.tree.workers)?;
         let name = registry.via(id.clone());
         let incarnations = Arc::new(AtomicU32::new(0));
-        let shared = self.shared.clone();
+        let env = self.tree.worker_env.clone();
         let worker_id = id.clone();
         let child = ChildSpec::new(id.to_shared(), move || {
             let incarnation = incarnations.fetch_add(1, Ordering::Relaxed) + 1;
             let args = WorkerArgs {
                 id: worker_id.clone(),
                 spec: spec.clone(),
-                shared: shared.clone(),
+                env: env.clone(),
                 incarnation,
-                execute: execute && incarnation == 1,
+                execute_on_start: execute,
                 created_at,
                 resumed: resumed.clone(),
             };
@@ -394,12 +226,16 @@ impl PipelineManager {
         });
         match workers.start_child(child).await {
             Ok(_) => {
-                self.shared.sync().await?;
+                self.store().sync().await?;
                 Ok(id)
             }
             // The worker's `init` refuses a start beyond the live-execution limit.
             Err(DynamicStartError::Ignored) => Err(PipelineError::TooManyExecutions(
-                self.shared.config.max_live_executions.unwrap_or(0),
+                self.tree
+                    .worker_env
+                    .settings
+                    .max_live_executions
+                    .unwrap_or(0),
             )),
             Err(DynamicStartError::NoProc) => {
                 Err(PipelineError::Unavailable("worker supervisor".into()))
@@ -413,7 +249,7 @@ impl PipelineManager {
         id: &ExecutionId,
         request: WorkerCall,
     ) -> Result<WorkerReply, PipelineError> {
-        let registry = self.shared.registry()?;
+        let registry = current(&self.tree.registry)?;
         match registry.via(id.clone()).call(request).await {
             Ok(reply) => Ok(reply),
             // Gone, or exited while answering: either way, not there (seed D9, never an exit).
@@ -425,9 +261,8 @@ impl PipelineManager {
     }
 
     fn cast(&self, id: &ExecutionId, request: WorkerCast) -> Result<(), PipelineError> {
-        self.shared.workers()?;
-        self.shared
-            .registry()?
+        current(&self.tree.workers)?;
+        current(&self.tree.registry)?
             .via(id.clone())
             .cast(request)
             .map_err(|_| PipelineError::NotFound(id.clone()))
@@ -503,7 +338,7 @@ impl PipelineManager {
         };
         // Its worker from the run that ended, if this manager ran it, makes way.
         if let Some(pid) = self.worker_pid(id) {
-            let _ = self.shared.workers()?.terminate_child(pid).await;
+            let _ = current(&self.tree.workers)?.terminate_child(pid).await;
         }
         let created_at = SystemTime::UNIX_EPOCH
             + Duration::from_millis(u64::try_from(stored.created_at_ms).unwrap_or(0));
@@ -524,7 +359,7 @@ impl PipelineManager {
     /// [`PipelineError::NotFound`] if it is not in the store; [`PipelineError::Store`] if it
     /// cannot be read; [`PipelineError::NoStore`] without a store.
     pub async fn stored(&self, id: &ExecutionId) -> Result<StoredExecution, PipelineError> {
-        match self.shared.read(StoreRead::Get(id.clone())).await? {
+        match self.store().read(StoreRead::Get(id.clone())).await? {
             StoreReply::Execution(found) => found?
                 .map(|found| *found)
                 .ok_or_else(|| PipelineError::NotFound(id.clone())),
@@ -545,7 +380,7 @@ impl PipelineManager {
         &self,
         filter: ListFilter,
     ) -> Result<Vec<ExecutionSummary>, PipelineError> {
-        match self.shared.read(StoreRead::List(filter)).await? {
+        match self.store().read(StoreRead::List(filter)).await? {
             StoreReply::List(found) => Ok(found?),
             _ => Err(PipelineError::Unavailable(
                 "execution store: wrong reply".into(),
@@ -577,7 +412,7 @@ impl PipelineManager {
 
     /// The pid of the execution's worker process, to monitor it (or, in tests, to kill it).
     pub fn worker_pid(&self, id: &ExecutionId) -> Option<otp_core::Pid> {
-        let registry = self.shared.registry().ok()?;
+        let registry = self.tree.registry.whereis()?;
         registry
             .via(id.clone())
             .whereis()
@@ -590,7 +425,7 @@ impl PipelineManager {
     ///
     /// If the cleaner is not running, returns [`PipelineError::Unavailable`].
     pub async fn clean_now(&self) -> Result<usize, PipelineError> {
-        self.shared
+        self.tree
             .cleaner
             .call_timeout((), Timeout::Infinity)
             .await
@@ -603,14 +438,14 @@ impl PipelineManager {
     /// Every execution (or those in `status`), as last published by their workers. Never
     /// calls a worker, so a stuck worker cannot stall it.
     pub fn list_executions(&self, status: Option<Status>) -> Vec<Arc<ExecutionStatus>> {
-        self.shared.board.list(status)
+        self.board().list(status)
     }
 
     /// Status updates of every execution, from now on: each is the execution's whole status
     /// after a change.
     pub fn subscribe(&self) -> ExecutionUpdates {
         ExecutionUpdates {
-            rx: self.shared.board.subscribe(),
+            rx: self.board().subscribe(),
         }
     }
 
@@ -629,7 +464,7 @@ impl PipelineManager {
     ) -> Result<Arc<ExecutionStatus>, PipelineError> {
         // Already final: no need to subscribe. Otherwise subscribe first, then look again, so
         // that an update between the two is not missed.
-        match self.shared.board.get(id) {
+        match self.board().get(id) {
             Some(status) if status.is_settled() => return Ok(status),
             Some(_) => {}
             None => return Err(PipelineError::NotFound(id.clone())),
@@ -637,7 +472,7 @@ impl PipelineManager {
         let mut updates = self.subscribe();
         let waiting = async {
             loop {
-                match self.shared.board.get(id) {
+                match self.board().get(id) {
                     Some(status) if status.is_settled() => return Ok(status),
                     Some(_) => {}
                     None => return Err(PipelineError::NotFound(id.clone())),

@@ -18,11 +18,13 @@
 //! end finds them gone.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init};
+use otp_core::name::Name;
+use otp_core::task_supervisor::TaskSupervisor;
 use otp_core::timer::TimerRef;
 use otp_core::{ExitReason, Pid};
 
@@ -30,18 +32,43 @@ use crate::execution::{
     Artifact, ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState, millis,
 };
 use crate::execution_store::ExecutionRecord;
-use crate::manager::Shared;
 use crate::pipeline::{MAX_DURATION, OnFailure, PipelineSpec};
-use crate::step_runner::{self, StepOutcome, StepRun, StopRequest, StopRequests};
+use crate::status_board::StatusBoard;
+use crate::step_runner::{self, StepExecutor, StepOutcome, StepRun, StopRequest, StopRequests};
+use crate::store_writer::StoreClient;
+
+/// The registry that finds a worker by its execution's id.
+pub(crate) type WorkerRegistry =
+    otp_core::registry::Registry<ExecutionId, otp_core::ServerRef<PipelineWorker>>;
+
+/// What every worker of a manager runs with, from its configuration.
+pub(crate) struct WorkerSettings {
+    /// Where executions' directories are.
+    pub(crate) output_dir: PathBuf,
+    pub(crate) kill_grace: Duration,
+    pub(crate) executor: Arc<dyn StepExecutor>,
+    pub(crate) max_live_executions: Option<usize>,
+}
+
+/// The processes and the table a worker works with: the same for every worker of a tree.
+#[derive(Clone)]
+pub(crate) struct WorkerEnv {
+    pub(crate) settings: Arc<WorkerSettings>,
+    pub(crate) board: Arc<StatusBoard>,
+    pub(crate) store: StoreClient,
+    /// The step task supervisor, by name: a restarted one is found.
+    pub(crate) tasks: Name<TaskSupervisor>,
+}
 
 pub(crate) struct WorkerArgs {
     pub(crate) id: ExecutionId,
     pub(crate) spec: Arc<PipelineSpec>,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) env: WorkerEnv,
     /// 1 for the first start; more after a crash and restart.
     pub(crate) incarnation: u32,
-    /// Execute at once after `init` (`run_pipeline`), instead of waiting for `execute`.
-    pub(crate) execute: bool,
+    /// Execute right after `init` (`run_pipeline`), instead of waiting for `execute`: only
+    /// the first incarnation does; a restarted worker comes back pending (seed test 3).
+    pub(crate) execute_on_start: bool,
     /// When the execution was started (first started, for a resumed one).
     pub(crate) created_at: SystemTime,
     /// What a resumed execution keeps from its earlier runs.
@@ -119,7 +146,7 @@ pub(crate) struct PipelineWorker {
     spec: Arc<PipelineSpec>,
     /// The spec's name, shared with every status published.
     pipeline: Arc<str>,
-    shared: Arc<Shared>,
+    env: WorkerEnv,
     status: Status,
     started_at: Option<SystemTime>,
     started: Option<Instant>,
@@ -220,8 +247,8 @@ impl PipelineWorker {
     /// `commit_now` (the first status, which `start_execution` waits for).
     fn publish_now(&self, commit_now: bool) {
         let status = Arc::new(self.snapshot());
-        self.shared.board.publish(status.clone());
-        self.shared.record(
+        self.env.board.publish(status.clone());
+        self.env.store.record(
             ExecutionRecord {
                 status,
                 spec: self.spec.clone(),
@@ -284,7 +311,7 @@ impl PipelineWorker {
             ask(step, StopRequest::Terminate);
             let attempt = step.attempt;
             ctx.send_after(
-                self.shared.config.kill_grace,
+                self.env.settings.kill_grace,
                 WorkerInfo::Escalate { attempt },
             )?;
         }
@@ -302,7 +329,7 @@ impl PipelineWorker {
         {
             ask(step, StopRequest::Kill);
             ctx.send_after(
-                self.shared.config.kill_grace,
+                self.env.settings.kill_grace,
                 WorkerInfo::Abandon { attempt },
             )?;
         }
@@ -313,7 +340,7 @@ impl PipelineWorker {
         let task = self
             .running_at(attempt)
             .and_then(|position| self.running[position].task);
-        if let (Some(task), Ok(tasks)) = (task, self.shared.tasks()) {
+        if let (Some(task), Ok(tasks)) = (task, self.env.tasks.get()) {
             let _ = tasks.terminate_child(task).await;
         }
     }
@@ -349,11 +376,11 @@ impl PipelineWorker {
         let me = ctx.server_ref();
         let run = StepRun {
             workdir: self.workdir.clone(),
-            kill_grace: self.shared.config.kill_grace,
+            kill_grace: self.env.settings.kill_grace,
             log_stem: step_runner::log_stem(&self.workdir, index, &step.name),
             stop: stop_requests,
         };
-        let work = self.shared.config.executor.run(step, run);
+        let work = self.env.settings.executor.run(step, run);
         // The task is not linked to the worker: it watches the worker, and if the worker dies
         // (crash, kill, shutdown) it drops the step, whose processes go with it.
         let worker_exit = otp_core::monitor::monitor(ctx.pid());
@@ -364,7 +391,7 @@ impl PipelineWorker {
                 _ = worker_exit => None,
             }
         };
-        let started = match self.shared.tasks() {
+        let started = match self.env.tasks.get() {
             Ok(tasks) => tasks
                 .async_nolink_to(&me, watched, move |outcome| WorkerInfo::StepDone {
                     attempt,
@@ -607,16 +634,15 @@ impl GenServer for PipelineWorker {
         // below, also inside that start: so checking here is one decision per start, in
         // order, and the limit is exact however many clients start executions at once. A
         // restarted worker was admitted already.
-        let limit = args.shared.config.max_live_executions;
-        if args.incarnation == 1
-            && limit.is_some_and(|limit| args.shared.board.live_count() >= limit)
+        let limit = args.env.settings.max_live_executions;
+        if args.incarnation == 1 && limit.is_some_and(|limit| args.env.board.live_count() >= limit)
         {
             return Ok(Init::Ignore);
         }
-        if args.execute {
+        if args.execute_on_start && args.incarnation == 1 {
             ctx.continue_with(WorkerContinue::Execute);
         }
-        let workdir = workdir_of(&args.shared.config.output_dir, &args.id);
+        let workdir = workdir_of(&args.env.settings.output_dir, &args.id);
         let restarted = (args.incarnation > 1).then(|| restarted_because(&args));
         let steps: imbl::Vector<_> = args
             .spec
@@ -662,7 +688,7 @@ impl GenServer for PipelineWorker {
             id: args.id,
             pipeline: args.spec.name().into(),
             spec: args.spec,
-            shared: args.shared,
+            env: args.env,
             status: Status::Pending,
             started_at: None,
             started: None,
@@ -798,7 +824,7 @@ fn completed_step(last_run: &ExecutionStatus, name: &str) -> Option<Arc<StepProg
 /// Why a restarted worker is pending again, for its status's `error`: the crash its previous
 /// incarnation reported, or, if it was killed before it could, that it stopped unexpectedly.
 fn restarted_because(args: &WorkerArgs) -> String {
-    args.shared
+    args.env
         .board
         .get(&args.id)
         .and_then(|previous| previous.error.clone())

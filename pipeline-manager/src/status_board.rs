@@ -4,13 +4,18 @@
 //! This is what lets `list_executions` answer without calling any worker (seed defect D8: one
 //! stuck worker stalled the whole listing for the 5 s call timeout): listing reads the board's
 //! partitions, never a worker's mailbox. Like an ETS table next to a process tree in Erlang, it
-//! is shared state with no logic; the workers own what it says.
+//! is shared state with no logic; the workers own what it says, and [`BoardOwner`], a process
+//! beside the worker supervisor, owns the board itself: when the workers are all restarted,
+//! so is it, and it starts the board empty, as an ETS table goes with its owner.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::convert::Infallible;
+
+use otp_core::gen_server::{BoxError, Context, GenServer, Init};
 use parking_lot::RwLock;
 use rustc_hash::FxBuildHasher;
 use tokio::sync::broadcast;
@@ -18,6 +23,25 @@ use tokio::sync::broadcast;
 use crate::execution::{ExecutionId, ExecutionStatus, Status};
 
 const PARTITIONS: usize = 16;
+
+/// The process that owns the board (see the [module docs](self)). It handles no message: its
+/// `init` empties the board, so each incarnation of the worker supervisor, restarted with it
+/// (`one_for_all`), starts from an empty one, without the executions of workers that are gone.
+pub(crate) struct BoardOwner;
+
+impl GenServer for BoardOwner {
+    type Args = Arc<StatusBoard>;
+    type Call = Infallible;
+    type Reply = Infallible;
+    type Cast = Infallible;
+    type Info = Infallible;
+    type Continue = Infallible;
+
+    async fn init(board: Arc<StatusBoard>, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        board.clear();
+        Ok(Init::Ready(BoardOwner))
+    }
+}
 
 // Fx hashing, not SipHash: the keys are ids the manager generated itself, never chosen by a
 // client, so there is no hash flooding to defend against, and every publish hashes one.

@@ -29,14 +29,19 @@
 
 use std::time::{Duration, SystemTime};
 
-use otp_core::gen_server::{BoxError, CallResult, Caller, Context, GenServer, Init, ReplyTo};
+use otp_core::ServerRef;
+use otp_core::gen_server::{
+    BoxError, CallError, CallResult, Caller, Context, GenServer, Init, ReplyTo, Timeout,
+};
+use otp_core::name::Name;
 use otp_core::timer::TimerRef;
 use rustc_hash::FxHashMap;
 
+use crate::error::PipelineError;
 use crate::execution::ExecutionId;
 use crate::execution_store::{
-    ExecutionStore, ExecutionSummary, ListFilter, OpenStore, Retention, StoreError, StoreWrite,
-    StoredExecution,
+    ExecutionRecord, ExecutionStore, ExecutionSummary, ListFilter, OpenStore, Retention,
+    StoreError, StoreWrite, StoredExecution,
 };
 
 pub(crate) struct StoreWriter {
@@ -90,6 +95,64 @@ pub(crate) enum StoreReply {
 }
 
 pub(crate) struct Flush;
+
+/// How the tree's other processes reach the store writer: by its name, so that a restarted
+/// writer is found. Without a store ([`StoreConfig::Memory`](crate::execution_store::StoreConfig))
+/// writes go nowhere and reads are [`PipelineError::NoStore`].
+#[derive(Clone)]
+pub(crate) struct StoreClient {
+    name: Option<Name<ServerRef<StoreWriter>>>,
+}
+
+impl StoreClient {
+    pub(crate) fn new(name: Option<Name<ServerRef<StoreWriter>>>) -> StoreClient {
+        StoreClient { name }
+    }
+
+    /// Sends a worker's status, to be written in the next batch, or at once with `now`. If the
+    /// writer is restarting, so is the worker (`rest_for_one`): nothing to keep.
+    pub(crate) fn record(&self, record: ExecutionRecord, now: bool) {
+        if let Some(name) = &self.name {
+            let write = StoreWrite::Put(record);
+            let _ = name.cast(if now {
+                StoreCast::WriteNow(write)
+            } else {
+                StoreCast::Write(write)
+            });
+        }
+    }
+
+    /// Forgets a removed execution.
+    pub(crate) fn forget(&self, id: ExecutionId) {
+        if let Some(name) = &self.name {
+            let _ = name.cast(StoreCast::Write(StoreWrite::Remove(id)));
+        }
+    }
+
+    /// Returns once everything sent to the store so far is committed.
+    pub(crate) async fn sync(&self) -> Result<(), PipelineError> {
+        match &self.name {
+            Some(name) => name
+                .call_timeout(StoreCall::Sync, Timeout::Infinity)
+                .await
+                .map(drop)
+                .map_err(unavailable),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the store.
+    pub(crate) async fn read(&self, read: StoreRead) -> Result<StoreReply, PipelineError> {
+        let name = self.name.as_ref().ok_or(PipelineError::NoStore)?;
+        name.call_timeout(StoreCall::Read(read), Timeout::Infinity)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+fn unavailable(error: CallError) -> PipelineError {
+    PipelineError::Unavailable(format!("execution store: {error}"))
+}
 
 impl StoreWriter {
     fn queue(&mut self, write: StoreWrite) {

@@ -748,3 +748,56 @@ async fn a_crashed_workers_reason_is_in_its_restarted_status() {
     );
     manager.shutdown().await.unwrap();
 }
+
+// The board and the worker supervisor restart together: after the `executions` supervisor is
+// killed and restarted, the board no longer lists the executions of the workers that went with
+// it, and new executions run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_worker_supervisor_starts_with_an_empty_board() {
+    use otp_core::supervisor::{ChildStatus, SupervisorEvent};
+    let manager = manager("board-restart").await;
+    let id = manager
+        .run_pipeline(shell("long", &[("wait", "sleep 60")]))
+        .await
+        .unwrap();
+    assert_eq!(manager.list_executions(None).len(), 1);
+    let executions = manager
+        .root()
+        .which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|child| child.id.as_deref() == Some("executions"))
+        .expect("an executions supervisor");
+    let ChildStatus::Running(pid) = executions.status else {
+        panic!("executions is not running: {executions:?}");
+    };
+    let mut events = manager.root().subscribe();
+    assert!(otp_core::process::exit(pid, otp_core::ExitReason::Killed));
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(SupervisorEvent::ChildRestarted { child, .. }) = events.next().await
+                && child.as_deref() == Some("execution_cleaner")
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the tree after executions restarted");
+    assert!(
+        manager.list_executions(None).is_empty(),
+        "stale executions listed"
+    );
+    assert!(matches!(
+        manager.status(&id).await,
+        Err(PipelineError::NotFound(_))
+    ));
+    let again = manager
+        .run_pipeline(shell("short", &[("ok", "true")]))
+        .await
+        .unwrap();
+    let status = manager.wait(&again, WAIT).await.unwrap();
+    assert_eq!(status.status, Status::Completed);
+    manager.shutdown().await.unwrap();
+}
