@@ -103,7 +103,7 @@ pub(crate) async fn start(config: ManagerConfig) -> Result<Tree, PipelineError> 
     ));
     children.push(ChildSpec::supervisor(
         "executions",
-        executions(board.clone(), workers.clone()),
+        executions(board.clone(), store.clone(), workers.clone()),
     ));
     children.push(ChildSpec::supervisor(
         "step_tasks",
@@ -165,14 +165,18 @@ pub(crate) async fn start(config: ManagerConfig) -> Result<Tree, PipelineError> 
 /// with an empty board.
 fn executions(
     board: Arc<StatusBoard>,
+    store: StoreClient,
     workers: Name<DynamicSupervisor>,
 ) -> impl Fn() -> BoxFuture<'static, Result<Supervisor, SupervisorStartError>> + Send + Sync + 'static
 {
     move || {
         let owner = {
-            let board = board.clone();
+            let (board, store) = (board.clone(), store.clone());
             ChildSpec::new("status_board", move || {
-                BoardOwner::start_with(board.clone(), StartOptions::new().label("status_board"))
+                BoardOwner::start_with(
+                    (board.clone(), store.clone()),
+                    StartOptions::new().label("status_board"),
+                )
             })
         };
         let worker_supervisor = ChildSpec::supervisor(

@@ -531,8 +531,8 @@ async fn start_manager(
     })
 }
 
-/// `resume`: the execution's spec file is read again, if it is still there, and compared
-/// with what ran; without it, the stored spec runs.
+/// `resume` (see [`PipelineManager::resume`]: the spec file is read again and compared with
+/// what ran).
 async fn resume(
     id: ExecutionId,
     force: bool,
@@ -566,30 +566,18 @@ async fn resume(
         let _ = manager.shutdown().await;
         ExitCode::from(EXIT_INVALID)
     };
-    let stored = match manager.stored(&id).await {
-        Ok(stored) => stored,
+    let mut updates = manager.subscribe();
+    match manager.resume(&id, None, force).await {
+        Ok(()) => {}
         Err(PipelineError::NotFound(_)) => {
             return refused(manager, format!("no execution {id} in the history")).await;
         }
         Err(error) => return refused(manager, error.to_string()).await,
-    };
-    let spec = match stored
-        .spec_source
-        .as_deref()
-        .filter(|source| source.exists())
-    {
-        Some(source) => match PipelineSpec::from_file(source) {
-            Ok(spec) => Some(Arc::new(spec)),
-            Err(error) => return refused(manager, error.to_string()).await,
-        },
-        None => None,
-    };
-    let steps = stored.spec.steps().len();
-    let name = stored.spec.name().to_string();
-    let mut updates = manager.subscribe();
-    if let Err(error) = manager.resume(&id, spec, force).await {
-        return refused(manager, error.to_string()).await;
     }
+    let (name, steps) = match manager.status(&id).await {
+        Ok(status) => (status.pipeline.to_string(), status.steps_total),
+        Err(error) => return refused(manager, error.to_string()).await,
+    };
     let ids = vec![(id, name, steps)];
     as_application(
         &manager,

@@ -308,14 +308,17 @@ impl PipelineManager {
     /// the earlier run ([`StoredExecution::previous_runs`]). Returns once the resumed run is in
     /// the store; wait for it as for any execution.
     ///
-    /// `spec` is what to run: `None` for the stored spec. A `spec` whose
-    /// [`hash`](PipelineSpec::hash) differs from the stored one is refused unless `force`.
+    /// `spec` is what to run. `None` reads the spec file the execution was started from
+    /// again ([`PipelineSpec::source`]), or, if it was not read from a file or the file is
+    /// gone, runs the stored spec. A spec whose [`hash`](PipelineSpec::hash) differs from the
+    /// stored one (the file was edited) is refused unless `force`.
     ///
     /// # Errors
     ///
     /// - [`PipelineError::NotFound`] if the store has no such execution;
     /// - [`PipelineError::NotResumable`] if it is pending, running or completed;
     /// - [`PipelineError::SpecChanged`] if `spec` differs from the stored one and not `force`;
+    /// - [`PipelineError::Spec`] if the spec file read again is no longer valid;
     /// - [`PipelineError::NoStore`] without a store; otherwise as
     ///   [`start_execution`](Self::start_execution).
     pub async fn resume(
@@ -329,13 +332,16 @@ impl PipelineManager {
         if !status.is_final() || status == Status::Completed {
             return Err(PipelineError::NotResumable(id.clone(), status));
         }
-        let spec = match spec {
-            Some(spec) if spec.hash() != stored.spec_hash && !force => {
-                return Err(PipelineError::SpecChanged(id.clone()));
-            }
-            Some(spec) => spec,
-            None => Arc::new(stored.spec),
+        let source = stored.spec_source.as_deref().filter(|path| path.exists());
+        let spec = match (spec, source) {
+            (Some(spec), _) => spec,
+            // A file of at most `MAX_SPEC_BYTES`: read here, in the caller's task.
+            (None, Some(path)) => Arc::new(PipelineSpec::from_file(path)?),
+            (None, None) => Arc::new(stored.spec),
         };
+        if spec.hash() != stored.spec_hash && !force {
+            return Err(PipelineError::SpecChanged(id.clone()));
+        }
         // Its worker from the run that ended, if this manager ran it, makes way.
         if let Some(pid) = self.worker_pid(id) {
             let _ = current(&self.tree.workers)?.terminate_child(pid).await;

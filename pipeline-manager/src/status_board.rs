@@ -21,23 +21,31 @@ use rustc_hash::FxBuildHasher;
 use tokio::sync::broadcast;
 
 use crate::execution::{ExecutionId, ExecutionStatus, Status};
+use crate::store_writer::StoreClient;
 
 const PARTITIONS: usize = 16;
 
 /// The process that owns the board (see the [module docs](self)). It handles no message: its
 /// `init` empties the board, so each incarnation of the worker supervisor, restarted with it
-/// (`one_for_all`), starts from an empty one, without the executions of workers that are gone.
+/// (`one_for_all`), starts from an empty one, without the executions of workers that are gone;
+/// those that were live are told to the store, which marks them `interrupted` (resumable).
 pub(crate) struct BoardOwner;
 
 impl GenServer for BoardOwner {
-    type Args = Arc<StatusBoard>;
+    type Args = (Arc<StatusBoard>, StoreClient);
     type Call = Infallible;
     type Reply = Infallible;
     type Cast = Infallible;
     type Info = Infallible;
     type Continue = Infallible;
 
-    async fn init(board: Arc<StatusBoard>, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+    async fn init(
+        (board, store): (Arc<StatusBoard>, StoreClient),
+        _: &mut Context<Self>,
+    ) -> Result<Init<Self>, BoxError> {
+        if board.live_count() > 0 {
+            store.workers_restarted();
+        }
         board.clear();
         Ok(Init::Ready(BoardOwner))
     }

@@ -66,6 +66,9 @@ pub(crate) enum StoreCast {
     Write(StoreWrite),
     /// Commit as soon as the writer gets to it.
     WriteNow(StoreWrite),
+    /// Every worker has just been restarted: what the store shows pending or running is not
+    /// running any more. Commits what is waiting, then marks those `interrupted`.
+    WorkersRestarted,
 }
 
 /// Requests to the writer.
@@ -119,6 +122,14 @@ impl StoreClient {
             } else {
                 StoreCast::Write(write)
             });
+        }
+    }
+
+    /// Tells the store that every worker has been restarted (see
+    /// [`StoreCast::WorkersRestarted`]).
+    pub(crate) fn workers_restarted(&self) {
+        if let Some(name) = &self.name {
+            let _ = name.cast(StoreCast::WorkersRestarted);
         }
     }
 
@@ -237,6 +248,16 @@ impl GenServer for StoreWriter {
                 if self.flush_timer.is_none() && !self.flush_sent {
                     self.flush_timer = Some(ctx.send_after(COMMIT_DELAY, Flush)?);
                 }
+                Ok(())
+            }
+            StoreCast::WorkersRestarted => {
+                // Every write of the workers that are gone was sent before they went.
+                self.commit(ctx)?;
+                let interrupted = self.store.mark_interrupted(SystemTime::now())?;
+                tracing::warn!(
+                    interrupted,
+                    "executions of restarted workers marked interrupted"
+                );
                 Ok(())
             }
         }

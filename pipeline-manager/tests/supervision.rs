@@ -751,13 +751,20 @@ async fn a_crashed_workers_reason_is_in_its_restarted_status() {
 
 // The board and the worker supervisor restart together: after the `executions` supervisor is
 // killed and restarted, the board no longer lists the executions of the workers that went with
-// it, and new executions run.
+// it, the store has them `interrupted`, they resume, and new executions run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_worker_supervisor_starts_with_an_empty_board() {
     use otp_core::supervisor::{ChildStatus, SupervisorEvent};
     let manager = manager("board-restart").await;
+    let release = common::output_dir("board-restart-release");
     let id = manager
-        .run_pipeline(shell("long", &[("wait", "sleep 60")]))
+        .run_pipeline(shell(
+            "long",
+            &[(
+                "wait",
+                &format!("test -f {} || sleep 60", release.display()),
+            )],
+        ))
         .await
         .unwrap();
     assert_eq!(manager.list_executions(None).len(), 1);
@@ -793,6 +800,12 @@ async fn a_restarted_worker_supervisor_starts_with_an_empty_board() {
         manager.status(&id).await,
         Err(PipelineError::NotFound(_))
     ));
+    let stored = manager.stored(&id).await.unwrap();
+    assert_eq!(stored.status.status, Status::Interrupted);
+    std::fs::write(&release, "").unwrap();
+    manager.resume(&id, None, false).await.unwrap();
+    let resumed = manager.wait(&id, WAIT).await.unwrap();
+    assert_eq!(resumed.status, Status::Completed);
     let again = manager
         .run_pipeline(shell("short", &[("ok", "true")]))
         .await
@@ -800,4 +813,5 @@ async fn a_restarted_worker_supervisor_starts_with_an_empty_board() {
     let status = manager.wait(&again, WAIT).await.unwrap();
     assert_eq!(status.status, Status::Completed);
     manager.shutdown().await.unwrap();
+    let _ = std::fs::remove_file(&release);
 }
