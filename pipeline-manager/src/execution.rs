@@ -167,6 +167,19 @@ pub struct StepProgress {
     pub duration_ms: Option<u64>,
     /// The last lines of its output (stdout and stderr).
     pub output_tail: Vec<String>,
+    /// Every attempt that has ended, in order: how it ended and how long it ran. The last is
+    /// the one `exit` and `duration_ms` describe.
+    #[serde(default)]
+    pub past_attempts: Vec<AttemptRecord>,
+}
+
+/// One ended attempt of a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// How it ended.
+    pub exit: StepExit,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// A step's state.

@@ -72,6 +72,8 @@ pub mod step_runner;
 mod store_writer;
 
 pub use error::PipelineError;
-pub use execution::{ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState};
+pub use execution::{
+    AttemptRecord, ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState,
+};
 pub use manager::{ExecutionUpdates, ManagerConfig, PipelineManager};
 pub use pipeline::{OnFailure, PipelineDraft, PipelineSpec, SpecError, StepAction, StepSpec};

@@ -502,6 +502,18 @@ fn print_run(run: usize, runs: usize, status: &ExecutionStatus) {
             shown(&exit),
             duration
         );
+        // Retried: every attempt, oldest first.
+        if step.past_attempts.len() > 1 {
+            for (number, attempt) in step.past_attempts.iter().enumerate() {
+                outln!(
+                    "  {:<24} attempt {}: {} after {}",
+                    "",
+                    number + 1,
+                    attempt.exit,
+                    humantime::format_duration(Duration::from_millis(attempt.duration_ms))
+                );
+            }
+        }
     }
     for artifact in &status.artifacts {
         match artifact.bytes {

@@ -29,7 +29,8 @@ use otp_core::timer::TimerRef;
 use otp_core::{ExitReason, Pid};
 
 use crate::execution::{
-    Artifact, ExecutionId, ExecutionStatus, Status, StepExit, StepProgress, StepState, millis,
+    Artifact, AttemptRecord, ExecutionId, ExecutionStatus, Status, StepExit, StepProgress,
+    StepState, millis,
 };
 use crate::execution_store::ExecutionRecord;
 use crate::pipeline::{MAX_DURATION, OnFailure, PipelineSpec};
@@ -457,6 +458,10 @@ impl PipelineWorker {
         let progress = self.step_mut(index);
         progress.exit = Some(outcome.exit.clone());
         progress.duration_ms = Some(millis(outcome.duration));
+        progress.past_attempts.push(AttemptRecord {
+            exit: outcome.exit.clone(),
+            duration_ms: millis(outcome.duration),
+        });
         progress.output_tail = outcome.output_tail;
         if !running {
             // A late result after cancel, timeout or a failure: record how the step ended.
@@ -660,6 +665,7 @@ impl GenServer for PipelineWorker {
                             exit: None,
                             duration_ms: None,
                             output_tail: Vec::new(),
+                            past_attempts: Vec::new(),
                         })
                     })
             })

@@ -300,3 +300,39 @@ fn a_killed_managers_execution_is_interrupted_then_resumed() {
     );
     assert_eq!(listed[0]["runs"], 2, "{listed}");
 }
+
+// Each attempt of a retried step is recorded, with how it ended and how long it ran.
+#[tokio::test]
+async fn every_attempt_of_a_retried_step_is_in_the_store() {
+    use pipeline_manager::StepExit;
+    let dir = common::output_dir("store-attempts");
+    let manager = PipelineManager::start(ManagerConfig {
+        output_dir: dir.clone(),
+        ..ManagerConfig::default()
+    })
+    .await
+    .expect("manager");
+    let spec = common::edited(
+        shell(
+            "retried",
+            &[("flaky", "test -f n && exit 0; touch n; exit 4")],
+        ),
+        |draft| {
+            draft.steps[0].retries = 2;
+            draft.steps[0].retry_backoff = Duration::from_millis(10);
+        },
+    );
+    let id = manager.run_pipeline(spec).await.expect("run");
+    assert_eq!(
+        manager.wait(&id, WAIT).await.unwrap().status,
+        Status::Completed
+    );
+    let stored = manager.stored(&id).await.expect("stored");
+    let exits: Vec<_> = stored.status.steps[0]
+        .past_attempts
+        .iter()
+        .map(|attempt| attempt.exit.clone())
+        .collect();
+    assert_eq!(exits, vec![StepExit::Code(4), StepExit::Success]);
+    manager.shutdown().await.expect("shutdown");
+}
