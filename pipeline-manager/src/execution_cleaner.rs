@@ -19,7 +19,7 @@ use crate::execution::ExecutionId;
 use crate::execution_store::Retention;
 use crate::pipeline_worker::WorkerRegistry;
 use crate::status_board::StatusBoard;
-use crate::store_writer::{StoreClient, StoreRead, StoreReply};
+use crate::store_writer::StoreClient;
 
 /// The cleaner's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,14 +69,13 @@ impl ExecutionCleaner {
             max_age: policy.max_age,
             max_finished: policy.max_finished,
         };
-        let expired = match self.args.store.read(StoreRead::Expired(retention)).await {
-            Ok(StoreReply::Expired(Ok(expired))) => expired,
+        let expired = match self.args.store.expired(retention).await {
+            Ok(expired) => expired,
             Err(PipelineError::NoStore) => self.expired_on_board(retention),
-            Ok(StoreReply::Expired(Err(error))) => {
+            Err(error) => {
                 tracing::warn!(%error, "cannot read the store: nothing cleaned");
                 return 0;
             }
-            Ok(_) | Err(_) => return 0,
         };
         let (Ok(registry), Ok(workers)) = (self.args.registry.get(), self.args.workers.get())
         else {

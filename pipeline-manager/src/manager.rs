@@ -24,7 +24,7 @@ use crate::pipeline_worker::{
 };
 use crate::status_board::StatusBoard;
 use crate::step_runner::{ShellExecutor, StepExecutor};
-use crate::store_writer::{StoreClient, StoreRead, StoreReply};
+use crate::store_writer::StoreClient;
 
 /// How a manager runs.
 #[derive(Clone)]
@@ -365,14 +365,11 @@ impl PipelineManager {
     /// [`PipelineError::NotFound`] if it is not in the store; [`PipelineError::Store`] if it
     /// cannot be read; [`PipelineError::NoStore`] without a store.
     pub async fn stored(&self, id: &ExecutionId) -> Result<StoredExecution, PipelineError> {
-        match self.store().read(StoreRead::Get(id.clone())).await? {
-            StoreReply::Execution(found) => found?
-                .map(|found| *found)
-                .ok_or_else(|| PipelineError::NotFound(id.clone())),
-            _ => Err(PipelineError::Unavailable(
-                "execution store: wrong reply".into(),
-            )),
-        }
+        self.store()
+            .get(id.clone())
+            .await?
+            .map(|found| *found)
+            .ok_or_else(|| PipelineError::NotFound(id.clone()))
     }
 
     /// The history in the store, newest first: every execution this manager and earlier ones
@@ -386,12 +383,7 @@ impl PipelineManager {
         &self,
         filter: ListFilter,
     ) -> Result<Vec<ExecutionSummary>, PipelineError> {
-        match self.store().read(StoreRead::List(filter)).await? {
-            StoreReply::List(found) => Ok(found?),
-            _ => Err(PipelineError::Unavailable(
-                "execution store: wrong reply".into(),
-            )),
-        }
+        self.store().list(filter).await
     }
 
     /// The execution's current status, from its worker (seed `get_execution_status`).

@@ -27,6 +27,7 @@
 //! it gets an error, never an id that is not stored; its supervisor restarts it, and, as
 //! it is the root's first child (`rest_for_one`), everything after it.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use otp_core::ServerRef;
@@ -50,7 +51,7 @@ pub(crate) struct StoreWriter {
     pending: Vec<StoreWrite>,
     index: FxHashMap<ExecutionId, usize>,
     /// Callers to answer once the next batch is committed.
-    waiting: Vec<ReplyTo<StoreReply>>,
+    waiting: Vec<ReplyTo<()>>,
     /// Whether a `Flush` is on its way through the mailbox.
     flush_sent: bool,
     /// The timer that commits writes nobody waits for, if one is armed.
@@ -71,30 +72,20 @@ pub(crate) enum StoreCast {
     WorkersRestarted,
 }
 
-/// Requests to the writer.
+/// The store's answer to a read.
+pub(crate) type Read<T> = Result<T, StoreError>;
+
+/// Requests to the writer, each with its own reply handle. Reads that fail answer an error (a
+/// damaged record does not crash the writer).
 pub(crate) enum StoreCall {
-    /// Reply once everything sent before this is committed.
-    Sync,
-    /// Read the store, after committing everything sent before.
-    Read(StoreRead),
-}
-
-/// Reads of the store.
-pub(crate) enum StoreRead {
+    /// Answer once everything sent before this is committed.
+    Sync(ReplyTo<()>),
     /// One execution, as stored.
-    Get(ExecutionId),
+    Get(ExecutionId, ReplyTo<Read<Option<Box<StoredExecution>>>>),
     /// The history.
-    List(ListFilter),
+    List(ListFilter, ReplyTo<Read<Vec<ExecutionSummary>>>),
     /// What the cleaner should remove.
-    Expired(Retention),
-}
-
-/// Replies; reads that fail reply an error (a damaged record does not crash the writer).
-pub(crate) enum StoreReply {
-    Synced,
-    Execution(Result<Option<Box<StoredExecution>>, StoreError>),
-    List(Result<Vec<ExecutionSummary>, StoreError>),
-    Expired(Result<Vec<(ExecutionId, std::path::PathBuf)>, StoreError>),
+    Expired(Retention, ReplyTo<Read<Vec<(ExecutionId, PathBuf)>>>),
 }
 
 pub(crate) struct Flush;
@@ -143,19 +134,53 @@ impl StoreClient {
     /// Returns once everything sent to the store so far is committed.
     pub(crate) async fn sync(&self) -> Result<(), PipelineError> {
         match &self.name {
-            Some(name) => name
-                .call_timeout(StoreCall::Sync, Timeout::Infinity)
-                .await
-                .map(drop)
-                .map_err(unavailable),
+            Some(_) => self.request(StoreCall::Sync).await,
             None => Ok(()),
         }
     }
 
-    /// Reads the store.
-    pub(crate) async fn read(&self, read: StoreRead) -> Result<StoreReply, PipelineError> {
+    /// One execution, as stored.
+    pub(crate) async fn get(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Option<Box<StoredExecution>>, PipelineError> {
+        Ok(self
+            .request(move |reply| StoreCall::Get(id, reply))
+            .await??)
+    }
+
+    /// The history, newest first.
+    pub(crate) async fn list(
+        &self,
+        filter: ListFilter,
+    ) -> Result<Vec<ExecutionSummary>, PipelineError> {
+        Ok(self
+            .request(move |reply| StoreCall::List(filter, reply))
+            .await??)
+    }
+
+    /// What the cleaner should remove now.
+    pub(crate) async fn expired(
+        &self,
+        retention: Retention,
+    ) -> Result<Vec<(ExecutionId, PathBuf)>, PipelineError> {
+        Ok(self
+            .request(move |reply| StoreCall::Expired(retention, reply))
+            .await??)
+    }
+
+    /// A request to the writer, waiting as long as it takes (a commit or a read of the whole
+    /// history); [`PipelineError::NoStore`] without a store.
+    async fn request<R: Send + 'static>(
+        &self,
+        make: impl FnOnce(ReplyTo<R>) -> StoreCall + Send + 'static,
+    ) -> Result<R, PipelineError> {
         let name = self.name.as_ref().ok_or(PipelineError::NoStore)?;
-        name.call_timeout(StoreCall::Read(read), Timeout::Infinity)
+        let writer = name
+            .whereis()
+            .ok_or_else(|| unavailable(CallError::NoProc))?;
+        writer
+            .request_timeout(make, Timeout::Infinity)
             .await
             .map_err(unavailable)
     }
@@ -198,7 +223,7 @@ impl StoreWriter {
             self.index.clear();
         }
         for caller in self.waiting.drain(..) {
-            let _ = caller.reply(StoreReply::Synced);
+            let _ = caller.reply(());
         }
         Ok(())
     }
@@ -207,7 +232,7 @@ impl StoreWriter {
 impl GenServer for StoreWriter {
     type Args = OpenStore;
     type Call = StoreCall;
-    type Reply = StoreReply;
+    type Reply = std::convert::Infallible;
     type Cast = StoreCast;
     type Info = Flush;
     type Continue = std::convert::Infallible;
@@ -266,31 +291,33 @@ impl GenServer for StoreWriter {
     async fn handle_call(
         &mut self,
         request: StoreCall,
-        caller: Caller<'_, StoreReply>,
+        _: Caller<'_, std::convert::Infallible>,
         ctx: &mut Context<Self>,
-    ) -> Result<CallResult<StoreReply>, BoxError> {
-        let read = match request {
-            StoreCall::Sync if self.pending.is_empty() => {
-                return Ok(CallResult::Reply(StoreReply::Synced));
+    ) -> Result<CallResult<std::convert::Infallible>, BoxError> {
+        // Every request answers through its own handle. Reads first commit what is waiting,
+        // so that they see every write sent before them.
+        match request {
+            StoreCall::Sync(reply) if self.pending.is_empty() => {
+                let _ = reply.reply(());
             }
-            StoreCall::Sync => {
-                self.waiting.push(caller.defer());
+            StoreCall::Sync(reply) => {
+                self.waiting.push(reply);
                 self.flush_soon(ctx)?;
-                return Ok(CallResult::NoReply);
             }
-            StoreCall::Read(read) => read,
-        };
-        // Reads see every write sent before them.
-        self.commit(ctx)?;
-        Ok(CallResult::Reply(match read {
-            StoreRead::Get(id) => {
-                StoreReply::Execution(self.store.get(&id).map(|found| found.map(Box::new)))
+            StoreCall::Get(id, reply) => {
+                self.commit(ctx)?;
+                let _ = reply.reply(self.store.get(&id).map(|found| found.map(Box::new)));
             }
-            StoreRead::List(filter) => StoreReply::List(self.store.list(&filter)),
-            StoreRead::Expired(retention) => {
-                StoreReply::Expired(self.store.expired(retention, SystemTime::now()))
+            StoreCall::List(filter, reply) => {
+                self.commit(ctx)?;
+                let _ = reply.reply(self.store.list(&filter));
             }
-        }))
+            StoreCall::Expired(retention, reply) => {
+                self.commit(ctx)?;
+                let _ = reply.reply(self.store.expired(retention, SystemTime::now()));
+            }
+        }
+        Ok(CallResult::NoReply)
     }
 
     /// Stopping (the manager shuts down, the writer last of its tree): what is still waiting
