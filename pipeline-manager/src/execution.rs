@@ -96,11 +96,21 @@ impl std::str::FromStr for Status {
 
     /// The names [`Display`](fmt::Display) gives: `pending`, `running`, `completed`, …
     fn from_str(text: &str) -> Result<Status, String> {
-        serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
-            format!(
-                "unknown status {text:?} (pending, running, completed, failed, cancelled, \
-                 timed_out, crashed, interrupted)"
-            )
+        Ok(match text {
+            "pending" => Status::Pending,
+            "running" => Status::Running,
+            "completed" => Status::Completed,
+            "failed" => Status::Failed,
+            "cancelled" => Status::Cancelled,
+            "timed_out" => Status::TimedOut,
+            "crashed" => Status::Crashed,
+            "interrupted" => Status::Interrupted,
+            _ => {
+                return Err(format!(
+                    "unknown status {text:?} (pending, running, completed, failed, cancelled, \
+                     timed_out, crashed, interrupted)"
+                ));
+            }
         })
     }
 }
@@ -269,4 +279,36 @@ fn from_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D
 
 pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    // The store and the CLI parse what `Display` and serde write: the three must agree.
+    #[test]
+    fn every_status_parses_from_its_name() {
+        for status in [
+            Status::Pending,
+            Status::Running,
+            Status::Completed,
+            Status::Failed,
+            Status::Cancelled,
+            Status::TimedOut,
+            Status::Crashed,
+            Status::Interrupted,
+        ] {
+            assert_eq!(status.to_string().parse::<Status>(), Ok(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::Value::String(status.to_string())
+            );
+        }
+        assert!(
+            "done"
+                .parse::<Status>()
+                .unwrap_err()
+                .contains("unknown status")
+        );
+    }
 }
