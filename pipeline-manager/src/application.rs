@@ -10,8 +10,9 @@
 //! is left holding a handle to a process that is gone: if the registry restarted under
 //! `one_for_one` (the seed's choice), every running worker would keep its name in the dead
 //! registry and become unreachable. A crash of the step task supervisor or of the cleaner
-//! touches no execution; a crash of the store (a failed commit) restarts everything, and the
-//! new store marks what was running `interrupted`.
+//! touches no execution; a crash of the store's owner (a failed commit) or of its writer (a
+//! failed append to the journal) restarts everything after it, and the new writer first has
+//! the owner recover the journal and mark what was running `interrupted`.
 //!
 //! The board and the worker supervisor are restarted together (`one_for_all` under
 //! `executions`): the board's owner starts it empty, so it never lists executions of workers
@@ -44,7 +45,8 @@ use crate::manager::ManagerConfig;
 use crate::pipeline_worker::{WorkerEnv, WorkerRegistry, WorkerSettings};
 use crate::sqlite_store::SqliteStore;
 use crate::status_board::{BoardOwner, StatusBoard};
-use crate::store_writer::{StoreClient, StoreWriter};
+use crate::store_owner::{OwnerArgs, StoreOwner};
+use crate::store_writer::{OWNER_MAILBOX, StoreClient, StoreWriter, WriterArgs};
 
 /// A running tree: its root, and what the client API needs to reach its processes.
 pub(crate) struct Tree {
@@ -80,7 +82,7 @@ pub(crate) async fn start(config: ManagerConfig) -> Result<Tree, PipelineError> 
     let open_store = store_opener(&config);
     let store_name = open_store
         .as_ref()
-        .map(|_| Name::<ServerRef<StoreWriter>>::new("execution store"));
+        .map(|_| Name::<ServerRef<StoreWriter>>::new("store writer"));
     let board = Arc::new(StatusBoard::new());
     let store = StoreClient::new(store_name.clone());
     let registry = Name::<WorkerRegistry>::new("worker registry");
@@ -89,11 +91,35 @@ pub(crate) async fn start(config: ManagerConfig) -> Result<Tree, PipelineError> 
     let cleaner = Name::<ServerRef<ExecutionCleaner>>::new("execution cleaner");
 
     let mut children = Vec::new();
-    if let (Some(open), Some(name)) = (open_store, &store_name) {
+    if let (Some(open), Some(writer)) = (open_store, &store_name) {
+        let owner = Name::<ServerRef<StoreOwner>>::new("execution store");
+        let output_dir = config.output_dir.clone();
+        let owner_args = move || OwnerArgs {
+            open: open.clone(),
+            output_dir: output_dir.clone(),
+        };
         children.push(ChildSpec::new(
             "execution_store",
-            name.registering(move || {
-                StoreWriter::start_with(open.clone(), StartOptions::new().label("execution_store"))
+            owner.registering(move || {
+                StoreOwner::start_with(
+                    owner_args(),
+                    StartOptions::new()
+                        .label("execution_store")
+                        .mailbox_capacity(OWNER_MAILBOX),
+                )
+            }),
+        ));
+        let output_dir = config.output_dir.clone();
+        children.push(ChildSpec::new(
+            "store_writer",
+            writer.registering(move || {
+                StoreWriter::start_with(
+                    WriterArgs {
+                        output_dir: output_dir.clone(),
+                        owner: owner.clone(),
+                    },
+                    StartOptions::new().label("store_writer"),
+                )
             }),
         ));
     }

@@ -115,9 +115,10 @@ impl std::str::FromStr for Status {
     }
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Status {
+    /// The status's name, as `Display`, serde and the store write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Status::Pending => "pending",
             Status::Running => "running",
             Status::Completed => "completed",
@@ -126,7 +127,13 @@ impl fmt::Display for Status {
             Status::TimedOut => "timed_out",
             Status::Crashed => "crashed",
             Status::Interrupted => "interrupted",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -263,7 +270,7 @@ pub struct ExecutionStatus {
 
 fn rfc3339<S: Serializer>(time: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match time {
-        Some(time) => s.serialize_str(&humantime::format_rfc3339_millis(*time).to_string()),
+        Some(time) => s.collect_str(&humantime::format_rfc3339_millis(*time)),
         None => s.serialize_none(),
     }
 }

@@ -3,8 +3,9 @@
 //! [`ExecutionStore`] is what a backend implements: writes in batches, and the reads the CLI
 //! and the cleaner need. [`SqliteStore`](crate::sqlite_store::SqliteStore), one file in the
 //! output directory, is the default; a second backend (PostgreSQL, say) implements the same
-//! trait and nothing else changes: workers never see the backend, only the
-//! `StoreWriter` process that batches their writes into it.
+//! trait and nothing else changes: workers never see the backend, only the store's writer
+//! process, which makes their writes durable in a [journal](crate::store_journal) and hands
+//! them in batches to the owner process that commits them to the backend.
 //!
 //! The seed kept executions in its workers' memory only: a restart of the manager forgot them.
 
@@ -124,8 +125,8 @@ pub enum StoreError {
     },
 }
 
-/// A backend for the execution store. Its methods block (a database call); the
-/// `StoreWriter` process calls them.
+/// A backend for the execution store. Its methods block (a database call); the store's
+/// owner process calls them.
 pub trait ExecutionStore: Send + 'static {
     /// Applies `batch` in order, all or nothing. When it returns `Ok`, the writes survive the
     /// manager being killed.

@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! root Supervisor (rest_for_one, 3 restarts in 5 s)
-//! ├── execution_store      StoreWriter (GenServer)      the history, in SQLite: group commit
+//! ├── execution_store      StoreOwner (GenServer)       the history, in SQLite: commits batches
+//! ├── store_writer         StoreWriter (GenServer)      journals each write, hands batches over
 //! ├── worker_registry      Registry<ExecutionId, worker> finds a worker by execution id
 //! ├── executions           Supervisor (one_for_all)
 //! │   ├── status_board     BoardOwner (GenServer)        owns the board, starts it empty
@@ -25,7 +26,8 @@
 //! [`application`] (which builds the tree) for why, and for the worker supervisor's restart
 //! budget (seed defect D12). Processes find each other by the names the tree gives them; the
 //! client API ([`manager`]) is a call or a cast to one of them. Without a store
-//! ([`StoreConfig::Memory`](execution_store::StoreConfig)) there is no `execution_store`.
+//! ([`StoreConfig::Memory`](execution_store::StoreConfig)) there is no `execution_store`
+//! nor `store_writer`; see [`store_journal`] for why writing takes two processes.
 //!
 //! # What the seed's defects became
 //!
@@ -69,6 +71,8 @@ pub mod sqlite_store;
 mod status_board;
 pub mod step_init;
 pub mod step_runner;
+pub mod store_journal;
+mod store_owner;
 mod store_writer;
 
 pub use error::PipelineError;

@@ -283,6 +283,12 @@ impl PipelineSpec {
         self.source.as_deref()
     }
 
+    /// The spec as read from `source` (a spec read back from the store's journal).
+    pub(crate) fn with_source(mut self, source: Option<PathBuf>) -> PipelineSpec {
+        self.source = source.map(Arc::from);
+        self
+    }
+
     /// The spec as a draft, to change and check again.
     pub fn to_draft(&self) -> PipelineDraft {
         self.draft.clone()

@@ -23,9 +23,11 @@
 //! system's hands when it returns, so it survives the manager being killed (SIGKILL included)
 //! at any moment; what the last commits wrote can be lost if the machine itself loses power
 //! (the database stays consistent). `synchronous = FULL` would also survive power loss, at an
-//! `fsync` per commit. One manager writes to an output directory at a time: it holds an
-//! exclusive lock on `executions.db.lock` while its store is open; readers (`list`, `show`)
-//! need no lock.
+//! `fsync` per commit. In a manager, each write is made durable first in the
+//! [journal](crate::store_journal) (same guarantees), and this store commits batches of them
+//! a few milliseconds later. One manager writes to an output directory at a time: it holds an
+//! exclusive lock on `executions.db.lock` while its store is open; readers (`list`, `show`,
+//! [`SqliteStore::open_history`]) need no lock.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -41,6 +43,7 @@ use crate::execution_store::{
     StoredExecution, epoch_ms,
 };
 use crate::pipeline::{PipelineDraft, PipelineSpec};
+use crate::store_journal::JournalLock;
 
 /// The database's file name in the output directory.
 pub const DATABASE_FILE: &str = "executions.db";
@@ -185,19 +188,43 @@ impl SqliteStore {
         }))
     }
 
+    /// Opens the history of `output_dir` to read; `None` if nothing has run there.
+    ///
+    /// While a manager runs on the directory, this reads what it has committed, at most a
+    /// few milliseconds behind what it has accepted (see
+    /// [`store_journal`](crate::store_journal)). Otherwise it first does what the next
+    /// manager would: commits what the last one left in its journal and marks what it left
+    /// running `interrupted`, so that a killed manager's last executions show.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the store or its journal cannot be read.
+    pub fn open_history(output_dir: &Path) -> Result<Option<SqliteStore>, StoreError> {
+        if !output_dir.join(DATABASE_FILE).exists() {
+            return Ok(None);
+        }
+        // Without the lock (a manager holds it, or the directory is not ours to write),
+        // read what is committed.
+        if let Ok(journal) = JournalLock::acquire(output_dir) {
+            let mut store = SqliteStore::open(output_dir)?;
+            journal.recover(&mut store, SystemTime::now())?;
+        }
+        SqliteStore::open_read_only(output_dir)
+    }
+
     fn put(
         transaction: &rusqlite::Transaction<'_>,
         known_specs: &mut HashSet<Arc<str>>,
         record: &crate::execution_store::ExecutionRecord,
     ) -> rusqlite::Result<()> {
         let spec = &record.spec;
-        let hash: Arc<str> = spec.hash().into();
-        if !known_specs.contains(&hash) {
+        let hash = spec.hash();
+        if !known_specs.contains(hash) {
             let json = serde_json::to_string(&**spec).expect("a spec always serializes");
             transaction
                 .prepare_cached("INSERT OR IGNORE INTO specs (hash, spec) VALUES (?1, ?2)")?
-                .execute(params![&*hash, json])?;
-            known_specs.insert(hash.clone());
+                .execute(params![hash, json])?;
+            known_specs.insert(hash.into());
         }
         let status = &record.status;
         let detail = serde_json::to_string(&**status).expect("a status always serializes");
@@ -207,11 +234,11 @@ impl SqliteStore {
         transaction.prepare_cached(UPSERT)?.execute(params![
             status.execution_id.as_str(),
             &*status.pipeline,
-            status.status.to_string(),
+            status.status.as_str(),
             epoch_ms(record.created_at),
             status.completed_at.map(epoch_ms),
             record.previous_runs.len() as i64 + 1,
-            &*hash,
+            hash,
             spec.source().map(|path| path.to_string_lossy()),
             status.workdir.to_string_lossy(),
         ])?;

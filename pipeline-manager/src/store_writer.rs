@@ -1,34 +1,38 @@
-//! `StoreWriter`: the one process that writes to the execution store, in batches (group
-//! commit).
+//! `StoreWriter`: the one process that writes to the execution store. It makes writes
+//! durable in the [journal](crate::store_journal) and hands them to the
+//! [store owner](crate::store_owner), which commits them to the backend, in batches.
 //!
 //! Workers cast each status they publish to it; callers that must know a write is durable
-//! (`run_pipeline` before it returns an id) call [`StoreCall::Sync`]. Writes wait in the
-//! server's state until the next commit, and within a batch only an execution's latest
-//! status is written.
+//! (`run_pipeline` before it returns an id) call [`StoreCall::Sync`]. Within a batch only an
+//! execution's latest status is kept.
 //!
 //! # Commit policy
 //!
 //! - A write that must not be lost ([`StoreCast::WriteNow`]: a new execution's first status,
 //!   which `run_pipeline` waits for; a step that ended; a final status) or a `Sync` sends the
-//!   server a `Flush` message, which queues
-//!   behind everything already in its mailbox: by the time it is handled, every write that
-//!   arrived meanwhile is in the batch, and one transaction commits them all (Erlang's
-//!   `self() ! flush` idiom for group commit). While it commits, new writes queue in the
-//!   mailbox for the next batch: the batch is as large as the load makes it, and an idle
-//!   store adds no delay.
+//!   server a `Flush` message, which queues behind everything already in its mailbox: by the
+//!   time it is handled, every write that arrived meanwhile is waiting too, and one append to
+//!   the journal makes them all durable (Erlang's `self() ! flush` idiom for group commit).
+//!   An idle store adds no delay.
 //! - Writes that only record steps starting ([`StoreCast::Write`]) ride along with the next
-//!   batch, or are committed by a timer [`COMMIT_DELAY`] after the first of them: losing one
-//!   to a crash costs nothing, as `resume` starts those steps again.
+//!   append: losing one to a crash costs nothing, as `resume` starts those steps again.
+//! - [`COMMIT_DELAY`] after the first write of a batch, or before a read, the writer seals the
+//!   journal's segment and hands the batch to the owner, so the backend (what `pipeline-manager
+//!   list` reads) is at most that much behind. The owner's mailbox is bounded: a backend that
+//!   falls behind makes the writer wait, and the callers behind it.
 //!
-//! The backend's calls block. They run in this process's callbacks: a commit of a batch
-//! takes tens of microseconds, and the periodic WAL checkpoint a few milliseconds, short
-//! enough not to be worth a thread hop on every `run_pipeline` (measured: W9 in
-//! `benches/RESULTS.md`). A failed commit crashes the server, and every caller waiting on
-//! it gets an error, never an id that is not stored; its supervisor restarts it, and, as
-//! it is the root's first child (`rest_for_one`), everything after it.
+//! Why two processes: a SQLite commit costs 25–40 µs, and a caller that waits for one per
+//! `run_pipeline` cannot start more than ~25,000 executions a second; an append is a few
+//! µs, and the owner's commits of whole batches run beside it, on another core (measured: W9
+//! in `benches/RESULTS.md`).
+//!
+//! A failed append crashes the server, and every caller waiting on it gets an error, never an
+//! id that is not stored. Its supervisor restarts it and, as it is before every worker
+//! (`rest_for_one`), everything after it.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use otp_core::ServerRef;
 use otp_core::gen_server::{
@@ -41,54 +45,93 @@ use rustc_hash::FxHashMap;
 use crate::error::PipelineError;
 use crate::execution::ExecutionId;
 use crate::execution_store::{
-    ExecutionRecord, ExecutionStore, ExecutionSummary, ListFilter, OpenStore, Retention,
-    StoreError, StoreWrite, StoredExecution,
+    ExecutionRecord, ExecutionSummary, ListFilter, Retention, StoreWrite, StoredExecution,
 };
+use crate::store_journal::Journal;
+use crate::store_owner::{OwnerCall, OwnerCast, StoreOwner, StoreRead};
 
 pub(crate) struct StoreWriter {
-    store: Box<dyn ExecutionStore>,
-    /// The next batch, in arrival order; `index` finds an execution's write in it.
-    pending: Vec<StoreWrite>,
-    index: FxHashMap<ExecutionId, usize>,
-    /// Callers to answer once the next batch is committed.
+    journal: Journal,
+    owner: ServerRef<StoreOwner>,
+    /// Writes not in the journal yet.
+    unjournaled: Batch,
+    /// Writes in the journal's current segment, for the owner once it is sealed.
+    unapplied: Batch,
+    /// Callers to answer once the next append is done.
     waiting: Vec<ReplyTo<()>>,
     /// Whether a `Flush` is on its way through the mailbox.
     flush_sent: bool,
-    /// The timer that commits writes nobody waits for, if one is armed.
-    flush_timer: Option<TimerRef>,
+    /// The timer that hands the batch over, if one is armed.
+    handover_timer: Option<TimerRef>,
 }
 
-/// How long a write that only records steps starting may wait for a batch.
+/// How long a write may wait before it is handed to the backend.
 pub(crate) const COMMIT_DELAY: Duration = Duration::from_millis(10);
+
+/// How many batches and reads may wait in the owner's mailbox.
+pub(crate) const OWNER_MAILBOX: NonZeroUsize = NonZeroUsize::new(16).expect("not zero");
+
+/// Writes waiting, in arrival order, keeping only the latest of each execution.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<StoreWrite>,
+    index: FxHashMap<ExecutionId, usize>,
+}
+
+impl Batch {
+    fn put(&mut self, write: StoreWrite) {
+        match self.index.get(write.id()) {
+            Some(&at) => self.writes[at] = write,
+            None => {
+                self.index.insert(write.id().clone(), self.writes.len());
+                self.writes.push(write);
+            }
+        }
+    }
+
+    fn take(&mut self) -> Vec<StoreWrite> {
+        self.index.clear();
+        std::mem::take(&mut self.writes)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// How the writer is started: the output directory its journal is in, and the owner's
+/// name.
+pub(crate) struct WriterArgs {
+    pub(crate) output_dir: PathBuf,
+    pub(crate) owner: Name<ServerRef<StoreOwner>>,
+}
 
 /// Writes to the store.
 pub(crate) enum StoreCast {
-    /// Commit with the next batch, within [`COMMIT_DELAY`].
+    /// Journal with the next append, within [`COMMIT_DELAY`].
     Write(StoreWrite),
-    /// Commit as soon as the writer gets to it.
+    /// Journal as soon as the writer gets to it.
     WriteNow(StoreWrite),
     /// Every worker has just been restarted: what the store shows pending or running is not
-    /// running any more. Commits what is waiting, then marks those `interrupted`.
+    /// running any more (see [`OwnerCast::WorkersRestarted`]).
     WorkersRestarted,
 }
 
-/// The store's answer to a read.
-pub(crate) type Read<T> = Result<T, StoreError>;
-
-/// Requests to the writer, each with its own reply handle. Reads that fail answer an error (a
-/// damaged record does not crash the writer).
+/// Requests to the writer, each with its own reply handle.
 pub(crate) enum StoreCall {
-    /// Answer once everything sent before this is committed.
+    /// Answer once everything sent before this is in the journal.
     Sync(ReplyTo<()>),
-    /// One execution, as stored.
-    Get(ExecutionId, ReplyTo<Read<Option<Box<StoredExecution>>>>),
-    /// The history.
-    List(ListFilter, ReplyTo<Read<Vec<ExecutionSummary>>>),
-    /// What the cleaner should remove.
-    Expired(Retention, ReplyTo<Read<Vec<(ExecutionId, PathBuf)>>>),
+    /// A read, answered by the owner once everything sent before it is committed.
+    Read(StoreRead),
 }
 
-pub(crate) struct Flush;
+/// The writer's own messages.
+pub(crate) enum Tick {
+    /// Append what is waiting (sent to itself).
+    Flush,
+    /// Hand the batch to the owner (from the timer).
+    HandOver,
+}
 
 /// How the tree's other processes reach the store writer: by its name, so that a restarted
 /// writer is found. Without a store ([`StoreConfig::Memory`](crate::execution_store::StoreConfig))
@@ -131,7 +174,7 @@ impl StoreClient {
         }
     }
 
-    /// Returns once everything sent to the store so far is committed.
+    /// Returns once everything sent to the store so far is durable.
     pub(crate) async fn sync(&self) -> Result<(), PipelineError> {
         match &self.name {
             Some(_) => self.request(StoreCall::Sync).await,
@@ -145,7 +188,7 @@ impl StoreClient {
         id: ExecutionId,
     ) -> Result<Option<Box<StoredExecution>>, PipelineError> {
         Ok(self
-            .request(move |reply| StoreCall::Get(id, reply))
+            .request(move |reply| StoreCall::Read(StoreRead::Get(id, reply)))
             .await??)
     }
 
@@ -155,7 +198,7 @@ impl StoreClient {
         filter: ListFilter,
     ) -> Result<Vec<ExecutionSummary>, PipelineError> {
         Ok(self
-            .request(move |reply| StoreCall::List(filter, reply))
+            .request(move |reply| StoreCall::Read(StoreRead::List(filter, reply)))
             .await??)
     }
 
@@ -165,12 +208,12 @@ impl StoreClient {
         retention: Retention,
     ) -> Result<Vec<(ExecutionId, PathBuf)>, PipelineError> {
         Ok(self
-            .request(move |reply| StoreCall::Expired(retention, reply))
+            .request(move |reply| StoreCall::Read(StoreRead::Expired(retention, reply)))
             .await??)
     }
 
-    /// A request to the writer, waiting as long as it takes (a commit or a read of the whole
-    /// history); [`PipelineError::NoStore`] without a store.
+    /// A request to the writer, waiting as long as it takes (an append, or a read of the
+    /// whole history); [`PipelineError::NoStore`] without a store.
     async fn request<R: Send + 'static>(
         &self,
         make: impl FnOnce(ReplyTo<R>) -> StoreCall + Send + 'static,
@@ -190,71 +233,85 @@ fn unavailable(error: CallError) -> PipelineError {
     PipelineError::Unavailable(format!("execution store: {error}"))
 }
 
+/// The owner exited: this writer is about to be restarted with it (`rest_for_one`).
+fn owner_gone<M>(_: otp_core::gen_server::SendError<M>) -> BoxError {
+    "the execution store's owner is gone".into()
+}
+
 impl StoreWriter {
-    fn queue(&mut self, write: StoreWrite) {
-        match self.index.get(write.id()) {
-            // Only the latest write of an execution matters.
-            Some(&at) => self.pending[at] = write,
-            None => {
-                self.index.insert(write.id().clone(), self.pending.len());
-                self.pending.push(write);
-            }
+    fn accept(&mut self, write: StoreWrite, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        if self.handover_timer.is_none() {
+            self.handover_timer = Some(ctx.send_after(COMMIT_DELAY, Tick::HandOver)?);
         }
+        self.unapplied.put(write.clone());
+        self.unjournaled.put(write);
+        Ok(())
     }
 
-    /// Commits once the messages already in the mailbox are handled.
+    /// Appends once the messages already in the mailbox are handled.
     fn flush_soon(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
         if !self.flush_sent {
-            ctx.server_ref().send(Flush)?;
+            ctx.server_ref().send(Tick::Flush)?;
             self.flush_sent = true;
         }
         Ok(())
     }
 
-    /// Commits the batch and answers everyone who waited for it.
-    fn commit(&mut self, ctx: &mut Context<Self>) -> Result<(), StoreError> {
-        if let Some(timer) = self.flush_timer.take() {
-            ctx.cancel_timer(timer);
-        }
-        if !self.pending.is_empty() {
-            self.store.commit(&self.pending)?;
-            tracing::trace!(writes = self.pending.len(), "committed");
-            self.pending.clear();
-            self.index.clear();
+    /// Appends what is waiting to the journal and answers everyone who waited for it.
+    fn append(&mut self) -> Result<(), BoxError> {
+        if !self.unjournaled.is_empty() {
+            self.journal.append(&self.unjournaled.writes)?;
+            self.unjournaled.take();
         }
         for caller in self.waiting.drain(..) {
             let _ = caller.reply(());
         }
         Ok(())
     }
+
+    /// Appends what is waiting, seals the segment and hands its batch to the owner.
+    async fn hand_over(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        self.append()?;
+        if let Some(timer) = self.handover_timer.take() {
+            ctx.cancel_timer(timer);
+        }
+        if let Some(segment) = self.journal.seal() {
+            let writes = self.unapplied.take();
+            self.owner
+                .cast_wait(OwnerCast::Apply { writes, segment })
+                .await
+                .map_err(owner_gone)?;
+        }
+        Ok(())
+    }
 }
 
 impl GenServer for StoreWriter {
-    type Args = OpenStore;
+    type Args = WriterArgs;
     type Call = StoreCall;
     type Reply = std::convert::Infallible;
     type Cast = StoreCast;
-    type Info = Flush;
+    type Info = Tick;
     type Continue = std::convert::Infallible;
 
-    async fn init(open: OpenStore, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
-        let mut store = open()?;
-        // No worker runs anything yet: what the store says is running was running under a
-        // manager that is gone.
-        let interrupted = store.mark_interrupted(SystemTime::now())?;
-        if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "executions left running by a stopped manager marked interrupted"
-            );
-        }
+    async fn init(args: WriterArgs, _: &mut Context<Self>) -> Result<Init<Self>, BoxError> {
+        let journal = Journal::open(&args.output_dir)?;
+        let owner = args
+            .owner
+            .whereis()
+            .ok_or("the execution store's owner is not running")?;
+        // Before anything new is written: what an earlier writer left goes first.
+        owner
+            .request_timeout(OwnerCall::Recover, Timeout::Infinity)
+            .await?;
         Ok(Init::Ready(StoreWriter {
-            store,
-            pending: Vec::new(),
-            index: FxHashMap::default(),
+            journal,
+            owner,
+            unjournaled: Batch::default(),
+            unapplied: Batch::default(),
             waiting: Vec::new(),
             flush_sent: false,
-            flush_timer: None,
+            handover_timer: None,
         }))
     }
 
@@ -265,25 +322,17 @@ impl GenServer for StoreWriter {
     ) -> Result<(), BoxError> {
         match cast {
             StoreCast::WriteNow(write) => {
-                self.queue(write);
+                self.accept(write, ctx)?;
                 self.flush_soon(ctx)
             }
-            StoreCast::Write(write) => {
-                self.queue(write);
-                if self.flush_timer.is_none() && !self.flush_sent {
-                    self.flush_timer = Some(ctx.send_after(COMMIT_DELAY, Flush)?);
-                }
-                Ok(())
-            }
+            StoreCast::Write(write) => self.accept(write, ctx),
             StoreCast::WorkersRestarted => {
                 // Every write of the workers that are gone was sent before they went.
-                self.commit(ctx)?;
-                let interrupted = self.store.mark_interrupted(SystemTime::now())?;
-                tracing::warn!(
-                    interrupted,
-                    "executions of restarted workers marked interrupted"
-                );
-                Ok(())
+                self.hand_over(ctx).await?;
+                self.owner
+                    .cast_wait(OwnerCast::WorkersRestarted)
+                    .await
+                    .map_err(owner_gone)
             }
         }
     }
@@ -294,46 +343,59 @@ impl GenServer for StoreWriter {
         _: Caller<'_, std::convert::Infallible>,
         ctx: &mut Context<Self>,
     ) -> Result<CallResult<std::convert::Infallible>, BoxError> {
-        // Every request answers through its own handle. Reads first commit what is waiting,
-        // so that they see every write sent before them.
+        // Every request answers through its own handle.
         match request {
-            StoreCall::Sync(reply) if self.pending.is_empty() => {
+            StoreCall::Sync(reply) if self.unjournaled.is_empty() => {
                 let _ = reply.reply(());
             }
             StoreCall::Sync(reply) => {
                 self.waiting.push(reply);
                 self.flush_soon(ctx)?;
             }
-            StoreCall::Get(id, reply) => {
-                self.commit(ctx)?;
-                let _ = reply.reply(self.store.get(&id).map(|found| found.map(Box::new)));
-            }
-            StoreCall::List(filter, reply) => {
-                self.commit(ctx)?;
-                let _ = reply.reply(self.store.list(&filter));
-            }
-            StoreCall::Expired(retention, reply) => {
-                self.commit(ctx)?;
-                let _ = reply.reply(self.store.expired(retention, SystemTime::now()));
+            StoreCall::Read(read) => {
+                // Behind the batch in the owner's mailbox: it sees every write sent before it.
+                self.hand_over(ctx).await?;
+                self.owner
+                    .cast_wait(OwnerCast::Read(read))
+                    .await
+                    .map_err(owner_gone)?;
             }
         }
         Ok(CallResult::NoReply)
     }
 
-    /// Stopping (the manager shuts down, the writer last of its tree): what is still waiting
-    /// for a batch is committed now. After a crash nothing is: the commit that failed would.
-    async fn terminate(&mut self, reason: &otp_core::ExitReason, ctx: &mut Context<Self>) {
-        if reason.is_clean()
-            && let Err(error) = self.commit(ctx)
-        {
-            tracing::error!(%error, "the last writes could not be committed");
+    async fn handle_info(&mut self, tick: Tick, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        match tick {
+            Tick::Flush => {
+                self.flush_sent = false;
+                self.append()
+            }
+            Tick::HandOver => {
+                self.handover_timer = None;
+                self.hand_over(ctx).await
+            }
         }
     }
 
-    async fn handle_info(&mut self, _: Flush, ctx: &mut Context<Self>) -> Result<(), BoxError> {
-        // From the mailbox or from the timer: either way, everything waiting goes now.
-        self.flush_sent = false;
-        self.commit(ctx)?;
-        Ok(())
+    /// Stopping (the manager shuts down, the writer before the owner): what is waiting is
+    /// journaled, handed over, and committed before the owner is stopped, so that the history
+    /// a reader sees next is complete. After a crash nothing is: the journal keeps what was
+    /// appended, for the next writer to recover.
+    async fn terminate(&mut self, reason: &otp_core::ExitReason, ctx: &mut Context<Self>) {
+        if !reason.is_clean() {
+            return;
+        }
+        let handed_over = self.hand_over(ctx).await;
+        let committed = match handed_over {
+            Ok(()) => self
+                .owner
+                .request_timeout(OwnerCall::Sync, Timeout::Infinity)
+                .await
+                .map_err(BoxError::from),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = committed {
+            tracing::error!(%error, "the last writes could not be committed");
+        }
     }
 }

@@ -24,8 +24,8 @@ fn history(dir: &Path) -> SqliteStore {
 }
 
 // Group commit under concurrent writers: 2,000 `run_pipeline`s at once, each returning only
-// once its execution is committed; as soon as they have all returned, a reader of its own
-// finds every id, and after the manager stops, every final status.
+// once its execution is durable; as soon as they have all returned, the history has every
+// id, and after the manager stops, a reader of its own finds every final status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_id_returned_is_in_the_store_under_concurrent_callers() {
     const RUNS: usize = 2_000;
@@ -43,9 +43,10 @@ async fn every_id_returned_is_in_the_store_under_concurrent_callers() {
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
         .expect("every run starts");
-    let stored: HashSet<_> = history(&dir)
-        .list(&ListFilter::default())
-        .expect("list")
+    let stored: HashSet<_> = manager
+        .history(ListFilter::default())
+        .await
+        .expect("history")
         .into_iter()
         .map(|summary| summary.id)
         .collect();
@@ -66,6 +67,109 @@ async fn every_id_returned_is_in_the_store_under_concurrent_callers() {
         RUNS,
         "final statuses committed at shutdown"
     );
+}
+
+/// Set for the child process of `accepted_executions_survive_a_sigkill`: its output directory.
+const CHILD_DIR: &str = "PM_TEST_ACCEPTING_CHILD_DIR";
+
+// Not a test of its own: the child process of `accepted_executions_survive_a_sigkill` (this
+// test binary, run again with `CHILD_DIR` set). Starts executions, which wait for `execute`,
+// and prints each id as soon as `start_execution` returns it, until it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_accepting_executions() {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    let manager = PipelineManager::start(ManagerConfig {
+        output_dir: dir.into(),
+        executor: Arc::new(NoopExecutor),
+        ..ManagerConfig::default()
+    })
+    .await
+    .expect("manager starts");
+    let spec = Arc::new(shell("accepted", &[("a", "true")]));
+    let mut stdout = std::io::stdout().lock();
+    // Bounded: the parent kills it long before.
+    for _ in 0..1_000_000 {
+        let id = manager.start_execution(spec.clone()).await.expect("start");
+        writeln!(stdout, "{id}")
+            .and_then(|()| stdout.flush())
+            .expect("print");
+    }
+}
+
+// Nothing accepted is lost: a manager SIGKILLed while it accepts executions as fast as it
+// can (so that its last ones are only in the journal, not yet in SQLite) comes back with
+// every id it returned, marked `interrupted`: seen by `list` (which recovers the journal when
+// no manager runs) and by the next manager.
+#[test]
+fn accepted_executions_survive_a_sigkill() {
+    use std::io::BufRead;
+    const SEEN: usize = 500;
+    let dir = common::output_dir("store-accepted-sigkill");
+    let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+        .args(["--exact", "child_accepting_executions", "--nocapture"])
+        .env(CHILD_DIR, &dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("child starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut accepted = Vec::new();
+    while accepted.len() < SEEN {
+        let line = lines
+            .next()
+            .expect("the child stopped before accepting enough")
+            .expect("read");
+        if line.starts_with("exec-") {
+            accepted.push(line);
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    let listed = cli("store-accepted-sigkill", &dir)
+        .args([
+            "list",
+            "--output-dir",
+            dir.to_str().unwrap(),
+            "--json",
+            "--limit",
+            "1000000",
+        ])
+        .output()
+        .expect("list runs");
+    assert_eq!(listed.status.code(), Some(0), "{listed:?}");
+    let listed = json(&listed);
+    let statuses: std::collections::HashMap<&str, &str> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|row| (row["id"].as_str().unwrap(), row["status"].as_str().unwrap()))
+        .collect();
+    for id in &accepted {
+        assert_eq!(statuses.get(id.as_str()), Some(&"interrupted"), "{id}");
+    }
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let manager = PipelineManager::start(ManagerConfig {
+            output_dir: dir.clone(),
+            executor: Arc::new(NoopExecutor),
+            ..ManagerConfig::default()
+        })
+        .await
+        .expect("the next manager starts");
+        let history = manager
+            .history(ListFilter::default())
+            .await
+            .expect("history");
+        let found: HashSet<_> = history.iter().map(|row| row.id.as_str()).collect();
+        assert!(accepted.iter().all(|id| found.contains(id.as_str())));
+        manager.shutdown().await.expect("shutdown");
+    });
 }
 
 // One manager writes to an output directory at a time; a second is refused, naming it.

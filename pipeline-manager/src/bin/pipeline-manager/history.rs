@@ -12,7 +12,7 @@ use crate::{EXIT_FAILED, EXIT_INVALID};
 
 /// The history of `output_dir`, to read; exit 2 if there is none.
 pub(crate) fn open_history(output_dir: &std::path::Path) -> Result<SqliteStore, ExitCode> {
-    match SqliteStore::open_read_only(output_dir) {
+    match SqliteStore::open_history(output_dir) {
         Ok(Some(store)) => Ok(store),
         Ok(None) => {
             errln!(
