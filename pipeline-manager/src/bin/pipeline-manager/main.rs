@@ -74,6 +74,14 @@ impl From<ContainmentArg> for Containment {
     }
 }
 
+/// `--output-dir`, the same for every command that has one.
+#[derive(clap::Args)]
+struct OutputDir {
+    /// Where executions' directories and their history are.
+    #[arg(long, default_value = "runs")]
+    output_dir: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run pipeline files concurrently and report their final statuses.
@@ -81,9 +89,8 @@ enum Command {
         /// Pipeline spec files (TOML).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Where executions' directories are made.
-        #[arg(long, default_value = "runs")]
-        output_dir: PathBuf,
+        #[command(flatten)]
+        place: OutputDir,
         /// Print the final statuses as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -107,9 +114,8 @@ enum Command {
         /// Resume even if its spec file has changed since it ran (the new spec runs).
         #[arg(long)]
         force: bool,
-        /// Where executions' directories and their history are.
-        #[arg(long, default_value = "runs")]
-        output_dir: PathBuf,
+        #[command(flatten)]
+        place: OutputDir,
         /// Print the final status as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -119,9 +125,8 @@ enum Command {
     },
     /// List recent executions from the history, newest first.
     List {
-        /// Where executions' directories and their history are.
-        #[arg(long, default_value = "runs")]
-        output_dir: PathBuf,
+        #[command(flatten)]
+        place: OutputDir,
         /// Only those in this state (pending, running, completed, failed, cancelled,
         /// timed_out, crashed, interrupted).
         #[arg(long)]
@@ -141,9 +146,8 @@ enum Command {
     Show {
         /// The execution's id.
         execution: String,
-        /// Where executions' directories and their history are.
-        #[arg(long, default_value = "runs")]
-        output_dir: PathBuf,
+        #[command(flatten)]
+        place: OutputDir,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -155,9 +159,8 @@ enum Command {
         execution: PathBuf,
         /// Only this step (by name); every step, in order, when left out.
         step: Option<String>,
-        /// Where executions' directories are made.
-        #[arg(long, default_value = "runs")]
-        output_dir: PathBuf,
+        #[command(flatten)]
+        place: OutputDir,
         /// Print the logs as JSON (`[{"step", "stdout", "stderr"}]`) on stdout.
         #[arg(long)]
         json: bool,
@@ -218,11 +221,11 @@ fn run_cli() -> ExitCode {
         Command::Logs {
             execution,
             step,
-            output_dir,
+            place: OutputDir { output_dir },
             json,
         } => print_logs(&execution, step.as_deref(), &output_dir, json),
         Command::List {
-            output_dir,
+            place: OutputDir { output_dir },
             status,
             pipeline,
             limit,
@@ -238,13 +241,13 @@ fn run_cli() -> ExitCode {
         ),
         Command::Show {
             execution,
-            output_dir,
+            place: OutputDir { output_dir },
             json,
         } => show(&output_dir, &execution, json),
         Command::Resume {
             execution,
             force,
-            output_dir,
+            place: OutputDir { output_dir },
             json,
             containment,
         } => match runtime() {
@@ -259,7 +262,7 @@ fn run_cli() -> ExitCode {
         },
         Command::Run {
             files,
-            output_dir,
+            place: OutputDir { output_dir },
             json,
             containment,
         } => {

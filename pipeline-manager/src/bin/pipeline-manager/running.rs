@@ -49,10 +49,7 @@ pub(crate) async fn resume(
 ) -> ExitCode {
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
-        Err(error) => {
-            errln!("error: cannot install signal handlers: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     if !output_dir
         .join(pipeline_manager::sqlite_store::DATABASE_FILE)
@@ -176,13 +173,20 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
-    fn install() -> std::io::Result<Signals> {
+    /// Installs the handlers; exit 1, with a message, if they cannot be.
+    fn install() -> Result<Signals, ExitCode> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-            hangup: signal(SignalKind::hangup())?,
-            quit: signal(SignalKind::quit())?,
+        let install = || -> std::io::Result<Signals> {
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+                hangup: signal(SignalKind::hangup())?,
+                quit: signal(SignalKind::quit())?,
+            })
+        };
+        install().map_err(|error| {
+            errln!("error: cannot install signal handlers: {error}");
+            ExitCode::from(EXIT_FAILED)
         })
     }
 
@@ -204,10 +208,7 @@ pub(crate) async fn run(
 ) -> ExitCode {
     let mut signals = match Signals::install() {
         Ok(signals) => signals,
-        Err(error) => {
-            errln!("error: cannot install signal handlers: {error}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+        Err(code) => return code,
     };
     let manager = match start_manager(output_dir, containment).await {
         Ok(manager) => manager,
