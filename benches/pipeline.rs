@@ -5,6 +5,10 @@
 //! There is no plain-tokio floor for this workload; the reference is the fixed Elixir seed on
 //! the BEAM (47,376 executions/s; list 10k in 91 ms). Targets: in memory ≥ 150,000/s and list
 //! ≤ 2 ms; with the SQLite store ≥ 50,000/s and listing 10,000 from the store ≤ 10 ms.
+//!
+//! With `--json` (`cargo bench -p benches --bench pipeline -- --json`, as
+//! `benches/peers/run.py` runs it), the last line of the output is the figures as one JSON
+//! object.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,14 +41,16 @@ fn main() -> std::process::ExitCode {
     if args.next().is_some_and(|first| first == STEP_INIT) {
         return pipeline_manager::step_init::main(args.collect());
     }
+    let json = std::env::args_os().any(|arg| arg == "--json");
     let runtime = benches::runtime();
     // The caller runs in a task on the runtime's workers, as in every other workload: from a
     // thread outside the runtime each round trip would pay two thread wake-ups.
-    let run = runtime.spawn(async {
+    let run = runtime.spawn(async move {
+        let mut figures = Figures::default();
         // W9 twice: executions in memory only, then recorded in the SQLite store (each
         // `run_pipeline` returns once its execution is durable, in the store's journal).
-        let memory = w9(StoreConfig::Memory, "in memory").await;
-        let manager = w9(StoreConfig::Sqlite, "with the SQLite store").await;
+        let memory = w9(StoreConfig::Memory, "in memory", &mut figures).await;
+        let manager = w9(StoreConfig::Sqlite, "with the SQLite store", &mut figures).await;
         let listing = Instant::now();
         let listed = manager.list_executions(None);
         let took = listing.elapsed();
@@ -53,6 +59,7 @@ fn main() -> std::process::ExitCode {
             listed.len(),
             took.as_secs_f64() * 1e3
         );
+        figures.add("board_list_10k_ms", took.as_secs_f64() * 1e3);
         // The CLI's `list`: a reader of its own on the database, while the manager runs. It
         // sees what the manager has committed, at most `COMMIT_DELAY` behind: a read through
         // the manager first commits everything, so that the reader lists all 10,000.
@@ -74,12 +81,13 @@ fn main() -> std::process::ExitCode {
             listed.len(),
             took.as_secs_f64() * 1e3
         );
+        figures.add("store_list_10k_ms", took.as_secs_f64() * 1e3);
         memory.shutdown().await.expect("shutdown");
         // Real steps: 1,000 executions of one `true` command through the shell executor, so
         // each pays its fork/exec, its init and containment, output drain and log files; once
         // per kind of containment.
         for containment in [Containment::Namespace, Containment::Subreaper] {
-            real_steps(containment).await;
+            real_steps(containment, &mut figures).await;
         }
 
         // One execution of 16,000 no-op steps: each step's status update used to copy every
@@ -104,10 +112,36 @@ fn main() -> std::process::ExitCode {
             took.as_secs_f64() * 1e3,
             took.as_secs_f64() * 1e6 / STEPS as f64
         );
+        figures.add("long_us_per_step", took.as_secs_f64() * 1e6 / STEPS as f64);
         manager.shutdown().await.expect("shutdown");
+        figures
     });
-    runtime.block_on(run).expect("bench task");
+    let figures = runtime.block_on(run).expect("bench task");
+    if json {
+        println!("{}", figures.to_json());
+    }
     std::process::ExitCode::SUCCESS
+}
+
+/// The figures of one run, by name, for `--json`.
+#[derive(Default)]
+struct Figures(Vec<(String, f64)>);
+
+impl Figures {
+    fn add(&mut self, name: impl Into<String>, value: f64) {
+        self.0.push((name.into(), value));
+    }
+
+    /// One JSON object; names are plain identifiers and values finite, so nothing needs
+    /// escaping.
+    fn to_json(&self) -> String {
+        let fields: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, value)| format!("\"{name}\": {value}"))
+            .collect();
+        format!("{{{}}}", fields.join(", "))
+    }
 }
 
 fn store_dir() -> std::path::PathBuf {
@@ -116,7 +150,11 @@ fn store_dir() -> std::path::PathBuf {
 
 /// W9: `EXECUTIONS` sequential `run_pipeline`s of a one-step no-op pipeline from one caller,
 /// then waiting for each to complete. Returns the manager, with its executions.
-async fn w9(store: StoreConfig, label: &str) -> PipelineManager {
+async fn w9(store: StoreConfig, label: &str, figures: &mut Figures) -> PipelineManager {
+    let figure = match store {
+        StoreConfig::Memory => "memory_per_s",
+        _ => "store_per_s",
+    };
     let output_dir = match store {
         StoreConfig::Memory => std::env::temp_dir().join("otp-bench-pipeline"),
         _ => store_dir(),
@@ -156,12 +194,13 @@ async fn w9(store: StoreConfig, label: &str) -> PipelineManager {
         elapsed.as_secs_f64() * 1e3,
         EXECUTIONS as f64 / elapsed.as_secs_f64()
     );
+    figures.add(figure, EXECUTIONS as f64 / elapsed.as_secs_f64());
     manager
 }
 
 /// W9 with a real step: 1,000 executions of `true` run by the shell executor under
 /// `containment`, with this bench program as their init.
-async fn real_steps(containment: Containment) {
+async fn real_steps(containment: Containment, figures: &mut Figures) {
     const REAL: usize = 1_000;
     let dir = std::env::temp_dir().join("otp-bench-pipeline-real");
     let real = PipelineManager::start(ManagerConfig {
@@ -208,6 +247,10 @@ async fn real_steps(containment: Containment) {
         elapsed.as_secs_f64() * 1e3,
         REAL as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / REAL as f64
+    );
+    figures.add(
+        format!("real_{containment:?}_per_s").to_lowercase(),
+        REAL as f64 / elapsed.as_secs_f64(),
     );
     real.shutdown().await.expect("shutdown");
     let _ = std::fs::remove_dir_all(dir);

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Runs W1-W8 on the plain-tokio floor, otp-core, ractor, kameo and actix, and the scaling
-workloads on the floor and otp-core, each in a fresh process, N times (default 5); writes
+"""Runs W1-W8 on the plain-tokio floor, otp-core, ractor, kameo and actix, the scaling
+workloads on the floor and otp-core, and W9 (the pipeline manager's own bench, `cargo bench
+-p benches --bench pipeline`), each in a fresh process, N times (default 5); writes
 benches/RESULTS.md (medians, min-max, ratios to the floor measured in the same run, the exact
 versions, rustc and the machine) and benches/scaling.png.
 
-    python3 benches/peers/run.py            # everything, 5 runs each (about 15 minutes)
+    python3 benches/peers/run.py            # everything, 5 runs each (about 17 minutes)
     python3 benches/peers/run.py --runs 1 --only w1,w2
+    python3 benches/peers/run.py --only w9  # rewrites only the W9 section of RESULTS.md
 """
 
 import argparse
@@ -68,6 +70,20 @@ TARGETS = {
 }
 
 
+# W9 has no peers and no plain-tokio floor: its reference is the in-memory row measured in the
+# same runs. (label, metric, unit, target: (op, bound) or None)
+W9_ROWS = [
+    ("`run_pipeline`, in memory (`StoreConfig::Memory`)", "memory_per_s", "executions/s", (">=", 150_000)),
+    ("`run_pipeline`, SQLite store (default)", "store_per_s", "executions/s", (">=", 50_000)),
+    ("`list_executions` (the board), 10k executions", "board_list_10k_ms", "ms", ("<=", 2)),
+    ("list 10k executions from the store (the CLI's reader)", "store_list_10k_ms", "ms", ("<=", 10)),
+    ("one execution of 16,000 no-op steps", "long_us_per_step", "µs/step", None),
+    ("a real `true` step, in a PID namespace", "real_namespace_per_s", "executions/s", None),
+    ("a real `true` step, under the subreaper", "real_subreaper_per_s", "executions/s", None),
+]
+W9_HEADING = "## W9 pipeline, with and without the store"
+
+
 def build():
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=HERE, check=True)
 
@@ -106,6 +122,51 @@ def measure(pairs, runs):
             if sample is not None:
                 results[(contender, workload)].append(sample)
     return results
+
+
+def run_w9(runs):
+    """W9's figures, one dict per run (the bench's last line with `--json`)."""
+    samples = []
+    for run in range(runs):
+        print(f"  run {run + 1}/{runs}: pipeline w9", file=sys.stderr, flush=True)
+        done = subprocess.run(
+            ["cargo", "bench", "--quiet", "-p", "benches", "--bench", "pipeline", "--", "--json"],
+            cwd=BENCHES, capture_output=True, text=True, timeout=10 * RUN_TIMEOUT_S,
+        )
+        if done.returncode != 0:
+            sys.exit(f"the pipeline bench failed:\n{done.stderr}")
+        samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return samples
+
+
+def w9_section(samples, runs):
+    memory = summary(samples, "memory_per_s")
+    lines = [
+        W9_HEADING,
+        "",
+        f"`cargo bench -p benches --bench pipeline -- --json`, {runs} runs, median and (min–max): "
+        "10,000 sequential `run_pipeline`s of a one-step no-op pipeline from one caller (a task on "
+        "the runtime), until all report completed. The BEAM reference (the fixed Elixir seed) is "
+        "47,376 executions/s and 91 ms to list 10,000. What sets these figures: the README's "
+        "Performance section.",
+        "",
+        "| W9 row | unit | median (min–max) | × in memory | target |",
+        "|---|---|---:|---:|---|",
+    ]
+    for label, metric, unit, target in W9_ROWS:
+        got = summary(samples, metric)
+        if got is None:
+            continue
+        median, low, high = got
+        ratio = f"{median / memory[0]:.2f}×" if metric == "store_per_s" and memory else "—"
+        if target is None:
+            verdict_text = "—"
+        else:
+            op, bound = target
+            met = median <= bound if op == "<=" else median >= bound
+            verdict_text = f"{'met' if met else 'missed'} ({op} {fmt(bound)})"
+        lines.append(f"| {label} | {unit} | {fmt(median)} ({fmt(low)}–{fmt(high)}) | {ratio} | {verdict_text} |")
+    return "\n".join(lines) + "\n"
 
 
 def summary(samples, metric):
@@ -278,7 +339,7 @@ def plot(results, path):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", help="comma-separated workloads (w1..w8, scale)")
+    parser.add_argument("--only", help="comma-separated workloads (w1..w9, scale)")
     parser.add_argument("--plot-only", help=argparse.SUPPRESS)
     parser.add_argument("--from-json", help="rewrite the report from a saved raw results file")
     args = parser.parse_args()
@@ -288,6 +349,16 @@ def main():
         return
     only = set(args.only.split(",")) if args.only else None
     raw = os.path.join(HERE, "target", "results.json")
+    results_md = os.path.join(BENCHES, "RESULTS.md")
+    if only == {"w9"}:
+        # W9 alone: its section of RESULTS.md is rewritten, the rest is kept as it is.
+        section = w9_section(run_w9(args.runs), args.runs)
+        with open(results_md) as current:
+            kept = current.read().split(W9_HEADING)[0].rstrip("\n")
+        with open(results_md, "w") as out:
+            out.write(kept + "\n\n" + section)
+        print(f"wrote the W9 section of {results_md}", file=sys.stderr)
+        return
     if args.from_json:
         with open(args.from_json) as saved:
             results = {tuple(k.split("|")): v for k, v in json.load(saved).items()}
@@ -297,6 +368,8 @@ def main():
         if only is None or "scale" in only:
             pairs += [(c, w) for w, cs in SCALING for c in cs]
         results = measure(pairs, args.runs)
+        if only is None or "w9" in only:
+            results[("pipeline", "w9")] = run_w9(args.runs)
         with open(raw, "w") as out:
             json.dump({f"{c}|{w}": v for (c, w), v in results.items()}, out)
     rustc = subprocess.run(["rustc", "-V"], capture_output=True, text=True).stdout.strip()
@@ -326,9 +399,11 @@ def main():
         report += ["## How the cost grows (floor and otp-core)", "", scaling_table(results), "",
                    "![scaling](scaling.png)", ""]
         plot(results, os.path.join(BENCHES, "scaling.png"))
-    with open(os.path.join(BENCHES, "RESULTS.md"), "w") as out:
+    if ("pipeline", "w9") in results:
+        report += [w9_section(results[("pipeline", "w9")], args.runs)]
+    with open(results_md, "w") as out:
         out.write("\n".join(report))
-    print(f"wrote {os.path.join(BENCHES, 'RESULTS.md')}", file=sys.stderr)
+    print(f"wrote {results_md}", file=sys.stderr)
 
 
 if __name__ == "__main__":
