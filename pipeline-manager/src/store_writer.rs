@@ -14,8 +14,10 @@
 //!   time it is handled, every write that arrived meanwhile is waiting too, and one append to
 //!   the journal makes them all durable (Erlang's `self() ! flush` idiom for group commit).
 //!   An idle store adds no delay.
-//! - Writes that only record steps starting ([`StoreCast::Write`]) ride along with the next
-//!   append: losing one to a crash costs nothing, as `resume` starts those steps again.
+//! - Writes that only record steps starting ([`StoreCast::Write`]) are not journaled: they
+//!   reach the backend with the next batch. Losing one to a crash costs nothing, as `resume`
+//!   starts those steps again (and a journaled write is never older than what the backend
+//!   has: a batch's segment is deleted once it is committed, so only later writes replay).
 //! - [`COMMIT_DELAY`] after the first write of a batch, or before a read, the writer seals the
 //!   journal's segment and hands the batch to the owner, so the backend (what `pipeline-manager
 //!   list` reads) is at most that much behind. The owner's mailbox is bounded: a backend that
@@ -53,7 +55,8 @@ use crate::store_owner::{OwnerCall, OwnerCast, StoreOwner, StoreRead};
 pub(crate) struct StoreWriter {
     journal: Journal,
     owner: ServerRef<StoreOwner>,
-    /// Writes not in the journal yet.
+    /// Writes to append to the journal. Only those of [`StoreCast::WriteNow`]: a
+    /// [`StoreCast::Write`] goes to the backend with the batch, but not into the journal.
     unjournaled: Batch,
     /// Writes in the journal's current segment, for the owner once it is sealed.
     unapplied: Batch,
@@ -108,7 +111,8 @@ pub(crate) struct WriterArgs {
 
 /// Writes to the store.
 pub(crate) enum StoreCast {
-    /// Journal with the next append, within [`COMMIT_DELAY`].
+    /// Commit to the backend with the next batch, within [`COMMIT_DELAY`], without making it
+    /// durable first (it is not journaled).
     Write(StoreWrite),
     /// Journal as soon as the writer gets to it.
     WriteNow(StoreWrite),
@@ -119,7 +123,7 @@ pub(crate) enum StoreCast {
 
 /// Requests to the writer, each with its own reply handle.
 pub(crate) enum StoreCall {
-    /// Answer once everything sent before this is in the journal.
+    /// Answer once every [`StoreCast::WriteNow`] sent before this is in the journal.
     Sync(ReplyTo<()>),
     /// A read, answered by the owner once everything sent before it is committed.
     Read(StoreRead),
@@ -167,14 +171,14 @@ impl StoreClient {
         }
     }
 
-    /// Forgets a removed execution.
+    /// Forgets a removed execution, at once: its directory is gone.
     pub(crate) fn forget(&self, id: ExecutionId) {
         if let Some(name) = &self.name {
-            let _ = name.cast(StoreCast::Write(StoreWrite::Remove(id)));
+            let _ = name.cast(StoreCast::WriteNow(StoreWrite::Remove(id)));
         }
     }
 
-    /// Returns once everything sent to the store so far is durable.
+    /// Returns once every write sent to the store so far to be made durable (`now`) is.
     pub(crate) async fn sync(&self) -> Result<(), PipelineError> {
         match &self.name {
             Some(_) => self.request(StoreCall::Sync).await,
@@ -239,12 +243,20 @@ fn owner_gone<M>(_: otp_core::gen_server::SendError<M>) -> BoxError {
 }
 
 impl StoreWriter {
-    fn accept(&mut self, write: StoreWrite, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+    /// Takes `write` into the next batch, and into the next append if it is to be `durable`.
+    fn accept(
+        &mut self,
+        write: StoreWrite,
+        durable: bool,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
         if self.handover_timer.is_none() {
             self.handover_timer = Some(ctx.send_after(COMMIT_DELAY, Tick::HandOver)?);
         }
-        self.unapplied.put(write.clone());
-        self.unjournaled.put(write);
+        if durable {
+            self.unjournaled.put(write.clone());
+        }
+        self.unapplied.put(write);
         Ok(())
     }
 
@@ -322,10 +334,10 @@ impl GenServer for StoreWriter {
     ) -> Result<(), BoxError> {
         match cast {
             StoreCast::WriteNow(write) => {
-                self.accept(write, ctx)?;
+                self.accept(write, true, ctx)?;
                 self.flush_soon(ctx)
             }
-            StoreCast::Write(write) => self.accept(write, ctx),
+            StoreCast::Write(write) => self.accept(write, false, ctx),
             StoreCast::WorkersRestarted => {
                 // Every write of the workers that are gone was sent before they went.
                 self.hand_over(ctx).await?;
