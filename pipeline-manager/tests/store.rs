@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pipeline_manager::execution_cleaner::CleanerConfig;
-use pipeline_manager::execution_store::{ExecutionStore, ListFilter};
+use pipeline_manager::execution_store::{
+    ExecutionStore, ExecutionSummary, ListFilter, Retention, StoreConfig, StoreError, StoreWrite,
+    StoredExecution,
+};
 use pipeline_manager::sqlite_store::SqliteStore;
 use pipeline_manager::step_runner::NoopExecutor;
-use pipeline_manager::{ManagerConfig, PipelineError, PipelineManager, Status};
+use pipeline_manager::{ExecutionId, ManagerConfig, PipelineError, PipelineManager, Status};
 
 use common::{WAIT, shell};
 
@@ -170,6 +173,190 @@ fn accepted_executions_survive_a_sigkill() {
         assert!(accepted.iter().all(|id| found.contains(id.as_str())));
         manager.shutdown().await.expect("shutdown");
     });
+}
+
+/// Kills the root's child `child` and waits until the root has restarted everything after
+/// it (`execution_cleaner` is the last child).
+async fn kill_child_and_wait(manager: &PipelineManager, child: &str) {
+    use otp_core::supervisor::{ChildStatus, SupervisorEvent};
+    let found = manager
+        .root()
+        .which_children()
+        .await
+        .expect("children")
+        .into_iter()
+        .find(|found| found.id.as_deref() == Some(child))
+        .unwrap_or_else(|| panic!("no child {child}"));
+    let ChildStatus::Running(pid) = found.status else {
+        panic!("{child} is not running: {found:?}");
+    };
+    let mut events = manager.root().subscribe();
+    assert!(otp_core::process::exit(pid, otp_core::ExitReason::Killed));
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(SupervisorEvent::ChildRestarted { child, .. }) = events.next().await
+                && child.as_deref() == Some("execution_cleaner")
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the tree after {child} was killed"));
+}
+
+// Killing the store's writer (with writes in its journal segment, not yet in SQLite) or its
+// owner loses nothing accepted: the restarted writer has the owner recover the journal, and
+// the executions the restart took down come back `interrupted`. The store works on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_store_writer_or_owner_loses_nothing_accepted() {
+    const STARTED: usize = 300;
+    let dir = common::output_dir("store-killed-processes");
+    let manager = PipelineManager::start(ManagerConfig {
+        output_dir: dir.clone(),
+        executor: Arc::new(NoopExecutor),
+        ..ManagerConfig::default()
+    })
+    .await
+    .expect("manager starts");
+    let spec = Arc::new(shell("pending", &[("a", "true")]));
+    for child in ["store_writer", "execution_store"] {
+        let mut accepted = Vec::new();
+        for _ in 0..STARTED {
+            accepted.push(manager.start_execution(spec.clone()).await.expect("start"));
+        }
+        kill_child_and_wait(&manager, child).await;
+        let history = manager
+            .history(ListFilter::default())
+            .await
+            .expect("history");
+        let statuses: std::collections::HashMap<_, _> = history
+            .iter()
+            .map(|row| (row.id.clone(), row.status))
+            .collect();
+        for id in &accepted {
+            assert_eq!(
+                statuses.get(id),
+                Some(&Status::Interrupted),
+                "{id} after {child} was killed"
+            );
+        }
+    }
+    let id = manager.run_pipeline(spec).await.expect("run");
+    assert_eq!(
+        manager.wait(&id, WAIT).await.unwrap().status,
+        Status::Completed
+    );
+    manager.shutdown().await.expect("shutdown");
+    let completed = history(&dir)
+        .list(&ListFilter {
+            status: Some(Status::Completed),
+            ..ListFilter::default()
+        })
+        .expect("list");
+    assert_eq!(completed.len(), 1);
+}
+
+/// A SQLite store whose first commit panics (a backend bug), then works.
+struct PanicsOnce {
+    store: SqliteStore,
+    panicked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ExecutionStore for PanicsOnce {
+    fn commit(&mut self, batch: &[StoreWrite]) -> Result<(), StoreError> {
+        if !batch.is_empty()
+            && !self
+                .panicked
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("the backend's first commit");
+        }
+        self.store.commit(batch)
+    }
+
+    fn mark_interrupted(&mut self, at: std::time::SystemTime) -> Result<usize, StoreError> {
+        self.store.mark_interrupted(at)
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Vec<ExecutionSummary>, StoreError> {
+        self.store.list(filter)
+    }
+
+    fn get(&self, id: &ExecutionId) -> Result<Option<StoredExecution>, StoreError> {
+        self.store.get(id)
+    }
+
+    fn expired(
+        &self,
+        retention: Retention,
+        now: std::time::SystemTime,
+    ) -> Result<Vec<(ExecutionId, std::path::PathBuf)>, StoreError> {
+        self.store.expired(retention, now)
+    }
+}
+
+// A backend that panics in a commit crashes the store's owner, not the manager: the root
+// restarts it and what comes after it, the batch it lost is recovered from the journal, and
+// the executions come back `interrupted`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_panics_in_a_commit_loses_nothing_accepted() {
+    let dir = common::output_dir("store-panicking-backend");
+    let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let open = {
+        let (dir, panicked) = (dir.clone(), panicked.clone());
+        Arc::new(move || {
+            Ok(Box::new(PanicsOnce {
+                store: SqliteStore::open(&dir)?,
+                panicked: panicked.clone(),
+            }) as Box<dyn ExecutionStore>)
+        })
+    };
+    let manager = PipelineManager::start(ManagerConfig {
+        output_dir: dir.clone(),
+        executor: Arc::new(NoopExecutor),
+        store: StoreConfig::Custom(open),
+        ..ManagerConfig::default()
+    })
+    .await
+    .expect("manager starts");
+    let spec = Arc::new(shell("pending", &[("a", "true")]));
+    let mut events = manager.root().subscribe();
+    let mut accepted = Vec::new();
+    for _ in 0..100 {
+        accepted.push(manager.start_execution(spec.clone()).await.expect("start"));
+    }
+    // The first batch reaches the backend within `COMMIT_DELAY`, and panics.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(otp_core::supervisor::SupervisorEvent::ChildRestarted { child, .. }) =
+                events.next().await
+                && child.as_deref() == Some("execution_cleaner")
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the tree after the owner panicked");
+    assert!(panicked.load(std::sync::atomic::Ordering::SeqCst));
+    let history = manager
+        .history(ListFilter::default())
+        .await
+        .expect("history");
+    let statuses: std::collections::HashMap<_, _> = history
+        .iter()
+        .map(|row| (row.id.clone(), row.status))
+        .collect();
+    for id in &accepted {
+        assert_eq!(statuses.get(id), Some(&Status::Interrupted), "{id}");
+    }
+    let id = manager.run_pipeline(spec).await.expect("run");
+    assert_eq!(
+        manager.wait(&id, WAIT).await.unwrap().status,
+        Status::Completed
+    );
+    manager.shutdown().await.expect("shutdown");
 }
 
 // One manager writes to an output directory at a time; a second is refused, naming it.
