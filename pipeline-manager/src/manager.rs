@@ -224,9 +224,11 @@ impl PipelineManager {
                     .label("pipeline_worker"),
             )
         });
+        // The writer the worker's first status goes to: the one to wait on.
+        let writer = self.store().writer()?;
         match workers.start_child(child).await {
             Ok(_) => {
-                self.store().sync().await?;
+                StoreClient::sync(writer).await?;
                 Ok(id)
             }
             // The worker's `init` refuses a start beyond the live-execution limit.

@@ -26,8 +26,10 @@
 //! `fsync` per commit. In a manager, each write is made durable first in the
 //! [journal](crate::store_journal) (same guarantees), and this store commits batches of them
 //! a few milliseconds later. One manager writes to an output directory at a time: it holds an
-//! exclusive lock on `executions.db.lock` while its store is open; readers (`list`, `show`,
-//! [`SqliteStore::open_history`]) need no lock.
+//! exclusive lock on `executions.db.lock` while its store is open. Readers
+//! ([`SqliteStore::open_read_only`]) need no lock; [`SqliteStore::open_history`] (`list`,
+//! `show`) takes the journal's and this one for the moment it recovers a stopped manager's
+//! journal, and a manager starting in that moment is refused as if one were running.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -203,8 +205,8 @@ impl SqliteStore {
         if !output_dir.join(DATABASE_FILE).exists() {
             return Ok(None);
         }
-        // Without the lock (a manager holds it, or the directory is not ours to write),
-        // read what is committed.
+        // Without the lock (a manager holds it, or the directory is not ours to write: then
+        // nobody here can recover it), read what is committed.
         if let Ok(journal) = JournalLock::acquire(output_dir) {
             let mut store = SqliteStore::open(output_dir)?;
             journal.recover(&mut store, SystemTime::now())?;

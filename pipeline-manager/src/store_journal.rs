@@ -12,9 +12,9 @@
 //! # Segments
 //!
 //! The journal is a sequence of segment files, `<n>.jsonl`, one JSON object per line. Each
-//! holds the writes of one batch: when the writer hands a batch to the backend, it seals the
-//! segment and starts the next, and the backend deletes the sealed segment once the batch is
-//! committed. A segment is self-contained: a spec is written into it (once) before the first
+//! holds the journaled writes of one batch (a batch of step starts only has none): when the
+//! writer hands a batch to the backend, it seals the segment and starts the next, and the
+//! backend deletes the sealed segment once the batch is committed. A segment is self-contained: a spec is written into it (once) before the first
 //! record that runs it, and records name the spec by its number in the segment.
 //!
 //! Whatever segments are left when a writer starts (the manager was killed, or the writer
@@ -227,7 +227,8 @@ impl JournalLock {
     ///
     /// # Errors
     ///
-    /// [`StoreError::InUse`] if a running manager holds it; [`StoreError::Backend`] if the
+    /// [`StoreError::InUse`] if a running manager holds it (or a CLI command recovering the
+    /// journal, for the moment it takes); [`StoreError::Backend`] if the
     /// directory cannot be created or locked.
     pub fn acquire(output_dir: &Path) -> Result<JournalLock, StoreError> {
         let dir = output_dir.join(JOURNAL_DIR);
@@ -326,9 +327,20 @@ fn read_leftovers(output_dir: &Path) -> Result<Leftovers, StoreError> {
         let file = File::open(&path).map_err(|error| failed_at(&path, error))?;
         // Spec numbers are per segment.
         let mut specs: HashMap<usize, Arc<PipelineSpec>> = HashMap::new();
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(|error| failed_at(&path, error))?;
-            match serde_json::from_str::<LineIn>(&line) {
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            // Bytes, not `lines()`: a line cut short inside a character is not UTF-8, and is
+            // one unreadable line, not an unreadable journal.
+            if reader
+                .read_until(b'\n', &mut line)
+                .map_err(|error| failed_at(&path, error))?
+                == 0
+            {
+                break;
+            }
+            match serde_json::from_slice::<LineIn>(&line) {
                 Ok(LineIn::Spec {
                     number,
                     source,
@@ -337,7 +349,11 @@ fn read_leftovers(output_dir: &Path) -> Result<Leftovers, StoreError> {
                     Ok(spec) => {
                         specs.insert(number, Arc::new(spec.with_source(source)));
                     }
-                    Err(_) => leftovers.unreadable_lines += 1,
+                    Err(_) => {
+                        // Every record that runs it is dropped with it.
+                        tracing::warn!(segment = %path.display(), number, "unreadable spec in the journal");
+                        leftovers.unreadable_lines += 1;
+                    }
                 },
                 Ok(LineIn::Put {
                     spec,
@@ -487,13 +503,16 @@ mod tests {
         journal.append(&[record("e1", &a)]).expect("append");
         let segment = journal.seal().expect("sealed");
         drop(journal);
-        // A line cut short (a power loss), garbage, and a record that does not parse.
+        // A line cut short (a power loss), garbage, a record that does not parse.
         let mut file = File::options().append(true).open(&segment).expect("open");
         file.write_all(b"{\"put\":{\"spec\":0,\"crea\nnot json\n{\"put\":{\"spec\":7,\"created_at_ms\":0,\"status\":{},\"previous_runs\":[]}}\n")
             .expect("write");
+        // And a last line cut inside a two-byte character ("é" is C3 A9).
+        file.write_all(b"{\"remove\":{\"id\":\"caf\xC3")
+            .expect("write");
         let leftovers = read_leftovers(&dir).expect("read");
         assert_eq!(ids(&leftovers.writes), ["e1"]);
-        assert_eq!(leftovers.unreadable_lines, 3);
+        assert_eq!(leftovers.unreadable_lines, 4);
     }
 
     // What a killed manager left only in its journal reaches the store, pending executions

@@ -13,8 +13,9 @@
 //! The backend's calls block, in this process's callbacks: a batch of a few hundred writes
 //! is a few milliseconds of SQLite, off the path of every caller (they wait only for the
 //! journal). A failed commit crashes the server; the root restarts it and everything after
-//! it, and the new writer's `Recover` commits the batch from its segment, which is still
-//! there.
+//! it, and the new writer's `Recover` commits the batch's journaled writes from its segment,
+//! which is still there (its step starts, never journaled, are lost: a resume starts those
+//! steps again).
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -57,10 +58,11 @@ pub(crate) enum StoreRead {
 
 /// What the writer sends.
 pub(crate) enum OwnerCast {
-    /// Commit `writes`, then delete `segment`, the journal segment that holds them.
+    /// Commit `writes`, then delete `segment`, the journal segment that holds those of them
+    /// that were journaled (none if none was).
     Apply {
         writes: Vec<StoreWrite>,
-        segment: PathBuf,
+        segment: Option<PathBuf>,
     },
     /// A client's read, passed on behind every batch handed over before it, so that it sees
     /// every write sent before it.
@@ -109,7 +111,9 @@ impl GenServer for StoreOwner {
                 self.store.commit(&writes)?;
                 tracing::trace!(writes = writes.len(), "committed");
                 // Must not outlive the commit: replayed later, it would undo newer writes.
-                std::fs::remove_file(&segment)?;
+                if let Some(segment) = segment {
+                    std::fs::remove_file(segment)?;
+                }
             }
             OwnerCast::Read(StoreRead::Get(id, reply)) => {
                 let _ = reply.reply(self.store.get(&id).map(|found| found.map(Box::new)));

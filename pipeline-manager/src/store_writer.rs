@@ -58,7 +58,7 @@ pub(crate) struct StoreWriter {
     /// Writes to append to the journal. Only those of [`StoreCast::WriteNow`]: a
     /// [`StoreCast::Write`] goes to the backend with the batch, but not into the journal.
     unjournaled: Batch,
-    /// Writes in the journal's current segment, for the owner once it is sealed.
+    /// Every write since the last hand-over (journaled or not), for the owner.
     unapplied: Batch,
     /// Callers to answer once the next append is done.
     waiting: Vec<ReplyTo<()>>,
@@ -178,10 +178,27 @@ impl StoreClient {
         }
     }
 
-    /// Returns once every write sent to the store so far to be made durable (`now`) is.
-    pub(crate) async fn sync(&self) -> Result<(), PipelineError> {
-        match &self.name {
-            Some(_) => self.request(StoreCall::Sync).await,
+    /// The writer running now, for [`sync`](Self::sync): `None` without a store.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Unavailable`] if it is restarting.
+    pub(crate) fn writer(&self) -> Result<Option<ServerRef<StoreWriter>>, PipelineError> {
+        self.name
+            .as_ref()
+            .map(|name| name.whereis().ok_or_else(|| unavailable(CallError::NoProc)))
+            .transpose()
+    }
+
+    /// Returns once every write sent to `writer` so far to be made durable (`now`) is. Taken
+    /// before the writes are sent: if that writer is replaced meanwhile, this fails, rather
+    /// than a new writer answering for writes it never saw.
+    pub(crate) async fn sync(writer: Option<ServerRef<StoreWriter>>) -> Result<(), PipelineError> {
+        match writer {
+            Some(writer) => writer
+                .request_timeout(StoreCall::Sync, Timeout::Infinity)
+                .await
+                .map_err(unavailable),
             None => Ok(()),
         }
     }
@@ -287,7 +304,9 @@ impl StoreWriter {
         if let Some(timer) = self.handover_timer.take() {
             ctx.cancel_timer(timer);
         }
-        if let Some(segment) = self.journal.seal() {
+        // A batch of step starts only has no segment: nothing of it was journaled.
+        let segment = self.journal.seal();
+        if !self.unapplied.is_empty() {
             let writes = self.unapplied.take();
             self.owner
                 .cast_wait(OwnerCast::Apply { writes, segment })

@@ -257,6 +257,69 @@ async fn a_killed_store_writer_or_owner_loses_nothing_accepted() {
     assert_eq!(completed.len(), 1);
 }
 
+// A status nobody waits to be durable (an execution starting to run) still reaches SQLite
+// within the commit delay, on an idle manager too, and reads through the manager see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_execution_shows_running_in_the_history() {
+    let test = "store-running";
+    let dir = common::output_dir(test);
+    let manager = PipelineManager::start(ManagerConfig {
+        output_dir: dir.clone(),
+        ..ManagerConfig::default()
+    })
+    .await
+    .expect("manager starts");
+    let release = dir.join("release");
+    let id = manager
+        .run_pipeline(shell(
+            "waits",
+            &[(
+                "wait",
+                &format!("test -f {} || sleep 60", release.display()),
+            )],
+        ))
+        .await
+        .expect("run");
+    let status_in = |listed: Vec<ExecutionSummary>| {
+        listed
+            .into_iter()
+            .find(|row| row.id == id)
+            .map(|row| row.status)
+    };
+    // The worker starts running right after `run_pipeline` returns (bounded polls).
+    let deadline = std::time::Instant::now() + WAIT;
+    while status_in(
+        manager
+            .history(ListFilter::default())
+            .await
+            .expect("history"),
+    ) != Some(Status::Running)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never running in the history"
+        );
+    }
+    // A reader of its own sees it too, once the batch is committed.
+    while status_in(history_of(&dir)) != Some(Status::Running) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never committed running"
+        );
+        std::hint::spin_loop();
+    }
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(
+        manager.wait(&id, WAIT).await.unwrap().status,
+        Status::Completed
+    );
+    manager.shutdown().await.expect("shutdown");
+}
+
+fn history_of(dir: &Path) -> Vec<ExecutionSummary> {
+    history(dir).list(&ListFilter::default()).expect("list")
+}
+
 /// A SQLite store whose first commit panics (a backend bug), then works.
 struct PanicsOnce {
     store: SqliteStore,
